@@ -1,0 +1,54 @@
+"""Values the add-on manifests are rendered from: images, sizes, ports."""
+
+from __future__ import annotations
+
+from provision.config.model import ClusterConfig
+
+# Upstream image of each pinned component: (repository, tag format).
+UPSTREAM_IMAGES = {
+    "elasticsearch": ("docker.elastic.co/elasticsearch/elasticsearch", "{v}"),
+    "logstash": ("docker.elastic.co/logstash/logstash", "{v}"),
+    "kibana": ("docker.elastic.co/kibana/kibana", "{v}"),
+    "filebeat": ("docker.elastic.co/beats/filebeat", "{v}"),
+    "rabbitmq": ("docker.io/library/rabbitmq", "{v}-management"),
+    "zipkin": ("docker.io/openzipkin/zipkin", "{v}"),
+    "mysql": ("docker.io/library/mysql", "{v}"),
+    "nfs_provisioner": ("registry.k8s.io/sig-storage/nfs-subdir-external-provisioner", "v{v}"),
+}
+
+# Browser access for lab users (the seed's NodePorts).
+NODE_PORTS = {
+    "kibana": 30005,
+    "rabbitmq_amqp": 30003,
+    "rabbitmq_management": 30004,
+    "zipkin": 30008,
+}
+
+
+def image(config: ClusterConfig, component: str) -> str:
+    """Image reference for a component, honouring registry.mirror."""
+    repo, tag = UPSTREAM_IMAGES[component]
+    version = getattr(config.versions, component)
+    mirror = config.registry.mirror.rstrip("/")
+    if mirror:
+        repo = f"{mirror}/{repo.split('/', 1)[1]}"
+    return f"{repo}:{tag.format(v=version)}"
+
+
+def addon_values(config: ClusterConfig) -> dict:
+    a = config.addons
+    nfs_node = a.nfs.server_node or config.control_plane.name
+    return {
+        "enabled": a.enabled(),
+        "images": {name: image(config, name) for name in UPSTREAM_IMAGES},
+        "node_ports": NODE_PORTS,
+        "elk": a.elk.model_dump(),
+        "rabbitmq": a.rabbitmq.model_dump(),
+        "zipkin": a.zipkin.model_dump(),
+        "mysql": a.mysql.model_dump(),
+        "nfs": {
+            **a.nfs.model_dump(),
+            "server_node": nfs_node,
+            "server_ip": str(config.node(nfs_node).ip),
+        },
+    }

@@ -1,0 +1,45 @@
+"""The command line: thin click commands over the core library.
+
+Commands are imported only when run, so `provision --help` stays fast; their
+one-line help lives here for the same reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from provision import __version__
+
+COMMANDS: dict[str, str] = {
+    "validate": "Check the cluster config and print the nodes.",
+    "plan": "Show machines, phases in order, versions and what each phase changes.",
+    "render": "Write the files derived from the config (inventory, kubeadm, add-ons).",
+    "schema": "Print the JSON Schema of cluster.yml (for editors).",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"provision.cli.{name.replace('-', '_')}")
+        return module.command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl(list(COMMANDS.items()))
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="provision")
+def cli() -> None:
+    """One command to a working, verified Kubernetes lab."""
+
+
+def main() -> None:
+    cli(prog_name="provision")

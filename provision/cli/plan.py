@@ -1,0 +1,40 @@
+import click
+
+from provision.cli.common import console, inventory_option, load_config, reports_errors
+
+
+@click.command("plan")
+@inventory_option
+@reports_errors
+def command(inventory: str | None) -> None:
+    """Show machines, phases in order, versions and what each phase changes."""
+    from rich.table import Table
+
+    from provision.machines.provider import resolve_provider
+    from provision.phases import PHASES
+
+    inv, config = load_config(inventory)
+    provider = resolve_provider(config)
+    out = console()
+    out.print(f"[bold]plan for {config.cluster.name}[/] ({inv.cluster_file}), provider: {provider}")
+
+    machines = Table(title="machines")
+    for col in ("node", "role", "cpus", "memory", "node ip"):
+        machines.add_column(col)
+    for n in config.nodes:
+        machines.add_row(n.name, n.role, str(n.cpus), f"{n.memory_mb} MiB", str(n.ip))
+    out.print(machines)
+
+    phases = Table(title="phases, in order")
+    for col in ("#", "phase", "does", "changes"):
+        phases.add_column(col)
+    for i, phase in enumerate(PHASES, 1):
+        phases.add_row(str(i), phase.name, phase.summary, phase.changes(config, provider))
+    out.print(phases)
+
+    versions = Table(title="pinned versions")
+    versions.add_column("component")
+    versions.add_column("version")
+    for name, value in config.versions.model_dump().items():
+        versions.add_row(name, value)
+    out.print(versions)

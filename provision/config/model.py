@@ -1,0 +1,174 @@
+"""The cluster config: one typed model, read from inventories/<name>/cluster.yml.
+
+Types and allowed values live here; checks across fields live in checks.py.
+Every field carries a description: it feeds `provision schema` and error hints.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv4Network
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+$"
+SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def version(what: str) -> str:
+    return Field(pattern=VERSION, description=f"{what} version, as X.Y.Z (no leading v)")
+
+
+class Cluster(Strict):
+    name: str = Field(pattern=DNS_LABEL, description="cluster name: lower-case letters, digits, -")
+
+
+class SshAccess(Strict):
+    user: str = Field(min_length=1, description="login user on every existing host")
+    private_key: str = Field(min_length=1, description="path of the SSH private key")
+    known_hosts: str = Field(
+        min_length=1,
+        description="known_hosts file that pins every host's key (never auto-accepted)",
+    )
+    port: int = Field(22, ge=1, le=65535, description="SSH port")
+
+
+class Machines(Strict):
+    kind: Literal["vagrant", "ssh"] = Field(
+        "vagrant", description="vagrant: machines made by Vagrant; ssh: existing hosts"
+    )
+    provider: Literal["auto", "virtualbox", "libvirt", "docker"] = Field(
+        "auto", description="Vagrant provider; auto = virtualbox or libvirt if present, else docker"
+    )
+    box: str = Field("debian/bookworm64", description="Vagrant box for virtualbox and libvirt")
+    ssh: SshAccess | None = Field(None, description="how to reach existing hosts (kind: ssh)")
+
+
+class Node(Strict):
+    name: str = Field(pattern=DNS_LABEL, description="node name: lower-case letters, digits, -")
+    role: Literal["control-plane", "worker"] = Field(description="control-plane or worker")
+    cpus: int = Field(2, ge=1, le=64, description="virtual CPUs")
+    memory_mb: int = Field(2048, ge=1024, le=262144, description="memory in MiB (at least 1024)")
+    ip: IPv4Address = Field(description="private IP on the node network; becomes the node IP")
+    address: str | None = Field(
+        None, description="SSH address of an existing host (kind: ssh); default: ip"
+    )
+
+
+class Network(Strict):
+    node_subnet: IPv4Network = Field(description="private network of the nodes, CIDR")
+    pod_cidr: IPv4Network = Field(description="pod network, CIDR (Calico IP pool)")
+    service_cidr: IPv4Network = Field(description="service network, CIDR, at most /12")
+    encapsulation: Literal["vxlan", "ipip", "none"] = Field(
+        "vxlan", description="Calico encapsulation: vxlan, ipip or none"
+    )
+    docker_bridge: IPv4Network = Field(
+        IPv4Network("172.17.0.0/16"), description="Docker's default bridge on the nodes, CIDR"
+    )
+
+
+class Versions(Strict):
+    kubernetes: str = version("Kubernetes (kubeadm, kubelet, kubectl, control plane)")
+    containerd: str = version("containerd")
+    docker: str = version("Docker Engine")
+    calico: str = version("Calico")
+    elasticsearch: str = version("Elasticsearch")
+    logstash: str = version("Logstash")
+    kibana: str = version("Kibana")
+    filebeat: str = version("Filebeat")
+    rabbitmq: str = version("RabbitMQ")
+    zipkin: str = version("Zipkin")
+    mysql: str = version("MySQL")
+    nfs_provisioner: str = version("nfs-subdir-external-provisioner")
+
+
+class Elk(Strict):
+    enabled: bool = True
+    elasticsearch_heap_mb: int = Field(
+        1024, ge=256, le=32768, description="Elasticsearch heap, MiB"
+    )
+    storage_gb: int = Field(5, ge=1, description="Elasticsearch volume size, GiB")
+
+
+class RabbitMQ(Strict):
+    enabled: bool = True
+    storage_gb: int = Field(1, ge=1, description="RabbitMQ volume size, GiB")
+
+
+class Zipkin(Strict):
+    enabled: bool = True
+    storage: Literal["memory", "elasticsearch"] = Field(
+        "memory", description="span storage: memory or elasticsearch (needs elk)"
+    )
+
+
+class MySQL(Strict):
+    enabled: bool = True
+    storage_gb: int = Field(2, ge=1, description="MySQL volume size, GiB")
+    database: str = Field("app", pattern=SQL_NAME, description="application database name")
+    user: str = Field("app", pattern=SQL_NAME, description="application user name")
+    timezone: str = Field("UTC", min_length=1, description="server time zone, e.g. UTC")
+
+
+class Nfs(Strict):
+    enabled: bool = True
+    server_node: str | None = Field(
+        None, description="node that runs the NFS server; default: the control-plane node"
+    )
+    export_path: str = Field("/srv/nfs", pattern=r"^/", description="exported directory (absolute)")
+
+
+class Addons(Strict):
+    elk: Elk = Elk()
+    rabbitmq: RabbitMQ = RabbitMQ()
+    zipkin: Zipkin = Zipkin()
+    mysql: MySQL = MySQL()
+    nfs: Nfs = Nfs()
+
+    def enabled(self) -> list[str]:
+        return [name for name in type(self).model_fields if getattr(self, name).enabled]
+
+
+class Artifacts(Strict):
+    source: Literal["online", "bundle"] = Field(
+        "online", description="online: upstream downloads; bundle: an offline bundle directory"
+    )
+    bundle_dir: str = Field(
+        "~/.cache/provision/bundle", min_length=1, description="offline bundle directory"
+    )
+
+
+class Registry(Strict):
+    mirror: str = Field("", description="image registry that replaces upstream ones (air-gapped)")
+
+
+class ClusterConfig(Strict):
+    """inventories/<name>/cluster.yml"""
+
+    cluster: Cluster
+    machines: Machines = Machines()
+    nodes: list[Node] = Field(min_length=1, description="every machine of the cluster")
+    network: Network
+    versions: Versions
+    addons: Addons = Addons()
+    artifacts: Artifacts = Artifacts()
+    registry: Registry = Registry()
+
+    @property
+    def control_plane(self) -> Node:
+        return next(n for n in self.nodes if n.role == "control-plane")
+
+    @property
+    def workers(self) -> list[Node]:
+        return [n for n in self.nodes if n.role == "worker"]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)

@@ -1,0 +1,1 @@
+"""Step 2 of the flow: machines, made by a provider or already there (SSH)."""

@@ -1,0 +1,99 @@
+"""The phases of `provision up`, in order: the flow made explicit.
+
+A phase names the playbook it runs (playbooks are named by operation) and says,
+for a given config, what it will change. Later issues attach runners to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from provision.config.model import ClusterConfig
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    summary: str
+    playbook: str | None
+    changes: Callable[[ClusterConfig, str], str]
+
+
+def _nodes(c: ClusterConfig) -> str:
+    return ", ".join(n.name for n in c.nodes)
+
+
+def _workers(c: ClusterConfig) -> str:
+    return ", ".join(n.name for n in c.workers) or "(none)"
+
+
+PHASES: tuple[Phase, ...] = (
+    Phase(
+        "machines",
+        "create and start the machines, write the inventory",
+        None,
+        lambda c, p: (
+            f"{p}: {len(c.nodes)} machines ({_nodes(c)}) on {c.network.node_subnet}"
+            if p != "ssh"
+            else f"checks SSH to existing hosts {_nodes(c)} (pinned host keys)"
+        ),
+    ),
+    Phase(
+        "prepare",
+        "hostname, /etc/hosts, swap, kernel modules, sysctls, time sync",
+        "prepare.yml",
+        lambda c, p: f"base OS settings on {_nodes(c)}",
+    ),
+    Phase(
+        "runtime",
+        "Docker Engine and containerd (the kubelet's one CRI)",
+        "runtime.yml",
+        lambda c, p: (
+            f"Docker {c.versions.docker}, containerd {c.versions.containerd} on {_nodes(c)}"
+        ),
+    ),
+    Phase(
+        "kubernetes",
+        "kubeadm, kubelet, kubectl and images",
+        "kubernetes.yml",
+        lambda c, p: (
+            f"Kubernetes {c.versions.kubernetes} packages from "
+            f"{c.artifacts.source} source on {_nodes(c)}"
+        ),
+    ),
+    Phase(
+        "control-plane",
+        "kubeadm init, admin kubeconfig",
+        "control-plane.yml",
+        lambda c, p: f"kubeadm init on {c.control_plane.name} ({c.control_plane.ip})",
+    ),
+    Phase(
+        "network",
+        "Calico",
+        "network.yml",
+        lambda c, p: (
+            f"Calico {c.versions.calico}, {c.network.encapsulation}, pool {c.network.pod_cidr}"
+        ),
+    ),
+    Phase(
+        "join",
+        "workers join the cluster",
+        "join.yml",
+        lambda c, p: f"kubeadm join on {_workers(c)}",
+    ),
+    Phase(
+        "addons",
+        "NFS storage, MySQL, RabbitMQ, Zipkin, ELK",
+        "addons.yml",
+        lambda c, p: "deploys " + (", ".join(c.addons.enabled()) or "nothing (all disabled)"),
+    ),
+    Phase(
+        "verify",
+        "prove every part does its job",
+        None,
+        lambda c, p: "changes nothing: runs checks inside the nodes",
+    ),
+)
+
+PHASE_NAMES = tuple(p.name for p in PHASES)

@@ -1,0 +1,101 @@
+"""Render every file derived from the cluster config: one direction, config -> files.
+
+`provision render --out DIR` writes them for inspection; later phases write the
+same files into the lab's state directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from provision.addons.values import addon_values
+from provision.config.model import ClusterConfig
+from provision.inventory import SshEndpoint, build_hosts, static_endpoints
+from provision.machines.provider import nodes_are_containers
+
+CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+# kubeadm preflight checks that cannot pass inside a container node.
+CONTAINER_PREFLIGHT_IGNORE = (
+    "SystemVerification",
+    "Swap",
+    "FileContent--proc-sys-net-bridge-bridge-nf-call-iptables",
+)
+
+
+def _env() -> Environment:
+    return Environment(
+        loader=PackageLoader("provision", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.yml") -> str:
+    containers = nodes_are_containers(provider)
+    mirror = config.registry.mirror.rstrip("/")
+    return (
+        _env()
+        .get_template("kubeadm-config.yaml.j2")
+        .render(
+            source=source,
+            cluster_name=config.cluster.name,
+            cp=config.control_plane,
+            cri_socket=CRI_SOCKET,
+            containers=containers,
+            preflight_ignore=CONTAINER_PREFLIGHT_IGNORE if containers else (),
+            kubernetes_version=config.versions.kubernetes,
+            image_repository=mirror,
+            pod_cidr=config.network.pod_cidr,
+            service_cidr=config.network.service_cidr,
+        )
+    )
+
+
+def machines_spec(config: ClusterConfig, provider: str, extra: dict | None = None) -> dict:
+    """What the Vagrantfile reads: the one list of nodes, and how to make them."""
+    return {
+        "cluster": config.cluster.name,
+        "provider": provider,
+        "box": config.machines.box,
+        "node_subnet": str(config.network.node_subnet),
+        "nodes": [
+            {
+                "name": n.name,
+                "role": n.role,
+                "cpus": n.cpus,
+                "memory_mb": n.memory_mb,
+                "ip": str(n.ip),
+            }
+            for n in config.nodes
+        ],
+        **(extra or {}),
+    }
+
+
+def render_all(
+    config: ClusterConfig,
+    provider: str,
+    out: Path,
+    source: str,
+    endpoints: dict[str, SshEndpoint] | None = None,
+) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    hosts = build_hosts(config, endpoints or static_endpoints(config))
+    files = {
+        "hosts.yml": yaml.safe_dump(hosts, sort_keys=False),
+        "kubeadm-config.yaml": kubeadm_config(config, provider, source),
+        "addons.yml": yaml.safe_dump(addon_values(config), sort_keys=False),
+        "machines.json": json.dumps(machines_spec(config, provider), indent=2) + "\n",
+    }
+    written = []
+    for name, text in files.items():
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,93 @@
+import json
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from provision.cli import cli
+from tests.conftest import LAB
+
+
+def render(tmp_path, *extra, config=LAB):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["render", "-i", str(config), "--out", str(out), *extra])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def hosts_of(inventory: dict) -> dict:
+    groups = inventory["all"]["children"]["k8s_cluster"]["children"]
+    return {name: h for g in groups.values() for name, h in g["hosts"].items()}
+
+
+def test_inventory_groups_and_node_ips(tmp_path, lab_data):
+    out = render(tmp_path, "--provider", "docker")
+    inventory = yaml.safe_load((out / "hosts.yml").read_text())
+    groups = inventory["all"]["children"]["k8s_cluster"]["children"]
+    assert list(groups["control_plane"]["hosts"]) == ["cp1"]
+    assert list(groups["workers"]["hosts"]) == ["w1", "w2"]
+    expected = {n["name"]: n["ip"] for n in lab_data["nodes"]}
+    assert {name: h["node_ip"] for name, h in hosts_of(inventory).items()} == expected
+
+
+def test_kubeadm_config_carries_the_configured_networks(tmp_path, lab, write_config):
+    lab["network"]["pod_cidr"] = "10.200.0.0/16"
+    lab["network"]["service_cidr"] = "10.100.0.0/16"
+    out = render(tmp_path, "--provider", "virtualbox", config=write_config(lab))
+    docs = list(yaml.safe_load_all((out / "kubeadm-config.yaml").read_text()))
+    kinds = {d["kind"]: d for d in docs}
+    assert kinds["ClusterConfiguration"]["networking"]["podSubnet"] == "10.200.0.0/16"
+    assert kinds["ClusterConfiguration"]["networking"]["serviceSubnet"] == "10.100.0.0/16"
+    assert kinds["ClusterConfiguration"]["kubernetesVersion"] == "v1.35.4"
+    init = kinds["InitConfiguration"]
+    assert init["localAPIEndpoint"]["advertiseAddress"] == "192.168.56.10"
+    assert init["nodeRegistration"]["kubeletExtraArgs"] == [
+        {"name": "node-ip", "value": "192.168.56.10"}
+    ]
+    assert kinds["KubeletConfiguration"]["cgroupDriver"] == "systemd"
+
+
+@pytest.mark.parametrize(
+    ("provider", "containers"), [("docker", True), ("virtualbox", False), ("libvirt", False)]
+)
+def test_container_only_settings_only_for_container_nodes(tmp_path, provider, containers):
+    out = render(tmp_path, "--provider", provider)
+    kinds = {d["kind"]: d for d in yaml.safe_load_all((out / "kubeadm-config.yaml").read_text())}
+    kubelet, proxy = kinds["KubeletConfiguration"], kinds["KubeProxyConfiguration"]
+    assert ("failCgroupV1" in kubelet) is containers
+    assert ("cgroupRoot" in kubelet) is containers
+    assert ("conntrack" in proxy) is containers
+    assert ("ignorePreflightErrors" in kinds["InitConfiguration"]["nodeRegistration"]) is containers
+    assert proxy["mode"] == "iptables"
+
+
+def test_registry_mirror_rewrites_every_image(tmp_path, lab, write_config):
+    lab["registry"]["mirror"] = "registry.lab.internal:5000"
+    out = render(tmp_path, "--provider", "docker", config=write_config(lab))
+    values = yaml.safe_load((out / "addons.yml").read_text())
+    assert values["images"]["mysql"] == "registry.lab.internal:5000/library/mysql:8.4.7"
+    assert all(i.startswith("registry.lab.internal:5000/") for i in values["images"].values())
+    cluster = next(
+        d
+        for d in yaml.safe_load_all((out / "kubeadm-config.yaml").read_text())
+        if d["kind"] == "ClusterConfiguration"
+    )
+    assert cluster["imageRepository"] == "registry.lab.internal:5000"
+    assert cluster["dns"]["imageRepository"] == "registry.lab.internal:5000/coredns"
+
+
+def test_machines_spec_is_the_one_node_list(tmp_path, lab_data):
+    out = render(tmp_path, "--provider", "docker")
+    spec = json.loads((out / "machines.json").read_text())
+    assert [(n["name"], n["ip"]) for n in spec["nodes"]] == [
+        (n["name"], n["ip"]) for n in lab_data["nodes"]
+    ]
+    assert spec["provider"] == "docker"
+
+
+def test_bad_config_renders_nothing(tmp_path, lab, write_config):
+    lab["network"]["pod_cidr"] = "192.168.0.0/16"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["render", "-i", str(write_config(lab)), "--out", str(out)])
+    assert result.exit_code == 2
+    assert not out.exists()
