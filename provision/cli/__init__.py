@@ -17,6 +17,10 @@ COMMANDS: dict[str, str] = {
     "plan": "Show machines, phases in order, versions and what each phase changes.",
     "render": "Write the files derived from the config (inventory, kubeadm, add-ons).",
     "schema": "Print the JSON Schema of cluster.yml (for editors).",
+    "doctor": "Check this host for the chosen provider; print a fix for each problem.",
+    "up": "Bring the lab up, phase by phase (see `provision plan`).",
+    "status": "Show the machines: state, addresses, provider.",
+    "destroy": "Remove the machines, their network and volumes, and the generated inventory.",
 }
 
 

@@ -48,3 +48,19 @@ def load_config(inventory: str | None):
 
     inv = resolve_inventory(inventory)
     return inv, load(inv.cluster_file)
+
+
+def open_run(inv, command: str):
+    """The run log of this command, printing to the console as it goes."""
+    from provision.runlog import RunLog
+
+    return RunLog(inv.state_dir, command, console())
+
+
+def interrupted(log) -> None:
+    log.say(
+        "interrupted: run the same command again to continue, or `provision destroy` "
+        "to remove what was made",
+        style="yellow",
+    )
+    sys.exit(130)

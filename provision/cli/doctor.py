@@ -1,0 +1,37 @@
+import sys
+
+import click
+
+from provision.cli.common import console, inventory_option, load_config, reports_errors
+
+
+@click.command("doctor")
+@inventory_option
+@reports_errors
+def command(inventory: str | None) -> None:
+    """Check this host for the chosen provider; print a fix for each problem."""
+    from rich.table import Table
+
+    from provision.doctor import run_checks
+    from provision.machines.factory import recorded_provider
+    from provision.machines.provider import resolve_provider
+
+    inv, config = load_config(inventory)
+    provider = recorded_provider(inv) or resolve_provider(config)
+    checks = run_checks(config, provider, inv.cache_dir)
+    table = Table(title=f"host checks for provider {provider}")
+    for col in ("check", "result", "detail", "fix"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row(
+            c.name,
+            "ok" if c.ok else "PROBLEM",
+            c.detail,
+            "" if c.ok else c.fix,
+            style=None if c.ok else "red",
+        )
+    console().print(table)
+    failed = [c for c in checks if not c.ok]
+    if failed:
+        console(stderr=True).print(f"{len(failed)} problem(s); run the fixes above")
+        sys.exit(3)

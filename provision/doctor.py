@@ -1,0 +1,131 @@
+"""Host checks: is this machine ready for the provider a config asks for?
+
+Every failed check says what is wrong and the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.config import compat
+from provision.config.model import ClusterConfig
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _read_int(path: str) -> int | None:
+    try:
+        return int(Path(path).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def mem_available_mb() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def needed_memory_mb(config: ClusterConfig, provider: str) -> int:
+    """VMs reserve their memory; container nodes use what their work needs."""
+    if provider in ("virtualbox", "libvirt"):
+        return sum(n.memory_mb for n in config.nodes)
+    reserved = sum(compat.NODE_RESERVED_MB[n.role] for n in config.nodes)
+    return reserved + sum(compat.addon_memory_mb(config.addons, len(config.workers)).values())
+
+
+def run_checks(config: ClusterConfig, provider: str, cache_dir: Path) -> list[Check]:
+    checks: list[Check] = []
+    if provider == "ssh":
+        checks.append(_tool("ssh-keygen", "apt-get install openssh-client"))
+        return checks
+    checks.append(_tool("vagrant", "scripts/host-setup (or apt-get install vagrant)"))
+    if provider == "docker":
+        checks.extend(_docker_checks())
+    elif provider == "virtualbox":
+        checks.append(_tool("VBoxManage", "install VirtualBox from virtualbox.org"))
+    elif provider == "libvirt":
+        checks.append(_tool("virsh", "apt-get install libvirt-daemon-system libvirt-clients"))
+    need = needed_memory_mb(config, provider)
+    have = mem_available_mb()
+    checks.append(
+        Check(
+            "free memory",
+            have >= need,
+            f"{have} MiB available, {need} MiB needed",
+            "close other programs, or lower nodes[].memory_mb / disable add-ons",
+        )
+    )
+    need_gb = 10 if provider == "docker" else 8 * len(config.nodes)
+    target = cache_dir if cache_dir.exists() else Path.home()
+    free_gb = shutil.disk_usage(target).free // 2**30
+    checks.append(
+        Check(
+            f"free disk ({target})",
+            free_gb >= need_gb,
+            f"{free_gb} GiB free, {need_gb} GiB needed",
+            "free disk space",
+        )
+    )
+    instances = _read_int("/proc/sys/fs/inotify/max_user_instances")
+    watches = _read_int("/proc/sys/fs/inotify/max_user_watches")
+    checks.append(
+        Check(
+            "inotify instances",
+            instances is None or instances >= 512,
+            f"fs.inotify.max_user_instances = {instances}",
+            "sysctl -w fs.inotify.max_user_instances=512",
+        )
+    )
+    checks.append(
+        Check(
+            "inotify watches",
+            watches is None or watches >= 524288,
+            f"fs.inotify.max_user_watches = {watches}",
+            "sysctl -w fs.inotify.max_user_watches=524288",
+        )
+    )
+    return checks
+
+
+def _tool(name: str, fix: str) -> Check:
+    path = shutil.which(name)
+    return Check(name, path is not None, path or "not found", fix)
+
+
+def _docker_checks() -> list[Check]:
+    from provision.machines.docker import engine_running
+
+    checks = [
+        _tool("docker", "scripts/host-setup (or apt-get install docker.io)"),
+        _tool("debootstrap", "scripts/host-setup (or apt-get install debootstrap)"),
+        _tool("ssh-keygen", "apt-get install openssh-client"),
+    ]
+    running = checks[0].ok and engine_running()
+    checks.append(
+        Check(
+            "Docker engine",
+            running,
+            "running" if running else "not answering",
+            "scripts/host-setup (starts dockerd)",
+        )
+    )
+    checks.append(
+        Check(
+            "root",
+            os.geteuid() == 0,
+            f"uid {os.geteuid()}",
+            "run as root: debootstrap and docker import need it",
+        )
+    )
+    return checks

@@ -1,0 +1,188 @@
+"""The docker provider's node image: Debian bookworm with systemd and sshd.
+
+Built by debootstrap from the host's own apt mirror and imported with
+`docker import`. The image tag carries a hash of this recipe, so a built image
+is reused until the recipe changes. The image holds no key: each lab mounts its
+own authorized_keys at container creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from provision.errors import HostError
+from provision.machines.apt_mirror import mirror_for
+from provision.machines.docker import docker
+
+SUITE = "bookworm"  # systemd 256+ (trixie) mishandles cgroup v1 in containers
+PACKAGES = (
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "sudo",
+    "iproute2",
+    "iptables",
+    "ca-certificates",
+    "procps",
+    "iputils-ping",
+    "kmod",
+    "less",
+    "gnupg",
+)
+# Units that have no job in a container node, or fail there.
+MASKED_UNITS = (
+    "getty.target",
+    "console-getty.service",
+    "getty@tty1.service",
+    "serial-getty@.service",
+    "systemd-udevd.service",
+    "systemd-udevd-control.socket",
+    "systemd-udevd-kernel.socket",
+    "systemd-modules-load.service",
+    "systemd-remount-fs.service",
+    "sys-kernel-config.mount",
+    "sys-kernel-debug.mount",
+    "sys-kernel-tracing.mount",
+    "systemd-firstboot.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+    "fstrim.timer",
+)
+SSHD_CONFIG = "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n"
+# Host keys are made per container at first boot, never baked into the image.
+SSH_HOSTKEYS_DROPIN = (
+    "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\n"
+    "ExecStartPre=/usr/sbin/sshd -t\n"
+)
+REPOSITORY = "provision-node"
+
+
+def recipe() -> dict:
+    return {
+        "suite": SUITE,
+        "variant": "minbase",
+        "packages": PACKAGES,
+        "masked": MASKED_UNITS,
+        "sshd": SSHD_CONFIG,
+        "hostkeys": SSH_HOSTKEYS_DROPIN,
+        "format": 1,
+    }
+
+
+def image_tag() -> str:
+    digest = hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()
+    return f"{REPOSITORY}:{digest[:12]}"
+
+
+def image_exists(tag: str) -> bool:
+    return docker("image", "inspect", tag, check=False).returncode == 0
+
+
+def ensure_image(cache_dir: Path, say: Callable[[str], None] = print) -> tuple[str, bool]:
+    """(image tag, True when it was built now). Builds only when the recipe changed."""
+    tag = image_tag()
+    if image_exists(tag):
+        say(f"node image {tag} is cached")
+        return tag, False
+    for tool in ("debootstrap", "tar"):
+        if shutil.which(tool) is None:
+            raise HostError(
+                f"{tool} is needed to build the node image\n"
+                "  fix: run scripts/host-setup (or apt-get install debootstrap)"
+            )
+    work = cache_dir / "node-image"
+    rootfs = work / f"rootfs-{tag.split(':')[1]}"
+    debs = work / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(rootfs, ignore_errors=True)
+    source = mirror_for(SUITE)
+    started = time.monotonic()
+    say(f"building node image {tag}: debootstrap {SUITE} from the host's apt mirror")
+    try:
+        _run(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--cache-dir={debs}",
+                f"--components={','.join(source.components)}",
+                f"--include={','.join(PACKAGES)}",
+                SUITE,
+                str(rootfs),
+                source.uri,
+            ],
+            "debootstrap",
+            work / "debootstrap.log",
+        )
+        _configure(rootfs)
+        say("importing the node image into Docker")
+        tar = subprocess.Popen(
+            ["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE
+        )
+        docker(
+            "import",
+            "--change",
+            'CMD ["/sbin/init"]',
+            "--change",
+            "ENV container=docker",
+            "-",
+            tag,
+            stdin=tar.stdout,
+        )
+        if tar.wait() != 0:
+            raise HostError("tar of the node image root failed")
+    finally:
+        shutil.rmtree(rootfs, ignore_errors=True)
+    say(f"node image {tag} built in {time.monotonic() - started:.0f} s")
+    return tag, True
+
+
+def _configure(rootfs: Path) -> None:
+    etc = rootfs / "etc"
+    # apt inside the node uses the host's own sources (same mirror, same keys)
+    for src in Path("/etc/apt/sources.list.d").glob("*.sources"):
+        shutil.copy(src, etc / "apt" / "sources.list.d" / src.name)
+    if any((etc / "apt" / "sources.list.d").glob("*.sources")):
+        (etc / "apt" / "sources.list").unlink(missing_ok=True)
+    (etc / "ssh" / "sshd_config.d" / "provision.conf").write_text(SSHD_CONFIG)
+    for key in (etc / "ssh").glob("ssh_host_*"):
+        key.unlink()
+    dropin = etc / "systemd" / "system" / "ssh.service.d"
+    dropin.mkdir(parents=True, exist_ok=True)
+    (dropin / "hostkeys.conf").write_text(SSH_HOSTKEYS_DROPIN)
+    _run(["chroot", str(rootfs), "systemctl", "enable", "ssh.service"], "enable sshd")
+    (rootfs / "root" / ".ssh").mkdir(mode=0o700, exist_ok=True)
+    # an empty machine-id: systemd makes one per container at boot
+    (etc / "machine-id").write_text("")
+    dbus_id = rootfs / "var" / "lib" / "dbus" / "machine-id"
+    dbus_id.unlink(missing_ok=True)
+    dbus_id.symlink_to("/etc/machine-id")
+    for unit in MASKED_UNITS:
+        link = etc / "systemd" / "system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    (etc / "hostname").write_text("node\n")
+    (etc / "default" / "locale").write_text("LANG=C.UTF-8\n")
+    _run(["chroot", str(rootfs), "apt-get", "clean"], "apt-get clean")
+    for leftover in (rootfs / "var" / "lib" / "apt" / "lists").glob("*"):
+        if leftover.is_file():
+            leftover.unlink()
+
+
+def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if log is not None:
+        log.write_text(out.stdout + out.stderr)
+    if out.returncode != 0:
+        tail = "\n".join((out.stdout + out.stderr).splitlines()[-15:])
+        where = f" (full log: {log})" if log else ""
+        raise HostError(f"node image: {what} failed with exit {out.returncode}{where}\n{tail}")

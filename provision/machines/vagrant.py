@@ -1,0 +1,305 @@
+"""Machines made by Vagrant (virtualbox, libvirt or docker), through python-vagrant.
+
+Vagrant reads the one Vagrantfile at the project root; the node list comes from
+machines.json, rendered here from the cluster config. Vagrant's own records live
+in the lab's state directory (VAGRANT_DOTFILE_PATH), so several inventories can
+coexist and nothing generated lands in the work tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from provision.config.model import ClusterConfig
+from provision.errors import HostError, ProvisionError
+from provision.inventory import SshEndpoint
+from provision.machines.base import MachineState
+from provision.project import Inventory
+from provision.render import machines_spec
+from provision.runlog import RunLog
+
+LABEL = "io.provision.cluster"
+
+
+class MachinesError(ProvisionError):
+    exit_code = 4
+
+
+def docker_create_args(cluster: str, authorized_keys: Path) -> list[str]:
+    """Flags that boot a systemd node container here (shared/lab-notes.md).
+
+    --privileged does not work in this sandbox (no CAP_SYS_RESOURCE). The volumes
+    give containerd, Docker and the kubelet a real filesystem; they start empty,
+    so creating several nodes at once does not race on copying image content.
+    """
+    return [
+        "--label",
+        f"{LABEL}={cluster}",
+        "--cap-add",
+        "ALL",
+        "--cap-drop",
+        "SYS_RESOURCE",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--security-opt",
+        "systempaths=unconfined",
+        "--device-cgroup-rule",
+        "a *:* rwm",
+        "--device",
+        "/dev/kmsg",
+        "--device",
+        "/dev/fuse",
+        "--cgroupns",
+        "private",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "--tmpfs",
+        "/tmp",
+        "-v",
+        "/var/lib/containerd",
+        "-v",
+        "/var/lib/docker",
+        "-v",
+        "/var/lib/kubelet",
+        "-v",
+        f"{authorized_keys}:/root/.ssh/authorized_keys:ro",
+        "--stop-signal",
+        "SIGRTMIN+3",
+    ]
+
+
+class VagrantMachines:
+    def __init__(self, inv: Inventory, config: ClusterConfig, provider: str, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.provider = provider
+        self.log = log
+        self.state_dir = inv.state_dir
+        self.spec_path = self.state_dir / "machines.json"
+
+    # -- environment -------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            {
+                "VAGRANT_CWD": str(self.inv.root),
+                "VAGRANT_DOTFILE_PATH": str(self.state_dir / "vagrant"),
+                "VAGRANT_CHECKPOINT_DISABLE": "1",
+                "VAGRANT_DEFAULT_PROVIDER": self.provider,
+                "PROVISION_MACHINES": str(self.spec_path),
+                # Debian's docker client matches Debian's engine
+                "PATH": "/usr/bin:" + env.get("PATH", ""),
+            }
+        )
+        return env
+
+    def _vagrant(self):
+        import vagrant
+
+        self._write_spec_if_missing()
+        return vagrant.Vagrant(
+            root=str(self.inv.root), env=self.env(), quiet_stdout=True, quiet_stderr=True
+        )
+
+    def write_spec(self, image: str | None = None) -> None:
+        from provision.machines.keys import ensure_key
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        extra = {}
+        if self.provider == "docker":
+            key = ensure_key(self.state_dir, f"provision-{self.config.cluster.name}")
+            extra["docker"] = {
+                "image": image or self._recorded_image(),
+                "private_key": str(key),
+                "create_args": docker_create_args(
+                    self.config.cluster.name, key.parent / "authorized_keys"
+                ),
+            }
+        spec = machines_spec(self.config, self.provider, extra)
+        self.spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+
+    def _recorded_image(self) -> str:
+        try:
+            return json.loads(self.spec_path.read_text())["docker"]["image"]
+        except (OSError, KeyError, ValueError):
+            from provision.machines.node_image import image_tag
+
+            return image_tag()
+
+    def _write_spec_if_missing(self) -> None:
+        if not self.spec_path.exists():
+            self.write_spec()
+
+    # -- operations --------------------------------------------------------
+    def up(self) -> None:
+        if self.provider == "docker":
+            from provision.machines.node_image import ensure_image
+
+            image, _ = ensure_image(self.inv.cache_dir, say=self.log.say)
+            self.write_spec(image)
+        else:
+            self.write_spec()
+        names = [n.name for n in self.config.nodes]
+        before = {m.name: m.state for m in self.status()}
+        todo = [n for n in names if before.get(n) != "running"]
+        if not todo:
+            self.log.say(f"machines: all {len(names)} already running, nothing to do")
+            return
+        self.log.say(f"machines: bringing up {', '.join(todo)} with Vagrant ({self.provider})")
+        if self.provider == "docker":
+            # The docker provider brings machines up in parallel by itself. A
+            # creation racing another's `docker inspect` can fail; once more
+            # settles it (the machines already made are kept).
+            if self._vagrant_up(todo) != 0:
+                self.log.say("machines: vagrant up failed once; retrying")
+                self._raise_unless_ok(self._vagrant_up(todo), todo)
+        else:
+            # VirtualBox and libvirt: one `vagrant up NAME` each, side by side,
+            # once the box is present (parallel first downloads of a box race).
+            first, rest = todo[0], todo[1:]
+            self._raise_unless_ok(self._vagrant_up([first]), [first])
+            with ThreadPoolExecutor(max_workers=max(1, len(rest))) as pool:
+                codes = list(pool.map(lambda n: self._vagrant_up([n]), rest))
+            failed = [n for n, rc in zip(rest, codes, strict=True) if rc != 0]
+            if failed:
+                self._raise_unless_ok(1, failed)
+        after = {m.name: m.state for m in self.status()}
+        not_running = [n for n in names if after.get(n) != "running"]
+        if not_running:
+            raise MachinesError(
+                f"machines not running after up: {', '.join(not_running)}\n"
+                f"  see {self.log.path}; then run `provision up` again"
+            )
+
+    def _vagrant_up(self, names: list[str]) -> int:
+        cmd = ["vagrant", "up", "--no-provision", f"--provider={self.provider}", *names]
+        self.log.write("$ " + " ".join(cmd))
+        proc = subprocess.Popen(
+            cmd,
+            env=self.env(),
+            cwd=self.inv.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            if line.startswith("==> "):
+                self.log.say("  " + line[4:], style="dim")
+            else:
+                self.log.write("  " + line)
+        return proc.wait()
+
+    def _raise_unless_ok(self, rc: int, names: list[str]) -> None:
+        if rc != 0:
+            raise MachinesError(
+                f"vagrant up failed for {', '.join(names)} (exit {rc})\n"
+                f"  see {self.log.path}; fix the cause, then run `provision up`"
+                " again (machines already made are kept)"
+            )
+
+    def status(self) -> list[MachineState]:
+        if not (self.state_dir / "vagrant").exists():
+            return [
+                MachineState(n.name, "not_created", self.provider, str(n.ip), "")
+                for n in self.config.nodes
+            ]
+        statuses = {s.name: s.state for s in self._vagrant().status()}
+        endpoints = self.endpoints(only_running=statuses)
+        return [
+            MachineState(
+                n.name,
+                statuses.get(n.name) or "unknown",
+                self.provider,
+                str(n.ip),
+                f"{endpoints[n.name].host}:{endpoints[n.name].port}" if n.name in endpoints else "",
+            )
+            for n in self.config.nodes
+        ]
+
+    def endpoints(self, only_running: dict[str, str] | None = None) -> dict[str, SshEndpoint]:
+        import paramiko
+
+        v = self._vagrant()
+        names = [
+            n.name
+            for n in self.config.nodes
+            if only_running is None or only_running.get(n.name) == "running"
+        ]
+
+        def one(name: str) -> tuple[str, SshEndpoint]:
+            text = v.ssh_config(vm_name=name)
+            host = paramiko.SSHConfig.from_text(text).lookup(name)
+            return name, SshEndpoint(
+                host["hostname"], int(host.get("port", 22)), host["user"], host["identityfile"][0]
+            )
+
+        with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+            return dict(pool.map(one, names))
+
+    def known_hosts(self) -> str:
+        """known_hosts lines for every running node, read over Vagrant's own channel."""
+        v = self._vagrant()
+        endpoints = self.endpoints()
+
+        def one(name: str) -> str:
+            key = v.ssh(vm_name=name, command="cat /etc/ssh/ssh_host_ed25519_key.pub").split()
+            ep = endpoints[name]
+            host = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
+            return f"{host} {key[0]} {key[1]}"
+
+        with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
+            return "\n".join(pool.map(one, endpoints)) + "\n"
+
+    def destroy(self) -> None:
+        if (self.state_dir / "vagrant").exists():
+            self.log.say(f"machines: vagrant destroy ({self.provider})")
+            cmd = ["vagrant", "destroy", "--force"]
+            self.log.write("$ " + " ".join(cmd))
+            out = subprocess.run(
+                cmd, env=self.env(), cwd=self.inv.root, capture_output=True, text=True, check=False
+            )
+            self.log.write(out.stdout + out.stderr)
+            if out.returncode != 0:
+                raise MachinesError(
+                    f"vagrant destroy failed (exit {out.returncode}); see {self.log.path}"
+                )
+        if self.provider == "docker":
+            self._sweep_docker()
+
+    def _sweep_docker(self) -> None:
+        """Remove what an interrupted run may have left: labelled containers (with
+        their volumes) and the private network once no container uses it."""
+        from provision.machines.docker import docker
+
+        cluster = self.config.cluster.name
+        ids = docker("ps", "-aq", "--filter", f"label={LABEL}={cluster}").stdout.split()
+        if ids:
+            self.log.say(f"machines: removing {len(ids)} leftover container(s)")
+            docker("rm", "-f", "-v", *ids)
+        network = f"vagrant_network_{self.config.network.node_subnet}"
+        inspect = docker(
+            "network", "inspect", network, "--format", "{{len .Containers}}", check=False
+        )
+        if inspect.returncode == 0 and inspect.stdout.strip() == "0":
+            self.log.say(f"machines: removing network {network}")
+            docker("network", "rm", network)
+
+
+def check_vagrant_present() -> None:
+    from shutil import which
+
+    if which("vagrant") is None:
+        raise HostError(
+            "vagrant is not installed\n  fix: run scripts/host-setup (or apt-get install vagrant)"
+        )

@@ -1,0 +1,42 @@
+"""One directory per run: a log file, and the console lines that went with it.
+
+Runs live under <state>/runs/<UTC time>-<command>/; `latest` points at the newest.
+Nothing secret is written here: callers pass secrets to no log.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+class RunLog:
+    def __init__(self, state_dir: Path, command: str, console=None):
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        self.dir = state_dir / "runs" / f"{stamp}-{command}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        latest = state_dir / "runs" / "latest"
+        latest.unlink(missing_ok=True)
+        latest.symlink_to(self.dir.name)
+        self.path = self.dir / "run.log"
+        self._file = self.path.open("a", encoding="utf-8")
+        self._console = console
+        self._started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._started
+
+    def write(self, line: str) -> None:
+        """To the log file only."""
+        self._file.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {line}\n")
+        self._file.flush()
+
+    def say(self, line: str, style: str | None = None) -> None:
+        """To the console and the log file."""
+        self.write(line)
+        if self._console is not None:
+            self._console.print(line, style=style, markup=False, highlight=False)
+
+    def close(self) -> None:
+        self._file.close()

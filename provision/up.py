@@ -1,0 +1,85 @@
+"""`provision up`: run the phases in order, each one real or not run at all.
+
+Phases are listed in phases.py; the ones that have a runner here are the ones
+this version performs. A phase with no runner yet is reported, never faked.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from provision.config.model import ClusterConfig
+from provision.doctor import run_checks
+from provision.errors import HostError, UsageError
+from provision.inventory import write_inventory
+from provision.machines.factory import machines_for
+from provision.phases import PHASE_NAMES
+from provision.project import Inventory
+from provision.runlog import RunLog
+
+
+class Up:
+    def __init__(
+        self, inv: Inventory, config: ClusterConfig, log: RunLog, provider: str | None = None
+    ):
+        self.inv = inv
+        self.config = config
+        self.log = log
+        self.machines = machines_for(inv, config, log, provider)
+        self.runners: dict[str, Callable[[], None]] = {"machines": self.machines_phase}
+
+    def selected(self, only: list[str] | None) -> list[str]:
+        if not only:
+            return [p for p in PHASE_NAMES if p in self.runners]
+        unknown = [p for p in only if p not in PHASE_NAMES]
+        if unknown:
+            raise UsageError(
+                f"unknown phase {', '.join(unknown)}\n"
+                f"  fix: use phases from: {', '.join(PHASE_NAMES)}"
+            )
+        missing = [p for p in only if p not in self.runners]
+        if missing:
+            raise UsageError(
+                f"phase {', '.join(missing)} is not part of this version yet\n"
+                f"  fix: run the phases it has: {', '.join(self.runners)}"
+            )
+        return [p for p in PHASE_NAMES if p in only]
+
+    def run(self, only: list[str] | None = None) -> list[tuple[str, float]]:
+        phases = self.selected(only)
+        self.preflight()
+        timings = []
+        for name in phases:
+            start = self.log.elapsed()
+            self.log.say(f"==> phase {name}", style="bold")
+            self.runners[name]()
+            took = self.log.elapsed() - start
+            timings.append((name, took))
+            self.log.say(f"<== phase {name} done in {took:.1f} s", style="green")
+        not_built = [p for p in PHASE_NAMES if p not in self.runners]
+        if not only and not_built:
+            self.log.say(f"phases not in this version yet: {', '.join(not_built)}", style="yellow")
+        return timings
+
+    def preflight(self) -> None:
+        failed = [
+            c
+            for c in run_checks(self.config, self.machines.provider, self.inv.cache_dir)
+            if not c.ok
+        ]
+        if failed:
+            lines = "\n".join(f"  {c.name}: {c.detail}\n      fix: {c.fix}" for c in failed)
+            raise HostError(
+                f"this host is not ready for the {self.machines.provider} provider:\n{lines}"
+            )
+
+    def machines_phase(self) -> None:
+        self.machines.up()
+        state = self.inv.state_dir
+        known_hosts = state / "known_hosts"
+        known_hosts.write_text(self.machines.known_hosts())
+        os.chmod(known_hosts, 0o600)
+        hosts = self.inv.dir / "hosts.yml"
+        write_inventory(hosts, self.config, self.machines.endpoints(), known_hosts)
+        self.log.say(f"machines: inventory written to {hosts}")
