@@ -76,10 +76,10 @@ class Up:
 
     def machines_phase(self) -> None:
         self.machines.up()
-        state = self.inv.state_dir
-        known_hosts = state / "known_hosts"
-        known_hosts.write_text(self.machines.known_hosts())
+        endpoints = self.machines.endpoints()
+        known_hosts = self.inv.state_dir / "known_hosts"
+        known_hosts.write_text(self.machines.known_hosts(endpoints))
         os.chmod(known_hosts, 0o600)
         hosts = self.inv.dir / "hosts.yml"
-        write_inventory(hosts, self.config, self.machines.endpoints(), known_hosts)
+        write_inventory(hosts, self.config, endpoints, known_hosts)
         self.log.say(f"machines: inventory written to {hosts}")

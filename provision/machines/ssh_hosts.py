@@ -100,7 +100,7 @@ class SshHosts:
             for n in self.config.nodes
         ]
 
-    def known_hosts(self) -> str:
+    def known_hosts(self, endpoints: dict[str, SshEndpoint]) -> str:
         return self._path(self.access.known_hosts).read_text()
 
     def destroy(self) -> None:

@@ -148,7 +148,7 @@ class VagrantMachines:
         else:
             self.write_spec()
         names = [n.name for n in self.config.nodes]
-        before = {m.name: m.state for m in self.status()}
+        before = self._states()
         todo = [n for n in names if before.get(n) != "running"]
         if not todo:
             self.log.say(f"machines: all {len(names)} already running, nothing to do")
@@ -171,7 +171,7 @@ class VagrantMachines:
             failed = [n for n, rc in zip(rest, codes, strict=True) if rc != 0]
             if failed:
                 self._raise_unless_ok(1, failed)
-        after = {m.name: m.state for m in self.status()}
+        after = self._states()
         not_running = [n for n in names if after.get(n) != "running"]
         if not_running:
             raise MachinesError(
@@ -208,18 +208,18 @@ class VagrantMachines:
                 " again (machines already made are kept)"
             )
 
-    def status(self) -> list[MachineState]:
+    def _states(self) -> dict[str, str]:
         if not (self.state_dir / "vagrant").exists():
-            return [
-                MachineState(n.name, "not_created", self.provider, str(n.ip), "")
-                for n in self.config.nodes
-            ]
-        statuses = {s.name: s.state for s in self._vagrant().status()}
-        endpoints = self.endpoints(only_running=statuses)
+            return {n.name: "not_created" for n in self.config.nodes}
+        return {s.name: s.state for s in self._vagrant().status()}
+
+    def status(self) -> list[MachineState]:
+        states = self._states()
+        endpoints = self.endpoints(only_running=states)
         return [
             MachineState(
                 n.name,
-                statuses.get(n.name) or "unknown",
+                states.get(n.name) or "unknown",
                 self.provider,
                 str(n.ip),
                 f"{endpoints[n.name].host}:{endpoints[n.name].port}" if n.name in endpoints else "",
@@ -247,10 +247,9 @@ class VagrantMachines:
         with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
             return dict(pool.map(one, names))
 
-    def known_hosts(self) -> str:
-        """known_hosts lines for every running node, read over Vagrant's own channel."""
+    def known_hosts(self, endpoints: dict[str, SshEndpoint]) -> str:
+        """known_hosts lines for these nodes, read over Vagrant's own channel."""
         v = self._vagrant()
-        endpoints = self.endpoints()
 
         def one(name: str) -> str:
             key = v.ssh(vm_name=name, command="cat /etc/ssh/ssh_host_ed25519_key.pub").split()

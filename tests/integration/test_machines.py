@@ -1,0 +1,139 @@
+"""The default lab's machines, for real: Vagrant's docker provider, SSH with
+pinned host keys, idempotent up, interrupted up, and a destroy that leaves
+nothing behind. The tests run in file order and share one lab."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from provision.inventory import SshEndpoint
+from provision.machines.ssh_hosts import connect
+from tests.conftest import ROOT
+from tests.integration.conftest import (
+    docker,
+    inventory_hosts,
+    known_hosts_file,
+    lab_containers,
+    provision,
+)
+
+pytestmark = pytest.mark.lab
+NODES = {"cp1": "192.168.56.10", "w1": "192.168.56.11", "w2": "192.168.56.12"}
+
+
+def run_on(name: str, host: dict, command: str) -> str:
+    ep = SshEndpoint(
+        host["ansible_host"],
+        host["ansible_port"],
+        host["ansible_user"],
+        host["ansible_ssh_private_key_file"],
+    )
+    with connect(ep, known_hosts_file()) as conn:
+        return conn.run(command, hide=True, in_stream=False, timeout=60).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def fresh_lab():
+    provision("destroy", "--yes")
+    assert lab_containers() == []
+    started = time.monotonic()
+    out = provision("up", "--only", "machines")
+    print(f"up --only machines: {time.monotonic() - started:.1f} s")
+    return out
+
+
+def test_up_gives_three_reachable_nodes(fresh_lab):
+    hosts = inventory_hosts()
+    assert set(hosts) == set(NODES)
+    for name, host in hosts.items():
+        assert host["node_ip"] == NODES[name]
+        assert run_on(name, host, "hostname") == name
+        eth1 = run_on(name, host, "ip -4 -o addr show dev eth1")
+        assert f"inet {NODES[name]}/24" in eth1
+        eth0 = run_on(name, host, "ip -4 -o addr show dev eth0")
+        assert NODES[name] not in eth0  # the node IP is never the NAT address
+        state = run_on(name, host, "systemctl is-system-running --wait || true")
+        assert state == "running", run_on(name, host, "systemctl --failed --no-legend")
+        assert run_on(name, host, "python3 -c 'import sys; print(sys.version_info[0])'") == "3"
+
+
+def test_unknown_host_key_is_refused(fresh_lab, tmp_path):
+    host = next(iter(inventory_hosts().values()))
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    ep = SshEndpoint(
+        host["ansible_host"],
+        host["ansible_port"],
+        host["ansible_user"],
+        host["ansible_ssh_private_key_file"],
+    )
+    import paramiko
+
+    conn = connect(ep, empty)
+    with pytest.raises(paramiko.SSHException, match="not found in known_hosts"):
+        conn.run("true", hide=True, in_stream=False)
+    conn.close()
+
+
+def test_status_lists_running_machines(fresh_lab):
+    out = provision("status").stdout
+    for name, ip in NODES.items():
+        line = next(line for line in out.splitlines() if f" {name} " in line)
+        assert "running" in line and ip in line and "docker" in line
+
+
+def test_second_up_is_a_noop(fresh_lab):
+    before = sorted(lab_containers())
+    out = provision("up", "--only", "machines")
+    assert "all 3 already running, nothing to do" in out.stdout
+    assert sorted(lab_containers()) == before
+
+
+def test_interrupted_up_is_finished_by_the_next_up(fresh_lab):
+    provision("destroy", "--yes")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provision", "up", "--only", "machines"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=os.environ.copy(),
+    )
+    deadline = time.monotonic() + 120
+    while not lab_containers() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert lab_containers(), "no container appeared within 120 s"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0, output
+    provision("up", "--only", "machines")
+    hosts = inventory_hosts()
+    for name, host in hosts.items():
+        assert run_on(name, host, "hostname") == name
+    assert len(lab_containers()) == 3
+
+
+def test_destroy_leaves_nothing_behind(fresh_lab):
+    ids = lab_containers()
+    volumes = [
+        m["Name"]
+        for i in ids
+        for m in json.loads(docker("inspect", i))[0]["Mounts"]
+        if m["Type"] == "volume"
+    ]
+    assert len(volumes) >= 3 * len(ids)
+    provision("destroy", "--yes")
+    assert lab_containers() == []
+    remaining = docker("volume", "ls", "-q").split()
+    assert not set(volumes) & set(remaining)
+    assert (
+        "vagrant_network_192.168.56.0/24"
+        not in docker("network", "ls", "--format", "{{.Name}}").split()
+    )
+    assert not (ROOT / "inventories" / "lab" / "hosts.yml").exists()
