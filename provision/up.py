@@ -6,6 +6,7 @@ this version performs. A phase with no runner yet is reported, never faked.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from provision.errors import HostError, UsageError
 from provision.inventory import write_inventory
 from provision.machines.factory import machines_for
 from provision.phases import PHASE_NAMES
+from provision.playbooks.result import PlaybookResult
 from provision.project import Inventory
 from provision.runlog import RunLog
 
@@ -27,7 +29,12 @@ class Up:
         self.config = config
         self.log = log
         self.machines = machines_for(inv, config, log, provider)
-        self.runners: dict[str, Callable[[], None]] = {"machines": self.machines_phase}
+        self.results: list[PlaybookResult] = []
+        self.runners: dict[str, Callable[[], None]] = {
+            "machines": self.machines_phase,
+            "prepare": lambda: self.playbook("prepare.yml"),
+            "runtime": lambda: self.playbook("runtime.yml"),
+        }
 
     def selected(self, only: list[str] | None) -> list[str]:
         if not only:
@@ -83,3 +90,27 @@ class Up:
         hosts = self.inv.dir / "hosts.yml"
         write_inventory(hosts, self.config, endpoints, known_hosts)
         self.log.say(f"machines: inventory written to {hosts}")
+
+    def playbook(self, name: str) -> PlaybookResult:
+        from provision.playbooks.runner import run_playbook
+        from provision.playbooks.variables import playbook_vars
+
+        hosts = self.inv.dir / "hosts.yml"
+        if not hosts.exists():
+            raise UsageError(
+                f"no generated inventory at {hosts}\n"
+                "  fix: run `provision up --only machines` first"
+            )
+        result = run_playbook(
+            self.inv.root,
+            hosts,
+            name,
+            self.log,
+            extravars=playbook_vars(self.config),
+            fact_cache=self.inv.state_dir / "facts",
+        )
+        self.results.append(result)
+        (self.log.dir / "playbooks.json").write_text(
+            json.dumps([r.as_dict() for r in self.results], indent=2) + "\n"
+        )
+        return result

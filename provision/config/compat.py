@@ -16,6 +16,10 @@ KUBERNETES_EOL: dict[str, str] = {
     "1.36": "2027-06-28",
 }
 
+# The sandbox (pause) image kubeadm expects at each minor; containerd must use
+# the same one (`kubeadm config images list`).
+PAUSE: dict[str, str] = {"1.33": "3.10", "1.34": "3.10.1", "1.35": "3.10.1", "1.36": "3.10.1"}
+
 # Calico minor -> Kubernetes minors it is tested on (Calico "system requirements").
 CALICO: dict[str, tuple[str, ...]] = {
     "3.29": ("1.29", "1.30", "1.31", "1.32"),

@@ -134,9 +134,22 @@ class Addons(Strict):
         return [name for name in type(self).model_fields if getattr(self, name).enabled]
 
 
+class Runtime(Strict):
+    cri: Literal["containerd"] = Field(
+        "containerd", description="the kubelet's one CRI: containerd (Docker runs beside it)"
+    )
+    docker_source: Literal["auto", "upstream", "distribution"] = Field(
+        "auto",
+        description="Docker Engine from Docker's apt repository (upstream) or the "
+        "distribution's docker.io; auto: upstream unless artifacts come from a bundle",
+    )
+
+
 class Artifacts(Strict):
-    source: Literal["online", "bundle"] = Field(
-        "online", description="online: upstream downloads; bundle: an offline bundle directory"
+    source: Literal["auto", "online", "bundle"] = Field(
+        "auto",
+        description="online: upstream downloads; bundle: an offline bundle directory; "
+        "auto: the bundle when bundle_dir holds one, else online",
     )
     bundle_dir: str = Field(
         "~/.cache/provision/bundle", min_length=1, description="offline bundle directory"
@@ -155,6 +168,7 @@ class ClusterConfig(Strict):
     nodes: list[Node] = Field(min_length=1, description="every machine of the cluster")
     network: Network
     versions: Versions
+    runtime: Runtime = Runtime()
     addons: Addons = Addons()
     artifacts: Artifacts = Artifacts()
     registry: Registry = Registry()

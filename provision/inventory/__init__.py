@@ -67,8 +67,7 @@ def write_inventory(
     import yaml
 
     ssh_args = (
-        f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes "
-        "-o IdentitiesOnly=yes -o ControlMaster=auto -o ControlPersist=60s"
+        f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
     )
     hosts = build_hosts(
         config,

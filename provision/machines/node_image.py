@@ -64,6 +64,19 @@ SSH_HOSTKEYS_DROPIN = (
     "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\n"
     "ExecStartPre=/usr/sbin/sshd -t\n"
 )
+# Docker mounts the cgroup hierarchies read-only in an unprivileged container.
+# The node's systemd, Docker and kubelet must write them; with a private cgroup
+# namespace a remount changes only the node's own view (kind does the same).
+INIT = """#!/bin/sh
+mount -o remount,rw /sys/fs/cgroup
+for d in /sys/fs/cgroup/*; do
+  if [ ! -L "$d" ] && mountpoint -q "$d"; then
+    mount -o remount,bind,rw "$d" || echo "provision-init: $d stays read-only" >&2
+  fi
+done
+exec /sbin/init "$@"
+"""
+INIT_PATH = "/usr/local/sbin/provision-init"
 REPOSITORY = "provision-node"
 
 
@@ -75,6 +88,7 @@ def recipe() -> dict:
         "masked": MASKED_UNITS,
         "sshd": SSHD_CONFIG,
         "hostkeys": SSH_HOSTKEYS_DROPIN,
+        "init": INIT,
         "format": 1,
     }
 
@@ -170,6 +184,9 @@ def _configure(rootfs: Path) -> None:
         link = etc / "systemd" / "system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
+    init = rootfs / INIT_PATH.lstrip("/")
+    init.write_text(INIT)
+    init.chmod(0o755)
     (etc / "hostname").write_text("node\n")
     (etc / "default" / "locale").write_text("LANG=C.UTF-8\n")
     _run(["chroot", str(rootfs), "apt-get", "clean"], "apt-get clean")

@@ -18,6 +18,7 @@ from provision.config.model import ClusterConfig
 from provision.errors import HostError, ProvisionError
 from provision.inventory import SshEndpoint
 from provision.machines.base import MachineState
+from provision.machines.node_image import INIT_PATH
 from provision.project import Inventory
 from provision.render import machines_spec
 from provision.runlog import RunLog
@@ -118,6 +119,7 @@ class VagrantMachines:
             key = ensure_key(self.state_dir, f"provision-{self.config.cluster.name}")
             extra["docker"] = {
                 "image": image or self._recorded_image(),
+                "cmd": [INIT_PATH],
                 "private_key": str(key),
                 "create_args": docker_create_args(
                     self.config.cluster.name, key.parent / "authorized_keys"
@@ -262,6 +264,7 @@ class VagrantMachines:
 
     def destroy(self) -> None:
         if (self.state_dir / "vagrant").exists():
+            self.write_spec()  # the Vagrantfile of this version reads it
             self.log.say(f"machines: vagrant destroy ({self.provider})")
             cmd = ["vagrant", "destroy", "--force"]
             self.log.write("$ " + " ".join(cmd))

@@ -1,0 +1,133 @@
+"""Run one playbook with ansible-runner: progress per task and host, a typed
+result, and every event kept under the run directory.
+
+Secrets never reach these files: tasks that handle them are no_log, and the
+extra vars passed here carry no secret (roles read secrets from files on disk).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+
+from provision.errors import ProvisionError
+from provision.playbooks.result import (
+    Failure,
+    PlaybookResult,
+    failure_message,
+    stats_from_event,
+)
+from provision.runlog import RunLog
+
+
+class PlaybookFailed(ProvisionError):
+    exit_code = 5
+
+    def __init__(self, result: PlaybookResult):
+        self.result = result
+        lines = [f"playbook {result.playbook} {result.status} (rc {result.rc})"]
+        for f in result.failures:
+            lines.append(f"  host {f.host}, task '{f.task}':")
+            lines.extend(f"    {line}" for line in f.message.splitlines()[-12:])
+        lines.append(f"  events and output: {result.artifacts}")
+        super().__init__("\n".join(lines))
+
+
+class Progress:
+    """Turns runner events into short lines: task start, per-host outcome."""
+
+    def __init__(self, log: RunLog, result: PlaybookResult):
+        self.log = log
+        self.result = result
+        self.last_task = ""
+
+    def __call__(self, event: dict) -> bool:
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        host = data.get("host", "")
+        task = data.get("task", "")
+        if kind == "playbook_on_task_start" and task != self.last_task:
+            self.last_task = task
+            self.log.say(f"  task: {task}", style="dim")
+        elif kind in ("runner_on_ok", "runner_on_failed", "runner_on_unreachable"):
+            took = float(data.get("duration") or 0)
+            self.result.task_seconds[task] = max(self.result.task_seconds.get(task, 0), took)
+            res = data.get("res") or {}
+            if kind == "runner_on_ok":
+                if res.get("changed"):
+                    self.log.write(f"    {host}: changed ({took:.1f}s)")
+            elif kind == "runner_on_unreachable" or not data.get("ignore_errors"):
+                message = failure_message(res)
+                self.result.failures.append(Failure(host, task, message))
+                self.log.say(
+                    f"    {host}: FAILED: {message.splitlines()[0] if message else ''}", style="red"
+                )
+        elif kind == "playbook_on_stats":
+            self.result.hosts = stats_from_event(data)
+        return True
+
+
+def run_playbook(
+    root: Path,
+    inventory: Path,
+    playbook: str,
+    log: RunLog,
+    extravars: dict | None = None,
+    limit: str | None = None,
+    tags: list[str] | None = None,
+    fact_cache: Path | None = None,
+) -> PlaybookResult:
+    """Run playbooks/<playbook>; raise PlaybookFailed unless it succeeded."""
+    import ansible_runner
+
+    private = log.dir / f"ansible-{Path(playbook).stem}"
+    private.mkdir(parents=True, exist_ok=True)
+    result = PlaybookResult(playbook, "running", -1, artifacts=str(private))
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(root / "playbooks" / "ansible.cfg"),
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_FORCE_COLOR": "0",
+    }
+    if fact_cache is not None:
+        env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(fact_cache)
+    cancel = threading.Event()
+    log.say(f"  playbook {playbook}" + (f" (limit {limit})" if limit else ""))
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(root / "playbooks"),
+            playbook=playbook,
+            inventory=str(inventory.resolve()),
+            envvars=env,
+            extravars=extravars or {},
+            limit=limit,
+            tags=",".join(tags) if tags else None,
+            quiet=True,
+            event_handler=Progress(log, result),
+            cancel_callback=cancel.is_set,
+            settings={"pexpect_timeout": 0.5, "suppress_ansible_output": True},
+        )
+    except KeyboardInterrupt:
+        cancel.set()
+        raise
+    result.status = runner.status
+    result.rc = runner.rc
+    log.say(
+        f"  {playbook}: {runner.status}; {result.summary()}", style="green" if result.ok else "red"
+    )
+    if not result.ok:
+        if not result.failures:
+            result.failures.append(Failure("-", "-", _tail(runner)))
+        raise PlaybookFailed(result)
+    return result
+
+
+def _tail(runner) -> str:
+    try:
+        return "\n".join(runner.stdout.read().splitlines()[-15:])
+    except (AttributeError, OSError):
+        return f"see {runner.config.artifact_dir}"

@@ -1,0 +1,25 @@
+"""The extra vars every playbook gets: derived from the config, never secret."""
+
+from __future__ import annotations
+
+from provision.config import compat
+from provision.config.model import ClusterConfig
+from provision.render import CRI_SOCKET
+from provision.sources import resolve_sources
+
+
+def playbook_vars(config: ClusterConfig) -> dict:
+    sources = resolve_sources(config)
+    k8s_minor = compat.minor(config.versions.kubernetes)
+    mirror = config.registry.mirror.rstrip("/")
+    return {
+        "kubernetes_version": config.versions.kubernetes,
+        "kubernetes_minor": k8s_minor,
+        "docker_version": config.versions.docker,
+        "containerd_version": config.versions.containerd,
+        "docker_source": sources.docker,
+        "artifacts_source": sources.artifacts,
+        "bundle_dir": str(sources.bundle_dir),
+        "cri_socket": CRI_SOCKET,
+        "sandbox_image": f"{mirror or 'registry.k8s.io'}/pause:{compat.PAUSE[k8s_minor]}",
+    }

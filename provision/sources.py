@@ -1,0 +1,36 @@
+"""Where software comes from: resolve the `auto` choices of the config once.
+
+online: upstream package repositories and release downloads (real users).
+bundle: an offline bundle directory made by `provision bundle build` (the lab).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.config.model import ClusterConfig
+
+BUNDLE_MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Sources:
+    artifacts: str  # online | bundle
+    bundle_dir: Path
+    docker: str  # upstream | distribution
+
+
+def bundle_dir(config: ClusterConfig) -> Path:
+    return Path(config.artifacts.bundle_dir).expanduser()
+
+
+def resolve_sources(config: ClusterConfig) -> Sources:
+    directory = bundle_dir(config)
+    artifacts = config.artifacts.source
+    if artifacts == "auto":
+        artifacts = "bundle" if (directory / BUNDLE_MANIFEST).is_file() else "online"
+    docker = config.runtime.docker_source
+    if docker == "auto":
+        docker = "distribution" if artifacts == "bundle" else "upstream"
+    return Sources(artifacts, directory, docker)
