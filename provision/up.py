@@ -34,6 +34,7 @@ class Up:
             "machines": self.machines_phase,
             "prepare": lambda: self.playbook("prepare.yml"),
             "runtime": lambda: self.playbook("runtime.yml"),
+            "kubernetes": lambda: self.playbook("kubernetes.yml"),
         }
 
     def selected(self, only: list[str] | None) -> list[str]:

@@ -72,10 +72,13 @@ def stats_from_event(data: dict) -> dict[str, HostStats]:
 
 
 def failure_message(res: dict) -> str:
-    """The most useful line of a failed task's result."""
+    """The most useful lines of a failed task's result (a loop: its failed items)."""
     if res.get("censored"):
         return res["censored"]
+    failed_items = [r for r in res.get("results") or [] if r.get("failed")]
+    if failed_items:
+        return "\n".join(f"item {r.get('item')!r}: {failure_message(r)}" for r in failed_items)[
+            -2000:
+        ]
     parts = [str(res[k]).strip() for k in ("msg", "stderr", "stdout") if res.get(k)]
-    if not parts and res.get("results"):
-        parts = [failure_message(r) for r in res["results"] if r.get("failed")]
     return "\n".join(parts)[-2000:] or "failed (no message)"

@@ -12,7 +12,14 @@ def playbook_vars(config: ClusterConfig) -> dict:
     sources = resolve_sources(config)
     k8s_minor = compat.minor(config.versions.kubernetes)
     mirror = config.registry.mirror.rstrip("/")
+    extra = {}
+    if sources.artifacts == "bundle":
+        from provision.bundle.manifest import read_manifest
+
+        artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
+        extra["kube_binaries_sha256"] = {a.name: a.sha256 for a in artifacts if a.kind == "binary"}
     return {
+        **extra,
         "kubernetes_version": config.versions.kubernetes,
         "kubernetes_minor": k8s_minor,
         "docker_version": config.versions.docker,

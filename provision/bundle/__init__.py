@@ -1,0 +1,1 @@
+"""The offline bundle: every Kubernetes artifact the lab needs, with checksums."""

@@ -1,0 +1,88 @@
+"""manifest.json of a bundle: every artifact with its version and sha256.
+
+{"format": 1, "kubernetes": "1.35.4",
+ "artifacts": [{"name": "kubeadm", "kind": "binary", "path": "bin/kubeadm",
+                "version": "1.35.4", "sha256": "..."}, ...]}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from provision.errors import ProvisionError
+
+FORMAT = 1
+NAME = "manifest.json"
+
+
+class BundleError(ProvisionError):
+    exit_code = 6
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    kind: str  # binary | image | manifest
+    path: str  # relative to the bundle directory
+    version: str
+    sha256: str
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(directory: Path, kubernetes: str, artifacts: list[Artifact]) -> Path:
+    path = directory / NAME
+    data = {
+        "format": FORMAT,
+        "kubernetes": kubernetes,
+        "artifacts": [asdict(a) for a in sorted(artifacts, key=lambda a: a.path)],
+    }
+    path.write_text(json.dumps(data, indent=2) + "\n")
+    return path
+
+
+def read_manifest(directory: Path, kubernetes: str) -> list[Artifact]:
+    """The bundle's artifacts; refuses a bundle for another Kubernetes release."""
+    path = directory / NAME
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BundleError(
+            f"no bundle at {directory} (missing {NAME})\n"
+            "  fix: run `provision bundle build`, or set artifacts.source: online"
+        ) from None
+    except ValueError as e:
+        raise BundleError(f"{path}: not valid JSON ({e})\n  fix: rebuild the bundle") from None
+    if data.get("format") != FORMAT or data.get("kubernetes") != kubernetes:
+        raise BundleError(
+            f"{path}: bundle is for Kubernetes {data.get('kubernetes')} "
+            f"(format {data.get('format')}), the config pins {kubernetes}\n"
+            "  fix: run `provision bundle build` for the pinned versions"
+        )
+    return [Artifact(**a) for a in data["artifacts"]]
+
+
+def verify(directory: Path, artifacts: list[Artifact]) -> None:
+    """Every artifact present with the checksum the manifest records."""
+    bad = []
+    for a in artifacts:
+        file = directory / a.path
+        if not file.is_file():
+            bad.append(f"{a.path}: missing")
+        elif sha256_of(file) != a.sha256:
+            bad.append(f"{a.path}: sha256 differs from the manifest")
+    if bad:
+        raise BundleError(
+            f"bundle {directory} is damaged:\n  "
+            + "\n  ".join(bad)
+            + "\n  fix: run `provision bundle build` again"
+        )
