@@ -35,6 +35,8 @@ class Up:
             "prepare": lambda: self.playbook("prepare.yml"),
             "runtime": lambda: self.playbook("runtime.yml"),
             "kubernetes": lambda: self.playbook("kubernetes.yml"),
+            "control-plane": self.control_plane_phase,
+            "join": lambda: self.playbook("join.yml"),
         }
 
     def selected(self, only: list[str] | None) -> list[str]:
@@ -92,7 +94,26 @@ class Up:
         write_inventory(hosts, self.config, endpoints, known_hosts)
         self.log.say(f"machines: inventory written to {hosts}")
 
-    def playbook(self, name: str) -> PlaybookResult:
+    def control_plane_phase(self) -> None:
+        from provision.render import kubeadm_config
+
+        state = self.inv.state_dir
+        rendered = state / "kubeadm-config.yaml"
+        rendered.write_text(
+            kubeadm_config(self.config, self.machines.provider, str(self.inv.cluster_file))
+        )
+        kubeconfig = state / "kubeconfig"
+        self.playbook(
+            "control-plane.yml",
+            {"kubeadm_config_file": str(rendered), "kubeconfig_dest": str(kubeconfig)},
+        )
+        os.chmod(kubeconfig, 0o600)
+        self.log.say(
+            f"control-plane: admin kubeconfig in {kubeconfig} (0600); "
+            "use `provision kubectl -- get nodes`"
+        )
+
+    def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
         from provision.playbooks.runner import run_playbook
         from provision.playbooks.variables import playbook_vars
 

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "up": "Bring the lab up, phase by phase (see `provision plan`).",
     "status": "Show the machines: state, addresses, provider.",
     "destroy": "Remove the machines, their network and volumes, and the generated inventory.",
+    "kubectl": "Run kubectl against the lab with its admin kubeconfig.",
+    "bundle": "Build or check the offline bundle of Kubernetes binaries and images.",
 }
 
 

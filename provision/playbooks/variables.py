@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from provision.config import compat
 from provision.config.model import ClusterConfig
-from provision.render import CRI_SOCKET
+from provision.machines.provider import nodes_are_containers
+from provision.render import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKET
 from provision.sources import resolve_sources
 
 
-def playbook_vars(config: ClusterConfig) -> dict:
+def playbook_vars(config: ClusterConfig, provider: str) -> dict:
     sources = resolve_sources(config)
     k8s_minor = compat.minor(config.versions.kubernetes)
     mirror = config.registry.mirror.rstrip("/")
@@ -18,6 +19,7 @@ def playbook_vars(config: ClusterConfig) -> dict:
 
         artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
         extra["kube_binaries_sha256"] = {a.name: a.sha256 for a in artifacts if a.kind == "binary"}
+        extra["kube_images"] = {a.name: a.path for a in artifacts if a.kind == "image"}
     return {
         **extra,
         "kubernetes_version": config.versions.kubernetes,
@@ -28,5 +30,8 @@ def playbook_vars(config: ClusterConfig) -> dict:
         "artifacts_source": sources.artifacts,
         "bundle_dir": str(sources.bundle_dir),
         "cri_socket": CRI_SOCKET,
+        "preflight_ignore": list(CONTAINER_PREFLIGHT_IGNORE)
+        if nodes_are_containers(provider)
+        else [],
         "sandbox_image": f"{mirror or 'registry.k8s.io'}/pause:{compat.PAUSE[k8s_minor]}",
     }

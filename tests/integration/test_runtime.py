@@ -39,7 +39,8 @@ def test_docker_runs_a_locally_imported_image(prepared):
         "set -e; apt-get install -y -qq busybox-static >/dev/null; d=$(mktemp -d); "
         "mkdir $d/bin; cp /bin/busybox $d/bin/; "
         "tar -C $d -c . | docker import - provision-test/busybox:1 >/dev/null; rm -rf $d; "
-        "docker run --rm --network none provision-test/busybox:1 /bin/busybox echo hello-$(hostname)"
+        "docker run --rm --network none provision-test/busybox:1 "
+        "/bin/busybox echo hello-$(hostname)"
     )
     for name, host in prepared.items():
         assert run_on(name, host, script).splitlines()[-1] == f"hello-{name}"
