@@ -1,0 +1,269 @@
+"""`provision bundle build`: the offline bundle for the pinned Kubernetes release.
+
+    <bundle>/bin/{kubeadm,kubelet,kubectl,etcdctl}
+    <bundle>/images/<name>-<tag>.tar     (one per image kubeadm lists)
+    <bundle>/manifest.json               (every artifact with version and sha256)
+
+Everything is built from source through the Go module proxy; images are written
+without a registry. The bundle is built in a temporary directory next to its
+place and renamed into place only when every step succeeded.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from provision.bundle import gomod
+from provision.bundle.baseimage import base_layer
+from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
+from provision.bundle.manifest import Artifact, BundleError, sha256_of, write_manifest
+from provision.config.model import ClusterConfig
+from provision.project import Inventory
+from provision.runlog import RunLog
+from provision.sources import bundle_dir
+
+KUBE_BINARIES = (
+    "kubeadm",
+    "kubelet",
+    "kubectl",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+)
+BUNDLE_BINARIES = ("kubeadm", "kubelet", "kubectl", "etcdctl")
+STATIC_CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ImageRefs:
+    """What kubeadm runs for this release, by component."""
+
+    refs: dict[str, str]  # component (kube-apiserver, etcd, coredns, pause, ...) -> reference
+
+    @classmethod
+    def parse(cls, listing: str) -> ImageRefs:
+        refs = {}
+        for ref in listing.split():
+            name = ref.rsplit("/", 1)[-1].split(":", 1)[0]
+            refs[name] = ref
+        missing = {*STATIC_CONTROL_PLANE, "kube-proxy", "etcd", "coredns", "pause"} - set(refs)
+        if missing:
+            raise BundleError(
+                f"`kubeadm config images list` did not list {', '.join(sorted(missing))}:\n"
+                f"    {listing.strip()}\n"
+                "  fix: this Kubernetes release needs support in provision/bundle/build.py"
+            )
+        return cls(refs)
+
+    def tag(self, name: str) -> str:
+        return self.refs[name].rsplit(":", 1)[1]
+
+    def etcd_version(self) -> str:
+        """registry.k8s.io/etcd:3.6.6-0 -> v3.6.6."""
+        return "v" + re.sub(r"-\d+$", "", self.tag("etcd")).lstrip("v")
+
+    def coredns_version(self) -> str:
+        return "v" + self.tag("coredns").lstrip("v")
+
+
+class BundleBuild:
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.log = log
+        self.kubernetes = config.versions.kubernetes.lstrip("v")
+        self.bundle = bundle_dir(config)
+        self.go = gomod.Go(inv.cache_dir, log.dir / "go")
+        self.timings: list[tuple[str, float]] = []
+
+    def run(self) -> list[tuple[str, float]]:
+        """Build the whole bundle; (step, seconds) for each step."""
+        self.go.check_installed()
+        self.go.log_dir.mkdir(parents=True, exist_ok=True)
+        self.bundle.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{self.bundle.name}-build-", dir=self.bundle.parent)
+        )
+        try:
+            out, work = staging / "bundle", staging / "work"
+            (out / "bin").mkdir(parents=True)
+            (out / "images").mkdir()
+            work.mkdir()
+            artifacts = self._build(out, work)
+            write_manifest(out, self.kubernetes, artifacts)
+            shutil.rmtree(work)
+            previous = staging / "previous"
+            if self.bundle.exists():
+                self.bundle.rename(previous)
+            try:
+                out.rename(self.bundle)
+            except OSError:
+                if previous.exists():
+                    previous.rename(self.bundle)
+                raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.log.say(f"bundle ready: {self.bundle} ({_size(self.bundle)})")
+        return self.timings
+
+    # --- steps -----------------------------------------------------------------------
+
+    def _step(self, what: str, fn: Callable[[], T]) -> T:
+        self.log.say(f"  {what} ...")
+        started = time.monotonic()
+        result = fn()
+        took = time.monotonic() - started
+        self.timings.append((what, took))
+        self.log.say(f"  {what}: done in {took:.1f} s")
+        return result
+
+    def _build(self, out: Path, work: Path) -> list[Artifact]:
+        built = work / "bin"
+        built.mkdir()
+        self._kubernetes(work / "kubernetes", built)
+        images = self._step("kubeadm config images list", lambda: self._image_refs(built))
+        self._etcd(work / "etcd", built, images.etcd_version())
+        self._step(
+            f"coredns {images.coredns_version()}",
+            lambda: self.go.install(
+                f"github.com/coredns/coredns@{images.coredns_version()}",
+                built,
+                "-s -w",
+                "coredns",
+            ),
+        )
+        self._step("pause", lambda: self._pause(work / "pause", built, images.tag("pause")))
+        base = self._step("kube-proxy base layer (Debian)", lambda: self._base(work))
+        artifacts = []
+        for name in BUNDLE_BINARIES:
+            shutil.copy2(built / name, out / "bin" / name)
+            version = images.etcd_version()[1:] if name == "etcdctl" else self.kubernetes
+            artifacts.append(_artifact(out, f"bin/{name}", name, "binary", version))
+        for name, ref in sorted(images.refs.items()):
+            path = f"images/{name}-{images.tag(name)}.tar"
+            self._step(
+                f"image {ref}",
+                lambda name=name, ref=ref, path=path: self._image(
+                    name, ref, out / path, built, work, base
+                ),
+            )
+            artifacts.append(_artifact(out, path, ref, "image", images.tag(name)))
+        return artifacts
+
+    def _kubernetes(self, module: Path, built: Path) -> None:
+        version = "v" + self.kubernetes
+        module.mkdir()
+        info = self._step(
+            f"k8s.io/kubernetes {version} module",
+            lambda: self.go.module_info("k8s.io/kubernetes", version, module),
+        )
+        upstream = Path(info["GoMod"]).read_text()
+        gomod.write_module(
+            module,
+            {"go.mod": gomod.kubernetes_wrapper(upstream, version, "provision.local/kubernetes")},
+        )
+        ldflags = gomod.kubernetes_ldflags(version, gomod.build_date(info))
+        for name in KUBE_BINARIES:
+            self._step(
+                f"{name} {version}",
+                lambda name=name: self.go.build(
+                    module, f"k8s.io/kubernetes/cmd/{name}", built / name, ldflags, name
+                ),
+            )
+
+    def _image_refs(self, built: Path) -> ImageRefs:
+        cmd = [str(built / "kubeadm"), "config", "images", "list"]
+        cmd += ["--kubernetes-version", "v" + self.kubernetes]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        self.log.write(f"$ kubeadm config images list:\n{done.stdout}{done.stderr}")
+        if done.returncode != 0:
+            raise BundleError(
+                f"kubeadm config images list failed with exit {done.returncode}:\n"
+                f"    {done.stderr.strip()}\n  fix: see {self.log.path}"
+            )
+        return ImageRefs.parse(done.stdout)
+
+    def _etcd(self, module: Path, built: Path, version: str) -> None:
+        requires = {"go.etcd.io/etcd/server/v3": version, "go.etcd.io/etcd/etcdctl/v3": version}
+        gomod.write_module(
+            module,
+            {
+                "go.mod": gomod.plain_wrapper("provision.local/etcd", requires),
+                "cmd/etcd/main.go": gomod.ETCD_MAIN,
+            },
+        )
+        ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA={version}"
+        for name, package in (("etcd", "./cmd/etcd"), ("etcdctl", "go.etcd.io/etcd/etcdctl/v3")):
+            self._step(
+                f"{name} {version}",
+                lambda name=name, package=package: self.go.build(
+                    module, package, built / name, ldflags, name
+                ),
+            )
+
+    def _pause(self, module: Path, built: Path, version: str) -> None:
+        gomod.write_module(
+            module,
+            {"go.mod": "module provision.local/pause\n\ngo 1.24\n", "main.go": gomod.PAUSE_MAIN},
+        )
+        ldflags = f"-s -w -X main.version={version}"
+        self.go.build(module, ".", built / "pause", ldflags, "pause")
+
+    def _base(self, work: Path) -> Layer:
+        layer, fresh = base_layer(
+            self.inv.cache_dir, self.log.dir / "debootstrap.log", self.log.say
+        )
+        self.log.say(f"  base layer {layer.digest[:19]} ({'built' if fresh else 'cached'})")
+        return layer
+
+    def _image(self, name: str, ref: str, out: Path, built: Path, work: Path, base: Layer) -> None:
+        arch = ARCH.get(platform.machine(), platform.machine())
+        bin_dir = "/usr/local/bin"
+        layers: list[Layer] = []
+        if name == "kube-proxy":
+            layers.append(base)
+            files = [File(f"{bin_dir}/kube-proxy", built / "kube-proxy")]
+            entrypoint = [f"{bin_dir}/kube-proxy"]
+        elif name == "etcd":
+            files = [File(f"{bin_dir}/{b}", built / b) for b in ("etcd", "etcdctl")]
+            entrypoint = [f"{bin_dir}/etcd"]
+        elif name == "coredns":
+            files = [File("/coredns", built / "coredns")]
+            entrypoint = ["/coredns"]
+        elif name == "pause":
+            files = [File("/pause", built / "pause")]
+            entrypoint = ["/pause"]
+        elif name in STATIC_CONTROL_PLANE:
+            files = [File(f"{bin_dir}/{name}", built / name)]
+            entrypoint = [f"{bin_dir}/{name}"]
+        else:
+            raise BundleError(
+                f"kubeadm lists an image provision cannot build: {ref}\n"
+                "  fix: add it to provision/bundle/build.py"
+            )
+        # the static images get an empty /tmp; the Debian base has its own
+        dirs = {} if name == "kube-proxy" else {"tmp": 0o1777}
+        layers.append(write_layer(work / f"{name}.layer", lambda tar: add_files(tar, files, dirs)))
+        write_image(out, ref, layers, ImageConfig(entrypoint=entrypoint, architecture=arch))
+        (work / f"{name}.layer").unlink()
+
+
+def _artifact(root: Path, path: str, name: str, kind: str, version: str) -> Artifact:
+    return Artifact(name, kind, path, version, sha256_of(root / path))
+
+
+def _size(path: Path) -> str:
+    total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return f"{total / 2**20:.0f} MiB"

@@ -1,0 +1,271 @@
+"""Go builds for the bundle: wrapper modules and the `go` runs that build from them.
+
+Everything comes from the Go module proxy this host's `go` is configured for, at
+exact versions (never @latest). Module and build caches live under the provision
+cache dir, so a rebuild with warm caches takes seconds per binary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from provision.bundle.manifest import BundleError
+
+WRAPPER_GO = "1.24"
+ZERO_COMMIT = "0" * 40
+KUBE_VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+
+ETCD_MAIN = """package main
+
+import (
+\t"os"
+
+\t"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+"""
+
+# The pod sandbox's PID 1: reaps zombies, exits 0 on SIGINT/SIGTERM.
+PAUSE_MAIN = """package main
+
+import (
+\t"os"
+\t"os/signal"
+\t"syscall"
+)
+
+var version = "dev"
+
+func main() {
+\tif len(os.Args) > 1 && (os.Args[1] == "-v" || os.Args[1] == "--version") {
+\t\tprintln("pause (provision) " + version)
+\t\treturn
+\t}
+\tsigs := make(chan os.Signal, 8)
+\tsignal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+\tfor s := range sigs {
+\t\tif s != syscall.SIGCHLD {
+\t\t\tos.Exit(0)
+\t\t}
+\t\tfor {
+\t\t\tvar ws syscall.WaitStatus
+\t\t\tif pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil); pid <= 0 || err != nil {
+\t\t\t\tbreak
+\t\t\t}
+\t\t}
+\t}
+}
+"""
+
+
+def go_caches(cache_dir: Path) -> dict[str, str]:
+    """GOMODCACHE and GOCACHE under the provision cache dir (<cache>/go/{mod,build})."""
+    return {
+        "GOMODCACHE": str(cache_dir / "go" / "mod"),
+        "GOCACHE": str(cache_dir / "go" / "build"),
+    }
+
+
+# --- wrapper modules (pure) -------------------------------------------------------------
+
+
+def staging_version(kubernetes: str) -> str:
+    """k8s.io/kubernetes v1.35.4 -> its staging modules' v0.35.4."""
+    major, minor, patch = kubernetes.lstrip("v").split(".")[:3]
+    if major != "1":
+        raise BundleError(f"Kubernetes {kubernetes}: only 1.x releases are supported")
+    return f"v0.{minor}.{patch}"
+
+
+def kubernetes_wrapper(upstream_gomod: str, kubernetes: str, module: str) -> str:
+    """go.mod of a module that requires k8s.io/kubernetes and pins its staging modules.
+
+    Upstream's go.mod replaces each staging module with `./staging/...`, which a
+    dependent module cannot use; the wrapper replaces every staging module that
+    kubernetes requires with its published release v0.Y.Z instead.
+    """
+    version = "v" + kubernetes.lstrip("v")
+    staging = re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", upstream_gomod, re.M)
+    required = set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+v0\.0\.0\b", upstream_gomod, re.M))
+    go = re.search(r"^go\s+(\S+)", upstream_gomod, re.M)
+    godebug = re.findall(r"^godebug\s+(.+?)\s*$", upstream_gomod, re.M)
+    pinned = staging_version(version)
+    lines = [f"module {module}", "", f"go {go.group(1) if go else WRAPPER_GO}", ""]
+    if godebug:
+        lines += [f"godebug {g}" for g in godebug] + [""]
+    lines += [f"require k8s.io/kubernetes {version}", "", "replace ("]
+    lines += [f"\t{m} => {m} {pinned}" for m in sorted(set(staging) & required)]
+    lines += [")", ""]
+    return "\n".join(lines)
+
+
+def plain_wrapper(module: str, requires: dict[str, str]) -> str:
+    """go.mod of a module that requires exact versions of other modules."""
+    lines = [f"module {module}", "", f"go {WRAPPER_GO}", "", "require ("]
+    lines += [f"\t{path} {version}" for path, version in sorted(requires.items())]
+    return "\n".join([*lines, ")", ""])
+
+
+def kubernetes_ldflags(kubernetes: str, build_date: str) -> str:
+    """-s -w and the version variables kubeadm and friends report."""
+    version = "v" + kubernetes.lstrip("v")
+    major, minor = version[1:].split(".")[:2]
+    values = {
+        "gitVersion": version,
+        "gitMajor": major,
+        "gitMinor": minor,
+        "gitCommit": ZERO_COMMIT,
+        "gitTreeState": "clean",
+        "buildDate": build_date,
+    }
+    flags = ["-s", "-w"]
+    for package in KUBE_VERSION_PACKAGES:
+        flags += [f"-X {package}.{key}={value}" for key, value in values.items()]
+    return " ".join(flags)
+
+
+# --- running go ---------------------------------------------------------------------------
+
+
+@dataclass
+class Go:
+    """Runs `go` with the provision caches; each run's full output goes to a log file."""
+
+    cache_dir: Path
+    log_dir: Path
+    _hosts: list[str] | None = None
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {
+            **os.environ,
+            **go_caches(self.cache_dir),
+            "GOFLAGS": "-mod=mod",
+            "GOTOOLCHAIN": "local",
+            "CGO_ENABLED": "0",
+        }
+        return {**env, **extra}
+
+    def check_installed(self) -> None:
+        if shutil.which("go") is None:
+            raise BundleError(
+                "the `go` command is needed to build the bundle\n"
+                "  fix: install Go 1.24 or newer and put it on PATH"
+            )
+
+    def run(self, args: list[str], cwd: Path, log_name: str, **env: str) -> float:
+        """Run `go ARGS` in cwd; seconds taken. Raises BundleError with the log's tail."""
+        log = self.log_dir / f"{log_name}.log"
+        started = time.monotonic()
+        with log.open("w") as out:
+            out.write(f"$ go {' '.join(args)}\n(cwd {cwd})\n")
+            out.flush()
+            done = subprocess.run(
+                ["go", *args],
+                cwd=cwd,
+                env=self.env(**env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        text = self._redact(log.read_text(errors="replace"))
+        log.write_text(text)
+        if done.returncode != 0:
+            tail = "\n    ".join(text.splitlines()[-12:])
+            raise BundleError(
+                f"go {args[0]} ({log_name}) failed with exit {done.returncode}:\n    {tail}\n"
+                f"  full log: {log}\n"
+                "  fix: check that this host's Go module proxy serves these exact versions "
+                "and that `go` is 1.24 or newer"
+            )
+        return time.monotonic() - started
+
+    def _redact(self, text: str) -> str:
+        """Logs name no proxy or checksum-database host, only what was fetched."""
+        if self._hosts is None:
+            self._hosts = proxy_hosts(self.env())
+        for host in self._hosts:
+            text = text.replace(host, "<go-proxy>")
+        return text
+
+    def module_info(self, path: str, version: str, cwd: Path) -> dict:
+        """`go mod download -json PATH@VERSION`: file paths of the module's .info/.mod/.zip."""
+        log_name = "download-" + path.replace("/", "_")
+        self.run(["mod", "download", "-json", f"{path}@{version}"], cwd, log_name)
+        text = (self.log_dir / f"{log_name}.log").read_text()
+        start = text.find("{")
+        try:
+            info = json.loads(text[start:])
+        except ValueError:
+            raise BundleError(
+                f"go mod download {path}@{version}: unexpected output "
+                f"(see {self.log_dir / log_name}.log)\n  fix: check this host's Go setup"
+            ) from None
+        if info.get("Error"):
+            raise BundleError(
+                f"{path}@{version}: {info['Error']}\n"
+                "  fix: check the pinned version exists on this host's Go module proxy"
+            )
+        return info
+
+    def build(
+        self, module_dir: Path, package: str, out: Path, ldflags: str, log_name: str
+    ) -> float:
+        return self.run(
+            ["build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", str(out), package],
+            module_dir,
+            log_name,
+        )
+
+    def install(self, package_at_version: str, gobin: Path, ldflags: str, log_name: str) -> float:
+        """`go install pkg@version` (no wrapper module) into gobin."""
+        return self.run(
+            ["install", "-trimpath", "-ldflags", ldflags, package_at_version],
+            gobin,
+            log_name,
+            GOBIN=str(gobin),
+            GOFLAGS="",
+        )
+
+
+def proxy_hosts(env: dict[str, str]) -> list[str]:
+    """Host names in this host's GOPROXY and GOSUMDB settings."""
+    out = subprocess.run(
+        ["go", "env", "-json", "GOPROXY", "GOSUMDB"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        values = json.loads(out.stdout).values()
+    except ValueError:
+        return []
+    hosts = set()
+    for value in values:
+        for part in re.split(r"[,|\s]+", value):
+            found = re.match(r"(?:[a-z]+://)?([^/\s@]+)", part)
+            if found and "." in found.group(1):
+                hosts.add(found.group(1))
+    return sorted(hosts, key=len, reverse=True)
+
+
+def write_module(directory: Path, files: dict[str, str]) -> Path:
+    """A module directory with the given files (go.mod, main.go, ...)."""
+    for name, text in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return directory
+
+
+def build_date(info: dict) -> str:
+    """The module version's publication time, from its .info file (reproducible)."""
+    return json.loads(Path(info["Info"]).read_text())["Time"]
