@@ -1,0 +1,78 @@
+"""kubeadm for real on the default lab, from the offline bundle: the control
+plane comes up, the workers join with their private IPs, a re-run changes
+nothing, and no join token reaches a run log. kubectl runs inside cp1."""
+
+import json
+
+import pytest
+
+from tests.integration.conftest import inventory_hosts, provision
+from tests.integration.test_machines import NODES, run_on
+from tests.integration.test_runtime import latest_run
+
+pytestmark = pytest.mark.lab
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+PHASES = "machines,prepare,runtime,kubernetes,control-plane,join"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    provision("bundle", "build")
+    provision("destroy", "--yes")
+    provision("up", "--only", PHASES)
+    hosts = inventory_hosts()
+    return hosts, latest_run()
+
+
+def on_cp(hosts, command: str) -> str:
+    return run_on("cp1", hosts["cp1"], command)
+
+
+def test_nodes_registered_with_private_ips(cluster):
+    hosts, _ = cluster
+    nodes = json.loads(on_cp(hosts, f"{KUBECTL} get nodes -o json"))["items"]
+    seen = {}
+    for node in nodes:
+        addresses = {a["type"]: a["address"] for a in node["status"]["addresses"]}
+        seen[node["metadata"]["name"]] = addresses["InternalIP"]
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.35.4"
+    assert seen == NODES
+
+
+def test_control_plane_is_up(cluster):
+    hosts, _ = cluster
+    assert on_cp(hosts, f"{KUBECTL} get --raw /readyz") == "ok"
+    pods = json.loads(on_cp(hosts, f"{KUBECTL} -n kube-system get pods -o json"))["items"]
+    running = {p["metadata"]["name"] for p in pods if p["status"]["phase"] == "Running"}
+    for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+        assert f"{component}-cp1" in running
+
+
+def test_cluster_config_came_from_cluster_yml(cluster):
+    hosts, _ = cluster
+    config = on_cp(
+        hosts,
+        f"{KUBECTL} -n kube-system get cm kubeadm-config -o jsonpath="
+        "'{.data.ClusterConfiguration}'",
+    )
+    assert "podSubnet: 10.244.0.0/16" in config
+    assert "serviceSubnet: 10.96.0.0/16" in config
+
+
+def test_no_join_token_in_run_logs(cluster):
+    hosts, run_dir = cluster
+    listing = on_cp(hosts, "kubeadm token list -o jsonpath='{.token}{\"\\n\"}'")
+    tokens = [t for t in listing.split() if t]
+    assert tokens, "the join token should still be listed within its 15 min TTL"
+    text = "".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+    for token in tokens:
+        assert token not in text
+        assert token.split(".")[1] not in text
+
+
+def test_rerun_changes_nothing(cluster):
+    provision("up", "--only", "kubernetes,control-plane,join")
+    results = json.loads((latest_run() / "playbooks.json").read_text())
+    for result in results:
+        for host, stats in result["hosts"].items():
+            assert stats["changed"] == 0, (result["playbook"], host, stats)
