@@ -113,6 +113,22 @@ class Up:
             "use `provision kubectl -- get nodes`"
         )
 
+    def network_phase(self) -> None:
+        from provision.playbooks.calico import fitted_manifest
+        from provision.sources import resolve_sources
+
+        sources = resolve_sources(self.config)
+        if sources.artifacts != "bundle":
+            raise UsageError(
+                "the network phase deploys Calico from the offline bundle in this "
+                "version\n  fix: run `provision bundle build` (artifacts.source: "
+                "auto or bundle)"
+            )
+        manifest = fitted_manifest(
+            self.config, sources.bundle_dir, self.inv.state_dir / "calico.yaml"
+        )
+        self.playbook("network.yml", {"calico_manifest_file": str(manifest)})
+
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
         from provision.playbooks.runner import run_playbook
         from provision.playbooks.variables import playbook_vars

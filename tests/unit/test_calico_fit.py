@@ -1,0 +1,80 @@
+import pytest
+import yaml
+
+from provision.config.model import ClusterConfig
+from provision.playbooks.calico import CalicoManifestError, fit, images, rewrite_image
+from tests.conftest import LAB
+
+# A small stand-in with the shape of Calico's manifest (our own text).
+MANIFEST = """
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: calico-config, namespace: kube-system}
+data: {calico_backend: vxlan}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: calico-node, namespace: kube-system}
+spec:
+  template:
+    spec:
+      initContainers:
+        - {name: install-cni, image: docker.io/calico/cni:v3.28.5}
+      containers:
+        - name: calico-node
+          image: docker.io/calico/node:v3.28.5
+          env:
+            - {name: CALICO_IPV4POOL_IPIP, value: Always}
+            - name: IP_AUTODETECTION_METHOD
+              valueFrom: {configMapKeyRef: {name: x, key: y}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: calico-kube-controllers, namespace: kube-system}
+spec:
+  template:
+    spec:
+      containers:
+        - {name: calico-kube-controllers, image: docker.io/calico/kube-controllers:v3.28.5}
+"""
+
+
+def config(**network) -> ClusterConfig:
+    data = yaml.safe_load(LAB.read_text())
+    data["network"].update(network)
+    return ClusterConfig.model_validate(data)
+
+
+def node_env(text: str) -> dict:
+    ds = next(d for d in yaml.safe_load_all(text) if d and d["kind"] == "DaemonSet")
+    env = ds["spec"]["template"]["spec"]["containers"][0]["env"]
+    return {e["name"]: e.get("value") for e in env}
+
+
+def test_pool_encapsulation_and_autodetection_follow_the_config():
+    env = node_env(fit(MANIFEST, config(pod_cidr="10.200.0.0/16")))
+    assert env["CALICO_IPV4POOL_CIDR"] == "10.200.0.0/16"
+    assert (env["CALICO_IPV4POOL_IPIP"], env["CALICO_IPV4POOL_VXLAN"]) == ("Never", "Always")
+    assert env["IP_AUTODETECTION_METHOD"] == "cidr=192.168.56.0/24"
+
+
+def test_ipip_is_refused_with_a_fix():
+    with pytest.raises(CalicoManifestError, match="use encapsulation: vxlan"):
+        fit(MANIFEST, config(encapsulation="ipip"))
+
+
+def test_registry_mirror_rewrites_every_image():
+    data = yaml.safe_load(LAB.read_text())
+    data["registry"]["mirror"] = "mirror.lab:5000"
+    fitted = fit(MANIFEST, ClusterConfig.model_validate(data))
+    assert images(fitted) == {
+        "mirror.lab:5000/calico/cni:v3.28.5",
+        "mirror.lab:5000/calico/node:v3.28.5",
+        "mirror.lab:5000/calico/kube-controllers:v3.28.5",
+    }
+    assert rewrite_image("calico/node:v1", "m:1") == "m:1/calico/node:v1"
+
+
+def test_manifest_without_calico_node_is_refused():
+    with pytest.raises(CalicoManifestError, match="no calico-node DaemonSet"):
+        fit("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", config())
