@@ -19,6 +19,7 @@ from provision.errors import HostError, ProvisionError
 from provision.inventory import SshEndpoint
 from provision.machines.base import MachineState
 from provision.machines.node_image import INIT_PATH
+from provision.machines.routes import add_blackholes, remove_blackholes
 from provision.project import Inventory
 from provision.render import machines_spec
 from provision.runlog import RunLog
@@ -147,6 +148,7 @@ class VagrantMachines:
 
             image, _ = ensure_image(self.inv.cache_dir, say=self.log.say)
             self.write_spec(image)
+            add_blackholes(self.config, self.log.say)
         else:
             self.write_spec()
         names = [n.name for n in self.config.nodes]
@@ -278,6 +280,7 @@ class VagrantMachines:
                 )
         if self.provider == "docker":
             self._sweep_docker()
+            remove_blackholes(self.config)
 
     def _sweep_docker(self) -> None:
         """Remove what an interrupted run may have left: labelled containers (with

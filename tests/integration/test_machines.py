@@ -80,6 +80,17 @@ def test_unknown_host_key_is_refused(fresh_lab, tmp_path):
     conn.close()
 
 
+def blackholes() -> str:
+    return subprocess.run(
+        ["ip", "route", "show", "type", "blackhole"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_host_never_routes_to_pod_or_service_ranges(fresh_lab):
+    routes = blackholes()
+    assert "10.244.0.0/16" in routes and "10.96.0.0/16" in routes
+
+
 def test_status_lists_running_machines(fresh_lab):
     out = provision("status").stdout
     for name, ip in NODES.items():
@@ -137,3 +148,4 @@ def test_destroy_leaves_nothing_behind(fresh_lab):
         not in docker("network", "ls", "--format", "{{.Name}}").split()
     )
     assert not (ROOT / "inventories" / "lab" / "hosts.yml").exists()
+    assert "10.244.0.0/16" not in blackholes()
