@@ -2,6 +2,8 @@
 
     <bundle>/bin/{kubeadm,kubelet,kubectl,etcdctl}
     <bundle>/images/<name>-<tag>.tar     (one per image kubeadm lists)
+    <bundle>/images/calico-*-<tag>.tar   (the images the Calico manifest runs)
+    <bundle>/manifests/calico.yaml       (Calico's manifest, see calico.py)
     <bundle>/manifest.json               (every artifact with version and sha256)
 
 Everything is built from source through the Go module proxy; images are written
@@ -24,6 +26,7 @@ from typing import TypeVar
 
 from provision.bundle import gomod
 from provision.bundle.baseimage import base_layer
+from provision.bundle.calico import CalicoBuild
 from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
 from provision.bundle.manifest import Artifact, BundleError, sha256_of, write_manifest
 from provision.config.model import ClusterConfig
@@ -160,6 +163,9 @@ class BundleBuild:
                 ),
             )
             artifacts.append(_artifact(out, path, ref, "image", images.tag(name)))
+        arch = ARCH.get(platform.machine(), platform.machine())
+        calico = CalicoBuild(self.go, self.inv.cache_dir, self.log, self._step, arch)
+        artifacts += calico.run(out, work)
         return artifacts
 
     def _kubernetes(self, module: Path, built: Path) -> None:

@@ -107,6 +107,54 @@ def kubernetes_wrapper(upstream_gomod: str, kubernetes: str, module: str) -> str
     return "\n".join(lines)
 
 
+def replace_wrapper(
+    upstream_gomod: str, path: str, version: str, module: str, local: dict[str, str]
+) -> str:
+    """go.mod of a module that requires PATH@VERSION with upstream's replace directives.
+
+    Replace directives of a dependency are ignored, so the wrapper repeats them.
+    A replace that points into the upstream tree (`=> ./api`) cannot work from a
+    module zip: `local` gives the published version to use instead, by module path;
+    a local replace without one is an error.
+    """
+    go = re.search(r"^go\s+(\S+)", upstream_gomod, re.M)
+    godebug = re.findall(r"^godebug\s+(.+?)\s*$", upstream_gomod, re.M)
+    replaces: list[str] = []
+    in_block = False
+    for raw in upstream_gomod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if in_block:
+            if line == ")":
+                in_block = False
+            elif line:
+                replaces.append(line)
+        elif re.match(r"^replace\s*\($", line):
+            in_block = True
+        elif line.startswith("replace "):
+            replaces.append(line[len("replace ") :].strip())
+    lines = [f"module {module}", "", f"go {go.group(1) if go else WRAPPER_GO}", ""]
+    if godebug:
+        lines += [f"godebug {g}" for g in godebug] + [""]
+    lines += [f"require {path} {version}", ""]
+    if replaces:
+        lines.append("replace (")
+    for directive in replaces:
+        old, _, new = (part.strip() for part in directive.partition("=>"))
+        old_path = old.split()[0]
+        if new.startswith(("./", "../", "/")):
+            if old_path not in local:
+                raise BundleError(
+                    f"{path} {version} replaces {old_path} with a directory ({new}), "
+                    "which a module zip cannot provide\n"
+                    "  fix: pin a published version of it in provision/bundle"
+                )
+            new = f"{old_path} {local[old_path]}"
+        lines.append(f"\t{old} => {new}")
+    if replaces:
+        lines.append(")")
+    return "\n".join([*lines, ""])
+
+
 def plain_wrapper(module: str, requires: dict[str, str]) -> str:
     """go.mod of a module that requires exact versions of other modules."""
     lines = [f"module {module}", "", f"go {WRAPPER_GO}", "", "require ("]
@@ -223,6 +271,14 @@ class Go:
             module_dir,
             log_name,
         )
+
+    def build_all(
+        self, module_dir: Path, packages: list[str], out_dir: Path, ldflags: str, log_name: str
+    ) -> float:
+        """One `go build` of several main packages into out_dir (named by their last element)."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        args = ["build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags]
+        return self.run([*args, "-o", str(out_dir) + "/", *packages], module_dir, log_name)
 
     def install(self, package_at_version: str, gobin: Path, ldflags: str, log_name: str) -> float:
         """`go install pkg@version` (no wrapper module) into gobin."""

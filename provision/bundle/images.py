@@ -41,11 +41,14 @@ class Layer:
 
 @dataclass(frozen=True)
 class File:
-    """A file for a layer: content from a path on disk or bytes."""
+    """A file for a layer: content from a path on disk or bytes, or a hard link."""
 
     dest: str  # absolute path in the image
     source: Path | bytes
     mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+    link: str = ""  # when set: a hard link to this absolute path (a File of the same layer)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class ImageConfig:
     env: list[str] = field(default_factory=lambda: [DEFAULT_PATH])
     user: str | None = None
     architecture: str = "amd64"
+    workdir: str | None = None
 
 
 # --- layers ----------------------------------------------------------------------------
@@ -109,20 +113,30 @@ def add_files(
     tar: tarfile.TarFile, files: Iterable[File], dirs: dict[str, int] | None = None
 ) -> None:
     """Files, their parent directories (0755) and extra directories {path: mode},
-    all root-owned, sorted by path."""
-    files = sorted(files, key=lambda f: f.dest)
+    root-owned unless a File says otherwise, sorted by path; hard links last."""
+    files = sorted(files, key=lambda f: (bool(f.link), f.dest))
     modes = {p: 0o755 for f in files for p in _parents(f.dest.strip("/"))}
     modes.update({d.strip("/"): mode for d, mode in (dirs or {}).items()})
     for d in sorted(modes):
         tar.addfile(_info(d, tarfile.DIRTYPE, modes[d]))
     for f in files:
         name = f.dest.strip("/")
-        if isinstance(f.source, bytes):
-            tar.addfile(_info(name, tarfile.REGTYPE, f.mode, len(f.source)), io.BytesIO(f.source))
+        if f.link:
+            info = _info(name, tarfile.LNKTYPE, f.mode)
+            info.linkname = f.link.strip("/")
+            tar.addfile(_owned(info, f))
+        elif isinstance(f.source, bytes):
+            info = _info(name, tarfile.REGTYPE, f.mode, len(f.source))
+            tar.addfile(_owned(info, f), io.BytesIO(f.source))
         else:
             with f.source.open("rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
-                tar.addfile(_info(name, tarfile.REGTYPE, f.mode, size), fh)
+                tar.addfile(_owned(_info(name, tarfile.REGTYPE, f.mode, size), f), fh)
+
+
+def _owned(info: tarfile.TarInfo, f: File) -> tarfile.TarInfo:
+    info.uid, info.gid = f.uid, f.gid
+    return info
 
 
 def _parents(path: str) -> list[str]:
@@ -181,6 +195,8 @@ def config_blob(layers: list[Layer], config: ImageConfig) -> bytes:
         runtime["Cmd"] = list(config.cmd)
     if config.user:
         runtime["User"] = config.user
+    if config.workdir:
+        runtime["WorkingDir"] = config.workdir
     return _json(
         {
             "architecture": config.architecture,

@@ -1,4 +1,5 @@
-"""`provision bundle build|check`: the offline bundle of Kubernetes binaries and images."""
+"""`provision bundle build|check`: the offline bundle of Kubernetes binaries and images,
+and Calico's manifest and images."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from provision.cli.common import (
 
 @click.group("bundle")
 def command() -> None:
-    """Build or check the offline bundle of Kubernetes binaries and images."""
+    """Build or check the offline bundle of Kubernetes and Calico binaries and images."""
 
 
 @command.command("build")
 @inventory_option
 @reports_errors
 def build(inventory: str | None) -> None:
-    """Build the bundle for the pinned Kubernetes release (from source, offline-capable)."""
+    """Build the bundle for the pinned Kubernetes release and Calico (from source)."""
     from provision.bundle.build import BundleBuild
 
     inv, config = load_config(inventory)

@@ -1,10 +1,15 @@
 """The offline bundle for real: built from source with the real Go toolchain and
-debootstrap, checked, then its binaries run and one image loaded into Docker."""
+debootstrap, checked, then its binaries run and images loaded into Docker."""
 
+import gzip
+import io
 import json
 import subprocess
+import tarfile
+from pathlib import Path
 
 import pytest
+import yaml
 
 from provision.config import load
 from provision.sources import bundle_dir
@@ -68,5 +73,123 @@ def test_image_loads_and_runs(bundle, image, expect):
     try:
         out = docker("run", "--rm", "--network", "none", ref, "--version")
         assert expect in out
+    finally:
+        docker("rmi", ref)
+
+
+# --- Calico -------------------------------------------------------------------------------
+
+
+def _calico_manifest_images(bundle) -> set[str]:
+    images = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "image" and isinstance(value, str):
+                    images.add(value)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    for doc in yaml.safe_load_all((bundle / "manifests" / "calico.yaml").read_text()):
+        walk(doc)
+    return images
+
+
+def _artifacts(bundle) -> list[dict]:
+    return json.loads((bundle / "manifest.json").read_text())["artifacts"]
+
+
+def _image_path(bundle, ref: str) -> Path:
+    (artifact,) = [a for a in _artifacts(bundle) if a["kind"] == "image" and a["name"] == ref]
+    return bundle / artifact["path"]
+
+
+def test_calico_images_match_the_stored_manifest(bundle):
+    (manifest,) = [a for a in _artifacts(bundle) if a["kind"] == "manifest"]
+    assert manifest["path"] == "manifests/calico.yaml"
+    wanted = _calico_manifest_images(bundle)
+    assert {r.split(":")[0].rsplit("/", 2)[-2:][1] for r in wanted} == {
+        "node",
+        "cni",
+        "kube-controllers",
+    }
+    images = {a["name"] for a in _artifacts(bundle) if a["kind"] == "image"}
+    assert wanted <= images, f"not in the bundle: {wanted - images}"
+    # Calico's binaries live only inside its images
+    binaries = {a["name"] for a in _artifacts(bundle) if a["kind"] == "binary"}
+    assert binaries == {"kubeadm", "kubelet", "kubectl", "etcdctl"}
+
+
+def _load(bundle, ref: str) -> None:
+    loaded = docker("load", "-i", str(_image_path(bundle, ref)))
+    # docker prints docker.io/calico/node:TAG as calico/node:TAG
+    assert f"Loaded image: {ref.removeprefix('docker.io/')}" in loaded
+
+
+def test_calico_node_image_runs(bundle):
+    (ref,) = [r for r in _calico_manifest_images(bundle) if "/calico/node:" in r]
+    _load(bundle, ref)
+    try:
+        out = docker(
+            "run", "--rm", "--network", "none", "--entrypoint", "/bin/calico-node", ref, "-v"
+        )
+        assert out.strip() == ref.rsplit(":", 1)[1]
+        tools = "start_runit runsvdir sv svlogd which iptables-legacy-save ipset ip conntrack"
+        script = f"for t in {tools}; do command -v $t || echo missing $t; done"
+        out = docker(
+            "run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", ref, "-c", script
+        )
+        assert "missing" not in out and len(out.split()) == len(tools.split()), out
+        config = json.loads(docker("image", "inspect", ref))[0]["Config"]
+        assert config["Cmd"] == ["start_runit"]
+        assert "SVDIR=/etc/service/enabled" in config["Env"]
+    finally:
+        docker("rmi", ref)
+
+
+def _layer_files(image: Path) -> dict[str, tarfile.TarInfo]:
+    """Every entry of every layer of an image tarball, by absolute path."""
+    found = {}
+    with tarfile.open(image) as outer:
+        (entry,) = json.loads(outer.extractfile("manifest.json").read())
+        for layer in entry["Layers"]:
+            data = gzip.decompress(outer.extractfile(layer).read())
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                found.update({"/" + m.name: m for m in tar.getmembers()})
+    return found
+
+
+def test_calico_cni_image_has_the_plugins(bundle):
+    (ref,) = [r for r in _calico_manifest_images(bundle) if "/calico/cni:" in r]
+    files = _layer_files(_image_path(bundle, ref))
+    for name in ("install", "calico", "calico-ipam", "portmap", "bandwidth", "loopback",
+                 "host-local"):  # fmt: skip
+        member = files[f"/opt/cni/bin/{name}"]
+        assert member.isfile() or member.islnk(), name
+        assert member.mode & 0o111, name
+    assert files["/opt/cni/bin/calico-ipam"].linkname == "opt/cni/bin/calico"
+    _load(bundle, ref)
+    try:
+        for name in ("calico", "calico-ipam"):  # one binary, it acts by the name it runs as
+            entrypoint = f"/opt/cni/bin/{name}"
+            out = docker("run", "--rm", "--network", "none", "--entrypoint", entrypoint, ref, "-v")
+            assert out.strip() == ref.rsplit(":", 1)[1]
+    finally:
+        docker("rmi", ref)
+
+
+def test_calico_kube_controllers_image(bundle):
+    (ref,) = [r for r in _calico_manifest_images(bundle) if "/calico/kube-controllers:" in r]
+    files = _layer_files(_image_path(bundle, ref))
+    assert {"/usr/bin/kube-controllers", "/usr/bin/check-status"} <= set(files)
+    assert files["/status/status.json"].uid == 999
+    _load(bundle, ref)
+    try:
+        out = docker("run", "--rm", "--network", "none", ref, "--version")
+        assert out.strip() == ref.rsplit(":", 1)[1]
     finally:
         docker("rmi", ref)
