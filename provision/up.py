@@ -36,6 +36,7 @@ class Up:
             "runtime": lambda: self.playbook("runtime.yml"),
             "kubernetes": lambda: self.playbook("kubernetes.yml"),
             "control-plane": self.control_plane_phase,
+            "network": self.network_phase,
             "join": lambda: self.playbook("join.yml"),
         }
 

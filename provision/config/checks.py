@@ -132,13 +132,14 @@ def _versions(c: ClusterConfig) -> Iterator[Problem]:
             f"Calico {calico} is not a minor this tool knows",
             f"use one of {', '.join(compat.CALICO)}",
         )
-    elif k8s not in tested:
+    elif k8s not in tested and not c.network.allow_untested_calico:
         fits = [cal for cal, k8s_minors in compat.CALICO.items() if k8s in k8s_minors]
         yield Problem(
             "versions.calico",
             f"Calico {c.versions.calico} is not tested with "
             f"Kubernetes {c.versions.kubernetes} (it covers {', '.join(tested)})",
-            f"use Calico {' or '.join(fits) or 'of another minor'} with Kubernetes {k8s}",
+            f"use Calico {' or '.join(fits) or 'of another minor'} with Kubernetes {k8s}, "
+            "or set network.allow_untested_calico: true",
         )
 
 

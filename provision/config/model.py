@@ -67,6 +67,11 @@ class Network(Strict):
     encapsulation: Literal["vxlan", "ipip", "none"] = Field(
         "vxlan", description="Calico encapsulation: vxlan, ipip or none"
     )
+    allow_untested_calico: bool = Field(
+        False,
+        description="run a Calico release that is not tested with the pinned Kubernetes minor "
+        "(say why in a comment)",
+    )
     docker_bridge: IPv4Network = Field(
         IPv4Network("172.17.0.0/16"), description="Docker's default bridge on the nodes, CIDR"
     )

@@ -74,6 +74,9 @@ for d in /sys/fs/cgroup/*; do
     mount -o remount,bind,rw "$d" || echo "provision-init: $d stays read-only" >&2
   fi
 done
+# Pods with Bidirectional mount propagation (Calico's bpffs mount) need shared
+# mounts, as on a real machine.
+mount --make-rshared /
 exec /sbin/init "$@"
 """
 INIT_PATH = "/usr/local/sbin/provision-init"

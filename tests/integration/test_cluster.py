@@ -1,6 +1,7 @@
-"""kubeadm for real on the default lab, from the offline bundle: the control
-plane comes up, the workers join with their private IPs, a re-run changes
-nothing, and no join token reaches a run log. kubectl runs inside cp1."""
+"""kubeadm and Calico for real on the default lab, from the offline bundle: the
+control plane comes up, Calico runs on every node, the workers join with their
+private IPs, every node is Ready, a re-run changes nothing, and no join token
+reaches a run log. kubectl runs inside cp1."""
 
 import json
 
@@ -12,7 +13,7 @@ from tests.integration.test_runtime import latest_run
 
 pytestmark = pytest.mark.lab
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
-PHASES = "machines,prepare,runtime,kubernetes,control-plane,join"
+PHASES = "machines,prepare,runtime,kubernetes,control-plane,network,join"
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,31 @@ def test_nodes_registered_with_private_ips(cluster):
         seen[node["metadata"]["name"]] = addresses["InternalIP"]
         assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.35.4"
     assert seen == NODES
+
+
+def test_every_node_ready_with_calico(cluster):
+    hosts, _ = cluster
+    nodes = json.loads(on_cp(hosts, f"{KUBECTL} get nodes -o json"))["items"]
+    for node in nodes:
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True", node["metadata"]["name"]
+    pods = json.loads(on_cp(hosts, f"{KUBECTL} -n kube-system get pods -o json"))["items"]
+    calico = {
+        p["spec"]["nodeName"]
+        for p in pods
+        if p["metadata"]["name"].startswith("calico-node-")
+        and all(c["ready"] for c in p["status"].get("containerStatuses", []))
+    }
+    assert calico == set(NODES)
+    coredns = [p for p in pods if p["metadata"]["name"].startswith("coredns-")]
+    assert coredns and all(c["ready"] for p in coredns for c in p["status"]["containerStatuses"])
+    pool = on_cp(hosts, f"{KUBECTL} get ippools.crd.projectcalico.org -o json")
+    spec = json.loads(pool)["items"][0]["spec"]
+    assert (spec["cidr"], spec["vxlanMode"], spec["ipipMode"]) == (
+        "10.244.0.0/16",
+        "Always",
+        "Never",
+    )
 
 
 def test_control_plane_is_up(cluster):
@@ -71,7 +97,7 @@ def test_no_join_token_in_run_logs(cluster):
 
 
 def test_rerun_changes_nothing(cluster):
-    provision("up", "--only", "kubernetes,control-plane,join")
+    provision("up", "--only", "kubernetes,control-plane,network,join")
     results = json.loads((latest_run() / "playbooks.json").read_text())
     for result in results:
         for host, stats in result["hosts"].items():

@@ -123,7 +123,10 @@ CASES = [
     ),
     (
         "bad-calico-pair",
-        setp(("versions", "calico"), "3.29.4"),
+        both(
+            setp(("versions", "calico"), "3.29.4"),
+            setp(("network", "allow_untested_calico"), False),
+        ),
         "versions.calico",
         "not tested with Kubernetes",
     ),
