@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provision.config.model import ClusterConfig
-from provision.errors import HostError, ProvisionError
+from provision.errors import ProvisionError
 from provision.inventory import SshEndpoint
 from provision.machines.base import MachineState
 from provision.machines.node_image import INIT_PATH
@@ -299,12 +299,3 @@ class VagrantMachines:
         if inspect.returncode == 0 and inspect.stdout.strip() == "0":
             self.log.say(f"machines: removing network {network}")
             docker("network", "rm", network)
-
-
-def check_vagrant_present() -> None:
-    from shutil import which
-
-    if which("vagrant") is None:
-        raise HostError(
-            "vagrant is not installed\n  fix: run scripts/host-setup (or apt-get install vagrant)"
-        )

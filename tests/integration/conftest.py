@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from provision.project import Inventory
+from tests.conftest import LAB, ROOT
 
 LABEL = "io.provision.cluster"
 
@@ -47,6 +48,14 @@ def inventory_hosts(inventory: Path = ROOT / "inventories" / "lab" / "hosts.yml"
     return {name: host for g in groups.values() for name, host in (g["hosts"] or {}).items()}
 
 
+def lab_state() -> Path:
+    """The default lab's state directory, as provision itself computes it."""
+    return Inventory("lab", LAB.parent, ROOT, LAB).state_dir
+
+
 def known_hosts_file() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return Path(state) / "provision" / "lab" / "known_hosts"
+    return lab_state() / "known_hosts"
+
+
+def latest_run() -> Path:
+    return (lab_state() / "runs" / "latest").resolve()

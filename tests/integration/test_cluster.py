@@ -7,9 +7,8 @@ import json
 
 import pytest
 
-from tests.integration.conftest import inventory_hosts, provision
+from tests.integration.conftest import inventory_hosts, latest_run, provision
 from tests.integration.test_machines import NODES, run_on
-from tests.integration.test_runtime import latest_run
 
 pytestmark = pytest.mark.lab
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"

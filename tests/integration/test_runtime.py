@@ -3,12 +3,10 @@ nodes: Docker runs a locally imported image, containerd's CRI answers, the
 kernel settings read back, and a second run changes nothing."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import provision
+from tests.integration.conftest import latest_run, provision
 from tests.integration.test_machines import NODES, run_on
 
 pytestmark = pytest.mark.lab
@@ -18,11 +16,6 @@ SYSCTLS = {
     "net.bridge.bridge-nf-call-iptables": "1",
     "net.bridge.bridge-nf-call-ip6tables": "1",
 }
-
-
-def latest_run() -> Path:
-    state = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-    return (Path(state) / "provision" / "lab" / "runs" / "latest").resolve()
 
 
 @pytest.fixture(scope="module")
