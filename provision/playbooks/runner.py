@@ -35,6 +35,9 @@ class PlaybookFailed(ProvisionError):
         super().__init__("\n".join(lines))
 
 
+DEBUG_ACTIONS = ("ansible.builtin.debug", "debug")
+
+
 class Progress:
     """Turns runner events into short lines: task start, per-host outcome."""
 
@@ -58,6 +61,8 @@ class Progress:
             if kind == "runner_on_ok":
                 if res.get("changed"):
                     self.log.write(f"    {host}: changed ({took:.1f}s)")
+                if data.get("task_action") in DEBUG_ACTIONS and res.get("msg"):
+                    self.log.say(f"    {host}: {res['msg']}")  # a role's report to the user
             elif kind == "runner_on_unreachable" or not data.get("ignore_errors"):
                 message = failure_message(res)
                 self.result.failures.append(Failure(host, task, message))

@@ -1,7 +1,8 @@
 """kubeadm and Calico for real on the default lab, from the offline bundle: the
 control plane comes up, Calico runs on every node, the workers join with their
-private IPs, every node is Ready, a re-run changes nothing, and no join token
-reaches a run log. kubectl runs inside cp1."""
+private IPs, every node is Ready, a pod on every node reaches the others and
+resolves kubernetes.default (and that probe fails when DNS is down), a re-run
+changes nothing, and no join token reaches a run log. kubectl runs inside cp1."""
 
 import json
 
@@ -93,6 +94,31 @@ def test_no_join_token_in_run_logs(cluster):
     for token in tokens:
         assert token not in text
         assert token.split(".")[1] not in text
+
+
+def test_join_phase_probed_pod_network_and_dns(cluster):
+    _, run_dir = cluster
+    log = " ".join((run_dir / "run.log").read_text().split())  # rich wraps long lines
+    assert "3 pods on cp1, w1, w2 each reached the pods on the other nodes" in log
+    assert "kubernetes.default resolved to 10.96.0.1 in every pod" in log
+
+
+def test_probe_fails_when_cluster_dns_is_down(cluster):
+    hosts, _ = cluster
+    on_cp(hosts, f"{KUBECTL} -n kube-system scale deployment coredns --replicas 0")
+    try:
+        out = provision("up", "--only", "join", check=False)
+    finally:
+        on_cp(hosts, f"{KUBECTL} -n kube-system scale deployment coredns --replicas 2")
+        on_cp(hosts, f"{KUBECTL} -n kube-system rollout status deployment coredns --timeout 300s")
+    assert out.returncode == 5, out.stdout + out.stderr
+    assert "resolves kubernetes.default" in out.stdout + out.stderr
+    phase = on_cp(
+        hosts,
+        f"{KUBECTL} get namespace provision-probe --ignore-not-found"
+        " -o jsonpath='{.status.phase}'",
+    )
+    assert phase in ("", "Terminating"), "the probe pods must be deleted after a failure"
 
 
 def test_rerun_changes_nothing(cluster):
