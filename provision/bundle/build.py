@@ -1,6 +1,7 @@
 """`provision bundle build`: the offline bundle for the pinned Kubernetes release.
 
     <bundle>/bin/{kubeadm,kubelet,kubectl,etcdctl}
+    <bundle>/bin/cri-dockerd             (the CRI shim for Docker Engine, see cridockerd.py)
     <bundle>/images/<name>-<tag>.tar     (one per image kubeadm lists)
     <bundle>/images/calico-*-<tag>.tar   (the images the Calico manifest runs)
     <bundle>/manifests/calico.yaml       (Calico's manifest, see calico.py)
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from provision.bundle import gomod
+from provision.bundle import cridockerd, gomod
 from provision.bundle.baseimage import base_layer
 from provision.bundle.calico import CalicoBuild
 from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
@@ -148,12 +149,22 @@ class BundleBuild:
             ),
         )
         self._step("pause", lambda: self._pause(work / "pause", built, images.tag("pause")))
+        cri_dockerd = self.config.versions.cri_dockerd
+        self._step(
+            f"cri-dockerd {cri_dockerd}",
+            lambda: cridockerd.build(
+                self.go, cri_dockerd, work / "cri-dockerd", out / cridockerd.BUNDLE_PATH
+            ),
+        )
         base = self._step("kube-proxy base layer (Debian)", lambda: self._base(work))
         artifacts = []
         for name in BUNDLE_BINARIES:
             shutil.copy2(built / name, out / "bin" / name)
             version = images.etcd_version()[1:] if name == "etcdctl" else self.kubernetes
             artifacts.append(_artifact(out, f"bin/{name}", name, "binary", version))
+        artifacts.append(
+            _artifact(out, cridockerd.BUNDLE_PATH, "cri-dockerd", "binary", cri_dockerd)
+        )
         for name, ref in sorted(images.refs.items()):
             path = f"images/{name}-{images.tag(name)}.tar"
             self._step(

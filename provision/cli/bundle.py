@@ -1,5 +1,5 @@
-"""`provision bundle build|check`: the offline bundle of Kubernetes binaries and images,
-and Calico's manifest and images."""
+"""`provision bundle build|fetch|check`: the bundle of Kubernetes binaries and images, and
+Calico's manifest and images; built from source, or fetched from upstream releases."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from provision.cli.common import (
 
 @click.group("bundle")
 def command() -> None:
-    """Build or check the offline bundle of Kubernetes and Calico binaries and images."""
+    """Build, fetch or check the bundle of Kubernetes and Calico binaries and images."""
 
 
 @command.command("build")
@@ -38,6 +38,36 @@ def build(inventory: str | None) -> None:
     except KeyboardInterrupt:
         interrupted(log)
     log.say(f"bundle built in {sum(t for _, t in timings):.1f} s", style="bold green")
+
+
+@command.command("fetch")
+@inventory_option
+@click.option(
+    "--arch",
+    type=click.Choice(["amd64", "arm64"]),
+    default=None,
+    help="the nodes' CPU architecture (default: this host's)",
+)
+@reports_errors
+def fetch(inventory: str | None, arch: str | None) -> None:
+    """Download the pinned Kubernetes binaries and Calico manifest from upstream, each
+    checked against its pinned sha256, into the bundle directory (no images)."""
+    from provision.bundle.fetch import Fetch
+
+    inv, config = load_config(inventory)
+    log = open_run(inv, "bundle-fetch")
+    log.say(
+        f"provision bundle fetch: Kubernetes {config.versions.kubernetes}, Calico "
+        f"{config.versions.calico} ({inv.cluster_file}); log {log.path}"
+    )
+    try:
+        artifacts = Fetch(config, log, arch).run()
+    except KeyboardInterrupt:
+        interrupted(log)
+    log.say(
+        f"bundle fetched: {len(artifacts)} artifacts verified in {log.elapsed():.1f} s",
+        style="bold green",
+    )
 
 
 @command.command("check")

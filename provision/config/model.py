@@ -6,10 +6,11 @@ Every field carries a description: it feeds `provision schema` and error hints.
 
 from __future__ import annotations
 
+import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+$"
@@ -81,6 +82,10 @@ class Versions(Strict):
     kubernetes: str = version("Kubernetes (kubeadm, kubelet, kubectl, control plane)")
     containerd: str = version("containerd")
     docker: str = version("Docker Engine")
+    # cri-dockerd (the kubelet's CRI shim for Docker Engine): 0.3.17 is the newest 0.3 patch
+    # release the Go module proxy here serves (0.3.15/16/18/19/20 are refused); it speaks
+    # CRI v1 and negotiates the Docker API down to bookworm's docker.io 20.10 (API 1.41).
+    cri_dockerd: str = version("cri-dockerd")
     calico: str = version("Calico")
     elasticsearch: str = version("Elasticsearch")
     logstash: str = version("Logstash")
@@ -150,6 +155,10 @@ class Runtime(Strict):
     )
 
 
+FETCHED = ("kubeadm", "kubelet", "kubectl", "calico.yaml")  # what `bundle fetch` downloads
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
 class Artifacts(Strict):
     source: Literal["auto", "online", "bundle"] = Field(
         "auto",
@@ -159,6 +168,41 @@ class Artifacts(Strict):
     bundle_dir: str = Field(
         "~/.cache/provision/bundle", min_length=1, description="offline bundle directory"
     )
+    release_url: str = Field(
+        "https://dl.k8s.io/release",
+        pattern=r"^https?://[^/\s]+",
+        description="Kubernetes release downloads, http(s) URL: "
+        "{release_url}/v{version}/bin/linux/{arch}/{kubeadm,kubelet,kubectl}",
+    )
+    calico_url: str = Field(
+        "https://raw.githubusercontent.com/projectcalico/calico",
+        pattern=r"^https?://[^/\s]+",
+        description="Calico's source tree by tag, http(s) URL: "
+        "{calico_url}/v{version}/manifests/calico.yaml",
+    )
+    checksums: dict[str, str] = Field(
+        default_factory=dict,
+        description="sha256 (64 lower-case hex digits) of kubeadm, kubelet, kubectl or "
+        "calico.yaml for the pinned versions; adds to or overrides provision/bundle/checksums.py",
+        json_schema_extra={
+            "propertyNames": {"enum": list(FETCHED)},
+            "additionalProperties": {"type": "string", "pattern": SHA256.pattern},
+        },
+    )
+
+    @field_validator("checksums")
+    @classmethod
+    def _sha256_each(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = []
+        for name, digest in value.items():
+            if name not in FETCHED:
+                bad.append(f"'{name}' is not a downloaded artifact (known: {', '.join(FETCHED)})")
+            elif not SHA256.fullmatch(digest):
+                case = ", write it in lower case" if SHA256.fullmatch(digest.lower()) else ""
+                bad.append(f"{name}: {digest!r} is not a sha256 (64 lower-case hex digits{case})")
+        if bad:
+            raise ValueError("; ".join(bad))
+        return value
 
 
 class Registry(Strict):
