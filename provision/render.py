@@ -12,12 +12,16 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from provision.addons.values import addon_values
+from provision.addons.manifests import render_manifests
 from provision.config.model import ClusterConfig
 from provision.inventory import SshEndpoint, build_hosts, static_endpoints
 from provision.machines.provider import nodes_are_containers
 
-CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+# The kubelet's one CRI socket, by runtime.cri.
+CRI_SOCKETS = {
+    "containerd": "unix:///run/containerd/containerd.sock",
+    "docker": "unix:///var/run/cri-dockerd.sock",
+}
 # kubeadm preflight checks that cannot pass inside a container node.
 CONTAINER_PREFLIGHT_IGNORE = (
     "SystemVerification",
@@ -46,7 +50,7 @@ def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.
             source=source,
             cluster_name=config.cluster.name,
             cp=config.control_plane,
-            cri_socket=CRI_SOCKET,
+            cri_socket=CRI_SOCKETS[config.runtime.cri],
             containers=containers,
             preflight_ignore=CONTAINER_PREFLIGHT_IGNORE if containers else (),
             kubernetes_version=config.versions.kubernetes,
@@ -90,12 +94,13 @@ def render_all(
     files = {
         "hosts.yml": yaml.safe_dump(hosts, sort_keys=False),
         "kubeadm-config.yaml": kubeadm_config(config, provider, source),
-        "addons.yml": yaml.safe_dump(addon_values(config), sort_keys=False),
         "machines.json": json.dumps(machines_spec(config, provider), indent=2) + "\n",
+        **{f"addons/{n}": text for n, text in render_manifests(config, source).items()},
     }
     written = []
     for name, text in files.items():
         path = out / name
+        path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written

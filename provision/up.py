@@ -38,6 +38,7 @@ class Up:
             "control-plane": self.control_plane_phase,
             "network": self.network_phase,
             "join": lambda: self.playbook("join.yml"),
+            "addons": self.addons_phase,
         }
 
     def selected(self, only: list[str] | None) -> list[str]:
@@ -74,6 +75,7 @@ class Up:
         return timings
 
     def preflight(self) -> None:
+        self.check_cri_source()
         failed = [
             c
             for c in run_checks(self.config, self.machines.provider, self.inv.cache_dir)
@@ -83,6 +85,26 @@ class Up:
             lines = "\n".join(f"  {c.name}: {c.detail}\n      fix: {c.fix}" for c in failed)
             raise HostError(
                 f"this host is not ready for the {self.machines.provider} provider:\n{lines}"
+            )
+
+    def check_cri_source(self) -> None:
+        """cri-dockerd comes only from a built bundle: say so before any machine exists."""
+        if self.config.runtime.cri != "docker":
+            return
+        from provision.bundle.manifest import read_manifest
+        from provision.sources import resolve_sources
+
+        sources = resolve_sources(self.config)
+        names = []
+        if sources.artifacts == "bundle":
+            names = [
+                a.name for a in read_manifest(sources.bundle_dir, self.config.versions.kubernetes)
+            ]
+        if "cri-dockerd" not in names:
+            raise UsageError(
+                f"{self.inv.cluster_file}: runtime.cri: docker needs cri-dockerd, which comes "
+                f"from a bundle made by `provision bundle build` (none in {sources.bundle_dir})\n"
+                "  fix: run `provision bundle build`, or set runtime.cri: containerd"
             )
 
     def machines_phase(self) -> None:
@@ -129,6 +151,11 @@ class Up:
             self.config, sources.bundle_dir, self.inv.state_dir / "calico.yaml"
         )
         self.playbook("network.yml", {"calico_manifest_file": str(manifest)})
+
+    def addons_phase(self) -> None:
+        from provision.addons.deploy import AddonsPhase
+
+        AddonsPhase(self.inv, self.config, self.log, self.playbook).run()
 
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
         from provision.playbooks.runner import run_playbook

@@ -26,29 +26,13 @@ NODE_PORTS = {
 
 
 def image(config: ClusterConfig, component: str) -> str:
-    """Image reference for a component, honouring registry.mirror."""
+    """Image reference for a component: addons.images if it names one, otherwise the
+    pinned upstream image, honouring registry.mirror."""
+    if component in config.addons.images:
+        return config.addons.images[component]
     repo, tag = UPSTREAM_IMAGES[component]
     version = getattr(config.versions, component)
     mirror = config.registry.mirror.rstrip("/")
     if mirror:
         repo = f"{mirror}/{repo.split('/', 1)[1]}"
     return f"{repo}:{tag.format(v=version)}"
-
-
-def addon_values(config: ClusterConfig) -> dict:
-    a = config.addons
-    nfs_node = a.nfs.server_node or config.control_plane.name
-    return {
-        "enabled": a.enabled(),
-        "images": {name: image(config, name) for name in UPSTREAM_IMAGES},
-        "node_ports": NODE_PORTS,
-        "elk": a.elk.model_dump(),
-        "rabbitmq": a.rabbitmq.model_dump(),
-        "zipkin": a.zipkin.model_dump(),
-        "mysql": a.mysql.model_dump(),
-        "nfs": {
-            **a.nfs.model_dump(),
-            "server_node": nfs_node,
-            "server_ip": str(config.node(nfs_node).ip),
-        },
-    }

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from provision.bundle import cridockerd, gomod
+from provision.bundle.addon_images import AddonImages, wanted_images
 from provision.bundle.baseimage import base_layer
 from provision.bundle.calico import CalicoBuild
 from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
@@ -177,6 +178,14 @@ class BundleBuild:
         arch = ARCH.get(platform.machine(), platform.machine())
         calico = CalicoBuild(self.go, self.inv.cache_dir, self.log, self._step, arch)
         artifacts += calico.run(out, work)
+        addons = AddonImages(
+            self.inv.cache_dir,
+            self.log,
+            self._step,
+            self.config.versions.zipkin,
+            wanted_images(self.config.addons.images),
+        )
+        artifacts += addons.run(out, work)
         return artifacts
 
     def _kubernetes(self, module: Path, built: Path) -> None:

@@ -152,6 +152,20 @@ def _addons(c: ClusterConfig) -> Iterator[Problem]:
             f"no node is named '{a.nfs.server_node}'",
             f"use one of {', '.join(sorted(names))}",
         )
+    stateful = {"elk", "rabbitmq", "mysql"} & set(a.deployed())
+    if a.volumes == "nfs" and stateful and "nfs" not in a.deployed():
+        yield Problem(
+            "addons.volumes",
+            "claims use the NFS StorageClass, but the NFS add-on is disabled or validate_only",
+            "enable addons.nfs (not validate_only), or set addons.volumes: local",
+        )
+    for name in a.validate_only:
+        if name not in a.enabled():
+            yield Problem(
+                "addons.validate_only",
+                f"{name} is listed but addons.{name} is disabled",
+                f"enable addons.{name}, or remove it from validate_only",
+            )
     if a.zipkin.enabled and a.zipkin.storage == "elasticsearch" and not a.elk.enabled:
         yield Problem(
             "addons.zipkin.storage",
@@ -164,7 +178,11 @@ def _memory(c: ClusterConfig) -> Iterator[Problem]:
     workers = c.workers
     if not workers:
         return
-    need = compat.addon_memory_mb(c.addons, len(workers))
+    need = {  # what runs: validate_only add-ons take no memory
+        k: v
+        for k, v in compat.addon_memory_mb(c.addons, len(workers)).items()
+        if k not in c.addons.validate_only
+    }
     have = sum(n.memory_mb - compat.NODE_RESERVED_MB["worker"] for n in workers)
     if sum(need.values()) > have:
         detail = ", ".join(f"{k} {v}" for k, v in need.items())

@@ -133,20 +133,71 @@ class Nfs(Strict):
     export_path: str = Field("/srv/nfs", pattern=r"^/", description="exported directory (absolute)")
 
 
+ADDONS = ("elk", "rabbitmq", "zipkin", "mysql", "nfs")
+# Components whose image the add-on manifests run (addons.images may replace each).
+IMAGE_COMPONENTS = (
+    "elasticsearch",
+    "logstash",
+    "kibana",
+    "filebeat",
+    "rabbitmq",
+    "zipkin",
+    "mysql",
+    "nfs_provisioner",
+)
+
+
 class Addons(Strict):
     elk: Elk = Elk()
     rabbitmq: RabbitMQ = RabbitMQ()
     zipkin: Zipkin = Zipkin()
     mysql: MySQL = MySQL()
     nfs: Nfs = Nfs()
+    volumes: Literal["nfs", "local"] = Field(
+        "nfs",
+        description="where the add-ons' claims live: nfs (StorageClass `nfs` of the NFS add-on) "
+        "or local (one directory per claim on a worker, StorageClass `local`: for nodes that "
+        "cannot mount NFS; the data stays on that worker)",
+    )
+    validate_only: list[Literal["elk", "rabbitmq", "zipkin", "mysql", "nfs"]] = Field(
+        default_factory=list,
+        description="enabled add-ons whose objects the API server only checks (server-side "
+        "dry run) and that are not created: for labs that cannot run them (no image, no "
+        "kernel support)",
+    )
+    images: dict[str, str] = Field(
+        default_factory=dict,
+        description="image reference per component, replacing the pinned upstream image "
+        f"(e.g. images built for an air-gapped lab); components: {', '.join(IMAGE_COMPONENTS)}",
+        json_schema_extra={"propertyNames": {"enum": list(IMAGE_COMPONENTS)}},
+    )
+
+    @field_validator("images")
+    @classmethod
+    def _known_components(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [
+            f"'{name}' is not an add-on component (known: {', '.join(IMAGE_COMPONENTS)})"
+            for name in value
+            if name not in IMAGE_COMPONENTS
+        ]
+        bad += [f"{name}: empty image reference" for name, ref in value.items() if not ref.strip()]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return value
 
     def enabled(self) -> list[str]:
-        return [name for name in type(self).model_fields if getattr(self, name).enabled]
+        return [name for name in ADDONS if getattr(self, name).enabled]
+
+    def deployed(self) -> list[str]:
+        """The enabled add-ons that are created (not validate_only)."""
+        return [name for name in self.enabled() if name not in self.validate_only]
 
 
 class Runtime(Strict):
-    cri: Literal["containerd"] = Field(
-        "containerd", description="the kubelet's one CRI: containerd (Docker runs beside it)"
+    cri: Literal["containerd", "docker"] = Field(
+        "containerd",
+        description="the kubelet's one CRI: containerd (its CRI plugin; Docker runs beside "
+        "it) or docker (Docker Engine through cri-dockerd; containerd's CRI plugin is off)",
     )
     docker_source: Literal["auto", "upstream", "distribution"] = Field(
         "auto",

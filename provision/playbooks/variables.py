@@ -5,7 +5,7 @@ from __future__ import annotations
 from provision.config import compat
 from provision.config.model import ClusterConfig
 from provision.machines.provider import nodes_are_containers
-from provision.render import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKET
+from provision.render import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS
 from provision.sources import resolve_sources
 
 
@@ -19,6 +19,8 @@ def playbook_vars(config: ClusterConfig, provider: str) -> dict:
 
         artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
         extra["kube_binaries_sha256"] = {a.name: a.sha256 for a in artifacts if a.kind == "binary"}
+        if "cri-dockerd" in extra["kube_binaries_sha256"]:
+            extra["cri_dockerd_sha256"] = extra["kube_binaries_sha256"]["cri-dockerd"]
         extra["kube_images"] = {a.name: a.path for a in artifacts if a.kind == "image"}
     return {
         **extra,
@@ -29,7 +31,9 @@ def playbook_vars(config: ClusterConfig, provider: str) -> dict:
         "docker_source": sources.docker,
         "artifacts_source": sources.artifacts,
         "bundle_dir": str(sources.bundle_dir),
-        "cri_socket": CRI_SOCKET,
+        "cri": config.runtime.cri,
+        "cri_socket": CRI_SOCKETS[config.runtime.cri],
+        "cri_dockerd_version": config.versions.cri_dockerd,
         "preflight_ignore": list(CONTAINER_PREFLIGHT_IGNORE)
         if nodes_are_containers(provider)
         else [],

@@ -6,12 +6,19 @@ kubernetes.default (and that probe fails when DNS is down), a second `up`
 changes nothing, and no join token reaches a run log. kubectl runs inside cp1.
 """
 
+import io
 import json
 import time
 
 import pytest
+import yaml
 
-from tests.integration.conftest import inventory_hosts, latest_run, provision
+from provision.addons.manifests import render_manifests, render_secrets
+from provision.addons.secrets import wanted
+from provision.config import load
+from provision.inventory import SshEndpoint
+from provision.machines.ssh_hosts import connect
+from tests.integration.conftest import inventory_hosts, known_hosts_file, latest_run, provision
 from tests.integration.test_machines import NODES, run_on
 
 pytestmark = pytest.mark.e2e
@@ -124,6 +131,49 @@ def test_probe_fails_when_cluster_dns_is_down(cluster):
         " -o jsonpath='{.status.phase}'",
     )
     assert phase in ("", "Terminating"), "the probe pods must be deleted after a failure"
+
+
+@pytest.mark.parametrize("volumes", ["nfs", "local"])
+def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, lab, write_config):
+    """Every add-on object, both storage layouts, against the pinned API server
+    with strict field validation (dry run: nothing is created but the namespace)."""
+    hosts, _ = cluster
+    lab["addons"]["volumes"] = volumes
+    config = load(write_config(lab))
+    files = render_manifests(config)
+    fake = {k: "dry-run-value" for k in wanted(config)}
+    objects = [
+        d
+        for text in [*files.values(), render_secrets(config, fake)]
+        for d in yaml.safe_load_all(text)
+        if d
+    ]
+    manifest = "\n---\n".join(yaml.safe_dump(d) for d in objects if d["kind"] != "Namespace")
+    ep = hosts["cp1"]
+    with connect(
+        SshEndpoint(
+            ep["ansible_host"],
+            ep["ansible_port"],
+            ep["ansible_user"],
+            ep["ansible_ssh_private_key_file"],
+        ),
+        known_hosts_file(),
+    ) as conn:
+        conn.put(io.StringIO(manifest), "/tmp/provision-addons-dry-run.yaml")
+        try:
+            conn.run(f"{KUBECTL} create namespace addons", hide=True)
+            out = conn.run(
+                f"{KUBECTL} apply --dry-run=server --validate=strict "
+                "-f /tmp/provision-addons-dry-run.yaml",
+                hide=True,
+                warn=True,
+            )
+        finally:
+            conn.run(f"{KUBECTL} delete namespace addons --timeout 120s", hide=True, warn=True)
+            conn.run("rm -f /tmp/provision-addons-dry-run.yaml", hide=True)
+    assert out.exited == 0, out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.endswith("(server dry run)")]
+    assert len(lines) == len(objects) - 1, out.stdout
 
 
 def test_second_up_changes_nothing(cluster):

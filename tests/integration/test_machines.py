@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -26,14 +27,14 @@ pytestmark = pytest.mark.lab
 NODES = {"cp1": "192.168.56.10", "w1": "192.168.56.11", "w2": "192.168.56.12"}
 
 
-def run_on(name: str, host: dict, command: str) -> str:
+def run_on(name: str, host: dict, command: str, known_hosts: Path | None = None) -> str:
     ep = SshEndpoint(
         host["ansible_host"],
         host["ansible_port"],
         host["ansible_user"],
         host["ansible_ssh_private_key_file"],
     )
-    with connect(ep, known_hosts_file()) as conn:
+    with connect(ep, known_hosts or known_hosts_file()) as conn:
         return conn.run(command, hide=True, in_stream=False, timeout=60).stdout.strip()
 
 

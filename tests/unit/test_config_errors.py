@@ -148,7 +148,7 @@ CASES = [
     ),
     (
         "memory-short-for-addons",
-        both(setp(("nodes", 1, "memory_mb"), 2048), setp(("nodes", 2, "memory_mb"), 2048)),
+        both(setp(("nodes", 1, "memory_mb"), 1100), setp(("nodes", 2, "memory_mb"), 1100)),
         "nodes",
         "need",
     ),

@@ -63,10 +63,17 @@ def test_container_only_settings_only_for_container_nodes(tmp_path, provider, co
 
 def test_registry_mirror_rewrites_every_image(tmp_path, lab, write_config):
     lab["registry"]["mirror"] = "registry.lab.internal:5000"
+    lab["addons"].pop("images")  # the lab's own add-on images are not upstream ones
     out = render(tmp_path, "--provider", "docker", config=write_config(lab))
-    values = yaml.safe_load((out / "addons.yml").read_text())
-    assert values["images"]["mysql"] == "registry.lab.internal:5000/library/mysql:8.4.7"
-    assert all(i.startswith("registry.lab.internal:5000/") for i in values["images"].values())
+    images = [
+        c["image"]
+        for f in sorted((out / "addons").glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+        if d and d["kind"] in ("Deployment", "StatefulSet", "DaemonSet")
+        for c in d["spec"]["template"]["spec"]["containers"]
+    ]
+    assert "registry.lab.internal:5000/library/mysql:8.4.7" in images
+    assert len(images) == 8 and all(i.startswith("registry.lab.internal:5000/") for i in images)
     cluster = next(
         d
         for d in yaml.safe_load_all((out / "kubeadm-config.yaml").read_text())

@@ -1,0 +1,136 @@
+"""The addons phase: render the manifests and credentials into the lab's state
+directory, then run playbooks/addons.yml, which prepares the nodes (local volume
+directories, add-on images from the bundle, vm.max_map_count), creates the
+deployed add-ons, validates the validate_only ones with a server-side dry run and
+waits until every created add-on is ready. Ends by printing where to reach them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from provision.addons.manifests import addon_of, local_volumes, render_manifests, render_secrets
+from provision.addons.secrets import ensure_secrets, secrets_file
+from provision.addons.values import NODE_PORTS
+from provision.config.model import ClusterConfig
+from provision.project import Inventory
+from provision.runlog import RunLog
+from provision.sources import resolve_sources
+
+# What `rollout status` waits for, per add-on.
+WORKLOADS = {
+    "nfs": ["deployment/nfs-provisioner"],
+    "mysql": ["statefulset/mysql"],
+    "rabbitmq": ["statefulset/rabbitmq"],
+    "zipkin": ["deployment/zipkin"],
+    "elk": [
+        "statefulset/elasticsearch",
+        "deployment/logstash",
+        "deployment/kibana",
+        "daemonset/filebeat",
+    ],
+}
+
+
+def bundle_addon_images(config: ClusterConfig) -> dict[str, str]:
+    """{image ref: tar path in the bundle} for the images the deployed add-ons run
+    that the bundle holds (built by `provision bundle build` for addons.images)."""
+    sources = resolve_sources(config)
+    if sources.artifacts != "bundle":
+        return {}
+    from provision.bundle.addon_images import KIND
+    from provision.bundle.manifest import read_manifest
+
+    wanted = set(config.addons.images.values())
+    return {
+        a.name: a.path
+        for a in read_manifest(sources.bundle_dir, config.versions.kubernetes)
+        if a.kind == KIND and a.name in wanted
+    }
+
+
+class AddonsPhase:
+    def __init__(
+        self,
+        inv: Inventory,
+        config: ClusterConfig,
+        log: RunLog,
+        playbook: Callable[[str, dict], object],
+    ):
+        self.inv = inv
+        self.config = config
+        self.log = log
+        self.playbook = playbook
+
+    def run(self) -> None:
+        a = self.config.addons
+        if not a.enabled():
+            self.log.say("addons: none enabled in the config")
+            return
+        out = self.inv.state_dir / "addons"
+        out.mkdir(parents=True, exist_ok=True)
+        files = render_manifests(self.config, str(self.inv.cluster_file))
+        for name, text in files.items():
+            (out / name).write_text(text)
+        secrets = ensure_secrets(self.config, self.inv.state_dir)
+        secret_manifest = _write_private(out / "secrets.yaml", render_secrets(self.config, secrets))
+        deployed = a.deployed()
+        deploy = [n for n in files if addon_of(n) is None or addon_of(n) in deployed]
+        validate = [n for n in files if n not in deploy]
+        images = bundle_addon_images(self.config)
+        pulled = sorted(set(a.images.values()) - set(images))
+        self.log.say(
+            f"addons: creating {', '.join(deployed) or 'none'}; validating only "
+            f"{', '.join(a.validate_only) or 'none'}; manifests in {out}"
+        )
+        if pulled:
+            self.log.say(f"addons: not in the bundle, the nodes pull: {', '.join(pulled)}")
+        self.playbook(
+            "addons.yml",
+            {
+                "addons_deployed": deployed,
+                "addons_manifest_dir": str(out),
+                "addons_files_deploy": deploy,
+                "addons_files_validate": validate,
+                "addons_secrets_file": str(secret_manifest),
+                "addons_workloads": [w for name in deployed for w in WORKLOADS[name]],
+                "addons_local_volumes": [
+                    {"node": v.node, "path": v.path} for v in local_volumes(self.config)
+                ]
+                if a.volumes == "local"
+                else [],
+                "addons_images": images,
+            },
+        )
+        self.report(deployed)
+
+    def report(self, deployed: list[str]) -> None:
+        host = self.config.control_plane.ip
+        urls = {
+            "kibana": f"http://{host}:{NODE_PORTS['kibana']}/",
+            "rabbitmq": (
+                f"amqp://{host}:{NODE_PORTS['rabbitmq_amqp']}/, management "
+                f"http://{host}:{NODE_PORTS['rabbitmq_management']}/"
+            ),
+            "zipkin": f"http://{host}:{NODE_PORTS['zipkin']}/zipkin/",
+            "mysql": "mysql.addons.svc:3306 inside the cluster "
+            "(provision kubectl -- -n addons exec -it mysql-0 -- mysql -uroot -p)",
+        }
+        for name in deployed:
+            if name == "elk":
+                self.log.say(f"  Kibana:   {urls['kibana']}")
+            elif name in urls:
+                self.log.say(f"  {name.capitalize() + ':':9} {urls[name]}")
+        self.log.say(
+            f"  credentials: {secrets_file(self.inv.state_dir)} (0600; keys mysql-*, rabbitmq-*)"
+        )
+
+
+def _write_private(path: Path, text: str) -> Path:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path

@@ -1,0 +1,125 @@
+"""The add-on manifests, rendered from the cluster config (Jinja2 templates in
+provision/templates/addons/). One file per add-on, applied in this order:
+
+    common.yaml         namespace
+    local-storage.yaml  StorageClass local and one volume per claim (volumes: local)
+    nfs.yaml            the NFS provisioner and StorageClass nfs (default class when
+                        volumes: nfs)
+    mysql.yaml, rabbitmq.yaml, zipkin.yaml, elk.yaml   (the enabled ones)
+
+secrets.yaml holds the generated credentials and is rendered apart (see
+secrets.py): it is written only 0600 into the lab's state directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from provision.addons.values import NODE_PORTS, UPSTREAM_IMAGES, image
+from provision.config.model import ClusterConfig
+
+NAMESPACE = "addons"
+CLUSTER_DOMAIN = "cluster.local"
+NFS_PROVISIONER_NAME = "provision.io/nfs"
+LOCAL_CLASS = "local"
+LOCAL_ROOT = "/var/lib/provision/volumes"
+PART_OF = "provision-addons"
+ADDON_FILES = ("nfs", "mysql", "rabbitmq", "zipkin", "elk")  # apply order after storage
+
+
+@dataclass(frozen=True)
+class LocalVolume:
+    claim: str  # the PVC a StatefulSet makes: <template>-<set>-0
+    size_gb: int
+    node: str
+    path: str
+
+
+def local_volumes(config: ClusterConfig) -> list[LocalVolume]:
+    """One volume per stateful add-on: Elasticsearch on the first worker, MySQL and
+    RabbitMQ on the last (both the same node when there is one worker)."""
+    a = config.addons
+    workers = [n.name for n in config.workers] or [config.control_plane.name]
+    wanted = []
+    if a.elk.enabled:
+        wanted.append(("data-elasticsearch-0", a.elk.storage_gb, workers[0]))
+    if a.mysql.enabled:
+        wanted.append(("data-mysql-0", a.mysql.storage_gb, workers[-1]))
+    if a.rabbitmq.enabled:
+        wanted.append(("data-rabbitmq-0", a.rabbitmq.storage_gb, workers[-1]))
+    return [LocalVolume(c, size, node, f"{LOCAL_ROOT}/{c}") for c, size, node in wanted]
+
+
+def _labels(name: str) -> str:
+    return (
+        f"{{app.kubernetes.io/name: {name}, app.kubernetes.io/part-of: {PART_OF}, "
+        "app.kubernetes.io/managed-by: provision}"
+    )
+
+
+def _selector(name: str) -> str:
+    return f"{{app.kubernetes.io/name: {name}}}"
+
+
+def _env() -> Environment:
+    env = Environment(
+        loader=PackageLoader("provision", "templates/addons"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals.update(labels=_labels, selector=_selector)
+    return env
+
+
+def context(config: ClusterConfig, source: str = "cluster.yml") -> dict:
+    a = config.addons
+    nfs_node = a.nfs.server_node or config.control_plane.name
+    return {
+        "source": source,
+        "cluster_name": config.cluster.name,
+        "namespace": NAMESPACE,
+        "cluster_domain": CLUSTER_DOMAIN,
+        "enabled": a.enabled(),
+        "images": {name: image(config, name) for name in UPSTREAM_IMAGES},
+        "node_ports": NODE_PORTS,
+        "volumes": a.volumes,
+        "storage_class": "nfs" if a.volumes == "nfs" else LOCAL_CLASS,
+        "local_volumes": local_volumes(config) if a.volumes == "local" else [],
+        "nfs_provisioner_name": NFS_PROVISIONER_NAME,
+        "nfs": {
+            "server_node": nfs_node,
+            "server_ip": str(config.node(nfs_node).ip),
+            "export_path": a.nfs.export_path,
+        },
+        "elk": a.elk,
+        "rabbitmq": a.rabbitmq,
+        "zipkin": a.zipkin,
+        "mysql": a.mysql,
+    }
+
+
+def render_manifests(config: ClusterConfig, source: str = "cluster.yml") -> dict[str, str]:
+    """{file name: YAML} for every manifest to apply, in apply order."""
+    env = _env()
+    ctx = context(config, source)
+    files = {"common.yaml": env.get_template("common.yaml.j2").render(ctx)}
+    if config.addons.volumes == "local":
+        files["local-storage.yaml"] = env.get_template("local-storage.yaml.j2").render(ctx)
+    for name in ADDON_FILES:
+        if name in ctx["enabled"]:
+            files[f"{name}.yaml"] = env.get_template(f"{name}.yaml.j2").render(ctx)
+    return files
+
+
+def addon_of(file_name: str) -> str | None:
+    """The add-on a manifest file belongs to (None: shared by all)."""
+    name = file_name.removesuffix(".yaml")
+    return name if name in ADDON_FILES else None
+
+
+def render_secrets(config: ClusterConfig, secrets: dict[str, str]) -> str:
+    return _env().get_template("secrets.yaml.j2").render({**context(config), "secrets": secrets})

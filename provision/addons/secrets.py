@@ -1,0 +1,57 @@
+"""Credentials of the add-ons: generated once per lab, kept 0600 in the lab's
+state directory (<state>/secrets/addons.json, directory 0700), never in git and
+never printed. A lab keeps its credentials across `up` runs; `destroy` removes
+them with the rest of the state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from collections.abc import Callable
+from pathlib import Path
+
+from provision.config.model import ClusterConfig
+
+ALPHABET = string.ascii_letters + string.digits  # safe in YAML, SQL and shell quoting
+
+
+def _password(length: int = 24) -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(length))
+
+
+def wanted(config: ClusterConfig) -> dict[str, Callable[[], str]]:
+    enabled = config.addons.enabled()
+    made = {}
+    if "mysql" in enabled:
+        made["mysql-root-password"] = _password
+        made["mysql-password"] = _password
+    if "rabbitmq" in enabled:
+        made["rabbitmq-user"] = lambda: "provision"
+        made["rabbitmq-password"] = _password
+        made["rabbitmq-erlang-cookie"] = lambda: _password(32)
+    return made
+
+
+def secrets_file(state_dir: Path) -> Path:
+    return state_dir / "secrets" / "addons.json"
+
+
+def ensure_secrets(config: ClusterConfig, state_dir: Path) -> dict[str, str]:
+    """The lab's credentials: the stored ones, plus any an enabled add-on still lacks."""
+    path = secrets_file(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    missing = {k: make() for k, make in wanted(config).items() if k not in stored}
+    if missing or not path.exists():
+        stored.update(missing)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stored, f, indent=2)
+        os.replace(tmp, path)
+    os.chmod(path, 0o600)
+    return stored

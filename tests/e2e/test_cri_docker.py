@@ -1,0 +1,72 @@
+"""End to end with runtime.cri: docker (inventories/lab-cri-docker): the kubelet
+talks to Docker Engine through cri-dockerd from the bundle, containerd's CRI
+plugin is off (one CRI socket), the nodes are Ready and the join probe (pod
+network, cluster DNS) passes; a second runtime phase changes nothing."""
+
+import json
+
+import pytest
+
+from provision.project import resolve_inventory
+from tests.conftest import ROOT
+from tests.integration.conftest import inventory_hosts, provision
+from tests.integration.test_machines import run_on
+
+pytestmark = pytest.mark.e2e
+INV = "lab-cri-docker"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    if provision("bundle", "check", check=False).returncode != 0:
+        provision("bundle", "build")
+    provision("destroy", "-i", INV, "--yes")
+    provision("up", "-i", INV)
+    state = resolve_inventory(INV).state_dir
+    yield inventory_hosts(ROOT / "inventories" / INV / "hosts.yml"), state
+    provision("destroy", "-i", INV, "--yes")
+
+
+def on(lab, name: str, command: str) -> str:
+    hosts, state = lab
+    return run_on(name, hosts[name], command, state / "known_hosts")
+
+
+def test_nodes_ready_on_docker_engine(lab):
+    out = provision("kubectl", "-i", INV, "--", "get", "nodes", "-o", "json").stdout
+    nodes = json.loads(out)["items"]
+    assert {n["metadata"]["name"] for n in nodes} == {"cp1", "w1"}
+    for node in nodes:
+        assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("docker://")
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True", node["metadata"]["name"]
+
+
+def test_one_cri_socket(lab):
+    for name in ("cp1", "w1"):
+        kubelet = on(lab, name, "cat /var/lib/kubelet/config.yaml")
+        assert "containerRuntimeEndpoint: unix:///var/run/cri-dockerd.sock" in kubelet
+        assert on(lab, name, "systemctl is-active cri-docker.service") == "active"
+        plugins = on(lab, name, "ctr plugins ls")
+        assert not any(
+            line.split()[:2] == ["io.containerd.grpc.v1", "cri"] and line.split()[-1] == "ok"
+            for line in plugins.splitlines()
+        ), plugins
+        containers = on(lab, name, "docker ps --format '{{.Names}}'")
+        assert "k8s_calico-node" in containers  # pods are Docker containers
+
+
+def test_probe_passed(lab):
+    _, state = lab
+    log = " ".join((state / "runs" / "latest" / "run.log").read_text().split())
+    assert "2 pods on cp1, w1 each reached the pods on the other nodes" in log
+    assert "kubernetes.default resolved to 10.97.0.1 in every pod" in log
+
+
+def test_runtime_rerun_changes_nothing(lab):
+    _, state = lab
+    provision("up", "-i", INV, "--only", "runtime")
+    results = json.loads((state / "runs" / "latest" / "playbooks.json").read_text())
+    for result in results:
+        for host, stats in result["hosts"].items():
+            assert stats["changed"] == 0, (result["playbook"], host, stats)
