@@ -39,6 +39,7 @@ class Up:
             "network": self.network_phase,
             "join": lambda: self.playbook("join.yml"),
             "addons": self.addons_phase,
+            "verify": self.verify_phase,
         }
 
     def selected(self, only: list[str] | None) -> list[str]:
@@ -156,6 +157,11 @@ class Up:
         from provision.addons.deploy import AddonsPhase
 
         AddonsPhase(self.inv, self.config, self.log, self.playbook).run()
+
+    def verify_phase(self) -> None:
+        from provision.verify.run import Verify
+
+        Verify(self.inv, self.config, self.log).run()
 
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
         from provision.playbooks.runner import run_playbook

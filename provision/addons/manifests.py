@@ -49,6 +49,7 @@ def local_volumes(config: ClusterConfig) -> list[LocalVolume]:
         wanted.append(("data-mysql-0", a.mysql.storage_gb, workers[-1]))
     if a.rabbitmq.enabled:
         wanted.append(("data-rabbitmq-0", a.rabbitmq.storage_gb, workers[-1]))
+    wanted.append(("provision-verify", 1, workers[0]))  # the claim `provision verify` uses
     return [LocalVolume(c, size, node, f"{LOCAL_ROOT}/{c}") for c, size, node in wanted]
 
 

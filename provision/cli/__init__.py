@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "schema": "Print the JSON Schema of cluster.yml (for editors).",
     "doctor": "Check this host for the chosen provider; print a fix for each problem.",
     "up": "Bring the lab up, phase by phase (see `provision plan`).",
+    "verify": "Prove each part of the lab does its real job (add-ons, storage, nodes).",
     "status": "Show the machines: state, addresses, provider.",
     "destroy": "Remove the machines, their network and volumes, and the generated inventory.",
     "kubectl": "Run kubectl against the lab with its admin kubeconfig.",

@@ -79,3 +79,21 @@ def write_inventory(
         "# Do not edit: it is rewritten by every `provision up`.\n"
     )
     path.write_text(header + yaml.safe_dump(hosts, sort_keys=False), encoding="utf-8")
+
+
+def read_endpoints(path) -> dict[str, SshEndpoint]:
+    """The endpoints of a generated inventory (hosts.yml), by node name."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    groups = data["all"]["children"]["k8s_cluster"]["children"]
+    return {
+        name: SshEndpoint(
+            h["ansible_host"],
+            h["ansible_port"],
+            h["ansible_user"],
+            h.get("ansible_ssh_private_key_file", ""),
+        )
+        for group in groups.values()
+        for name, h in (group.get("hosts") or {}).items()
+    }

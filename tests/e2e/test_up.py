@@ -8,6 +8,8 @@ changes nothing, and no join token reaches a run log. kubectl runs inside cp1.
 
 import io
 import json
+import stat
+import subprocess
 import time
 
 import pytest
@@ -18,7 +20,14 @@ from provision.addons.secrets import wanted
 from provision.config import load
 from provision.inventory import SshEndpoint
 from provision.machines.ssh_hosts import connect
-from tests.integration.conftest import inventory_hosts, known_hosts_file, latest_run, provision
+from tests.conftest import ROOT
+from tests.integration.conftest import (
+    inventory_hosts,
+    known_hosts_file,
+    lab_state,
+    latest_run,
+    provision,
+)
 from tests.integration.test_machines import NODES, run_on
 
 pytestmark = pytest.mark.e2e
@@ -174,6 +183,63 @@ def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, lab, write_c
     assert out.exited == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.endswith("(server dry run)")]
     assert len(lines) == len(objects) - 1, out.stdout
+
+
+def test_up_deployed_and_verified_the_addons(cluster):
+    _, run_dir = cluster
+    log = " ".join((run_dir / "run.log").read_text().split())
+    assert "add-ons ready: statefulset/rabbitmq, deployment/zipkin, statefulset/mysql" in log
+    assert "verify: 5 real checks passed, 2 add-ons validated only" in log
+    assert "Zipkin: http://192.168.56.10:30008/zipkin/" in log
+
+
+def test_verify_runs_each_real_check(cluster):
+    out = provision("verify").stdout
+    text = " ".join(out.split())
+    for addon, check in [
+        ("cluster", "every node Ready"),
+        ("storage", "a claim binds; a pod writes and reads"),
+        ("mysql", "create, insert, select"),
+        ("rabbitmq", "publish and consume, durable queue"),
+        ("zipkin", "accept a span, return its trace"),
+    ]:
+        assert f"PASSED {addon} {check}" in text, out
+    for addon in ("elk", "nfs"):
+        assert f"VALIDATED {addon} manifests (validate only)" in text, out
+    report = json.loads((latest_run() / "verify.json").read_text())
+    assert {r["status"] for r in report} == {"passed", "validated"}
+
+
+def test_verify_fails_when_an_addon_is_down(cluster):
+    hosts, _ = cluster
+    on_cp(hosts, f"{KUBECTL} -n addons scale deployment zipkin --replicas 0")
+    on_cp(hosts, f"{KUBECTL} -n addons wait pod -l app.kubernetes.io/name=zipkin --for=delete")
+    try:
+        out = provision("verify", check=False)
+    finally:
+        on_cp(hosts, f"{KUBECTL} -n addons scale deployment zipkin --replicas 1")
+        on_cp(hosts, f"{KUBECTL} -n addons rollout status deployment zipkin --timeout 300s")
+    assert out.returncode == 7, out.stdout + out.stderr
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "FAILED zipkin accept a span, return its trace" in text
+    assert "PASSED mysql create, insert, select" in text  # the others still ran
+
+
+def test_no_generated_secret_in_logs_or_repo(cluster):
+    state = lab_state()
+    path = state / "secrets" / "addons.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    values = [v for k, v in json.loads(path.read_text()).items() if k != "rabbitmq-user"]
+    assert values and all(len(v) >= 20 for v in values)
+    logs = [p for p in (state / "runs").rglob("*") if p.is_file()]
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    files = logs + [ROOT / f for f in tracked if (ROOT / f).is_file()]
+    for file in files:
+        text = file.read_text(errors="replace")
+        for value in values:
+            assert value not in text, f"a generated secret is in {file}"
 
 
 def test_second_up_changes_nothing(cluster):

@@ -88,6 +88,7 @@ def test_local_volumes_one_per_claim_pinned_to_workers(lab, write_config):
         "data-elasticsearch-0": ("w1", 5),
         "data-mysql-0": ("w2", 2),
         "data-rabbitmq-0": ("w2", 1),
+        "provision-verify": ("w1", 1),
     }
     found = by_kind_name(docs(render_manifests(config)))
     # the NFS objects are still rendered (to validate), but `nfs` is not the default

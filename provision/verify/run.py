@@ -1,0 +1,121 @@
+"""`provision verify` and the up's verify phase: run the checks for what the
+config enables, report each one, and fail (exit 7) when any fails."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+
+from provision.config.model import ClusterConfig
+from provision.errors import ProvisionError
+from provision.project import Inventory
+from provision.runlog import RunLog
+from provision.verify import checks as c
+
+VALIDATED_FILES = {"elk": "elk.yaml", "nfs": "nfs.yaml", "mysql": "mysql.yaml"}
+VALIDATED_FILES |= {"rabbitmq": "rabbitmq.yaml", "zipkin": "zipkin.yaml"}
+
+
+class VerifyFailed(ProvisionError):
+    exit_code = 7
+
+
+@dataclass
+class Result:
+    addon: str
+    check: str
+    status: str  # passed | failed | validated
+    detail: str
+    seconds: float
+
+
+def plan(config: ClusterConfig) -> list[c.Check]:
+    a = config.addons
+    found = [c.Check("cluster", "every node Ready", c.nodes_ready)]
+    deployed = a.deployed()
+    if a.volumes == "local" or "nfs" in deployed:
+        found.append(
+            c.Check("storage", "a claim binds; a pod writes and reads", c.storage_roundtrip)
+        )
+    real = {
+        "mysql": [c.Check("mysql", "create, insert, select", c.mysql_roundtrip)],
+        "rabbitmq": [
+            c.Check("rabbitmq", "publish and consume, durable queue", c.rabbitmq_roundtrip)
+        ],
+        "zipkin": [c.Check("zipkin", "accept a span, return its trace", c.zipkin_roundtrip)],
+        "elk": [
+            c.Check("elk", "a pod's log line searchable", c.elasticsearch_log_search),
+            c.Check("elk", "Kibana status", c.kibana_status),
+        ],
+        "nfs": [],  # its claim is the storage check above
+    }
+    for name in a.enabled():
+        if name in deployed:
+            found += real[name]
+        else:
+            found.append(
+                c.Check(name, "manifests (validate only)", c.dry_run(VALIDATED_FILES[name]), False)
+            )
+    return found
+
+
+class Verify:
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.log = log
+
+    def run(self) -> list[Result]:
+        from provision.inventory import read_endpoints
+        from provision.machines.ssh_hosts import connect
+
+        hosts = self.inv.dir / "hosts.yml"
+        if not hosts.is_file():
+            raise VerifyFailed(f"no inventory at {hosts}\n  fix: run `provision up` first")
+        endpoint = read_endpoints(hosts)[self.config.control_plane.name]
+        results = []
+        with connect(endpoint, self.inv.state_dir / "known_hosts") as conn:
+
+            def sh(command: str) -> str:
+                out = conn.run(command, hide=True, warn=True, in_stream=False, timeout=300)
+                if out.exited != 0:
+                    raise c.CheckFailed(
+                        (out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}")[-400:]
+                    )
+                return out.stdout
+
+            for check in plan(self.config):
+                started = time.monotonic()
+                try:
+                    detail = check.run(sh)
+                    status = "passed" if check.real else "validated"
+                except c.CheckFailed as e:
+                    detail, status = str(e), "failed"
+                result = Result(
+                    check.addon, check.name, status, detail, round(time.monotonic() - started, 1)
+                )
+                results.append(result)
+                style = {"passed": "green", "validated": "cyan", "failed": "red"}[status]
+                self.log.say(
+                    f"  {status.upper():9} {check.addon:8} {check.name}: {detail} "
+                    f"({result.seconds:.1f} s)",
+                    style=style,
+                )
+        (self.log.dir / "verify.json").write_text(
+            json.dumps([asdict(r) for r in results], indent=2) + "\n"
+        )
+        failed = [r for r in results if r.status == "failed"]
+        real = sum(r.status == "passed" for r in results)
+        validated = sum(r.status == "validated" for r in results)
+        if failed:
+            raise VerifyFailed(
+                f"verify: {len(failed)} of {len(results)} checks failed: "
+                + ", ".join(f"{r.addon} ({r.check})" for r in failed)
+                + f"\n  report: {self.log.dir / 'verify.json'}"
+            )
+        self.log.say(
+            f"verify: {real} real checks passed, {validated} add-ons validated only",
+            style="bold green",
+        )
+        return results
