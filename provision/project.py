@@ -18,6 +18,12 @@ from provision.errors import UsageError
 DEFAULT_INVENTORY = "lab"
 
 
+def cli_for(inv_name: str) -> str:
+    """How a user names this inventory on the command line: `provision` or
+    `provision ... -i NAME` (the hint printed after up)."""
+    return "" if inv_name == DEFAULT_INVENTORY else f" -i {inv_name}"
+
+
 def find_root(start: Path | None = None) -> Path:
     env = os.environ.get("PROVISION_ROOT")
     if env:

@@ -17,7 +17,7 @@ from provision.inventory import write_inventory
 from provision.machines.factory import machines_for
 from provision.phases import PHASE_NAMES
 from provision.playbooks.result import PlaybookResult
-from provision.project import Inventory
+from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
 
 
@@ -134,7 +134,7 @@ class Up:
         os.chmod(kubeconfig, 0o600)
         self.log.say(
             f"control-plane: admin kubeconfig in {kubeconfig} (0600); "
-            "use `provision kubectl -- get nodes`"
+            f"use `provision kubectl{cli_for(self.inv.name)} -- get nodes`"
         )
 
     def network_phase(self) -> None:

@@ -15,7 +15,7 @@ from provision.addons.manifests import addon_of, local_volumes, render_manifests
 from provision.addons.secrets import ensure_secrets, secrets_file
 from provision.addons.values import NODE_PORTS
 from provision.config.model import ClusterConfig
-from provision.project import Inventory
+from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
 from provision.sources import resolve_sources
 
@@ -102,6 +102,12 @@ class AddonsPhase:
                 if a.volumes == "local"
                 else [],
                 "addons_images": images,
+                "addons_nfs": {
+                    "enabled": a.nfs.enabled,
+                    "server_node": a.nfs.server_node or self.config.control_plane.name,
+                    "export_path": a.nfs.export_path,
+                    "clients": str(self.config.network.node_subnet),
+                },
             },
         )
         self.report(deployed)
@@ -116,7 +122,8 @@ class AddonsPhase:
             ),
             "zipkin": f"http://{host}:{NODE_PORTS['zipkin']}/zipkin/",
             "mysql": "mysql.addons.svc:3306 inside the cluster "
-            "(provision kubectl -- -n addons exec -it mysql-0 -- mysql -uroot -p)",
+            f"(provision kubectl{cli_for(self.inv.name)} -- -n addons exec -it mysql-0 -- "
+            "mysql -uroot -p)",
         }
         for name in deployed:
             if name == "elk":

@@ -30,8 +30,9 @@ class CheckFailed(ProvisionError):
 class Check:
     addon: str  # cluster, mysql, rabbitmq, zipkin, elk, nfs, storage
     name: str
-    run: Callable[[Callable[[str], str]], str]  # (run on the control plane) -> detail
+    run: Callable[[Callable[[str], str]], str]  # (run a command on `on`) -> detail
     real: bool = True  # False: validated only (dry run)
+    on: str = "control-plane"  # or "worker": the first worker
 
 
 def token() -> str:
@@ -169,13 +170,7 @@ def storage_roundtrip(sh) -> str:
 def _run_pod(sh, pod: str, spec: dict, value: str) -> str:
     claim = json.loads(sh(f"{KUBECTL} -n {NS} get pvc provision-verify -o json"))
     claim_class = claim["spec"].get("storageClassName")
-    # the probe image the join phase made on every node (cluster_probe role)
-    image = sh(
-        "(ctr -n k8s.io images ls -q 2>/dev/null; docker image ls --format "
-        "'{{.Repository}}:{{.Tag}}') | grep -m1 '^provision.local/probe:' || true"
-    ).strip()
-    if not image:
-        raise CheckFailed("no probe image on the control plane (the join phase makes it)")
+    image = probe_image(sh)
     text = json.dumps(spec).replace('"{probe}"', json.dumps(image))
     sh(f"echo '{text}' | {KUBECTL} apply -f -")
     try:
@@ -189,6 +184,17 @@ def _run_pod(sh, pod: str, spec: dict, value: str) -> str:
     if value not in out:
         raise CheckFailed(f"the pod did not read back what it wrote (got {out.strip()!r})")
     return f"claim provision-verify (class {claim_class}) bound; a pod wrote and read {value}"
+
+
+def probe_image(sh) -> str:
+    """The busybox probe image the join phase made on every node (cluster_probe)."""
+    image = sh(
+        "(ctr -n k8s.io images ls -q 2>/dev/null; docker image ls --format "
+        "'{{.Repository}}:{{.Tag}}') | grep -m1 '^provision.local/probe:' || true"
+    ).strip()
+    if not image:
+        raise CheckFailed("no probe image on the control plane (the join phase makes it)")
+    return image
 
 
 def dry_run(file_name: str) -> Callable[[Callable[[str], str]], str]:
@@ -231,3 +237,44 @@ def kibana_status(sh) -> str:
     if level != "available":
         raise CheckFailed(f"Kibana's overall status is {level!r}, not available")
     return "Kibana's status API reports available (green)"
+
+
+def nfs_export(server_ip: str, export_path: str) -> Callable[[Callable[[str], str]], str]:
+    """From a worker: list the export over NFSv4 with a userspace client (lab nodes
+    cannot mount NFS) and find the marker file the addons phase left in it."""
+
+    def run(sh) -> str:
+        url = f"nfs://{server_ip}{export_path}?version=4"
+        out = sh(f"nfs-ls '{url}'")
+        if MARKER not in out:
+            raise CheckFailed(f"{url} lists no {MARKER}: {out.strip()!r}")
+        return f"listed {url} over NFSv4 from a worker (userspace client), marker found"
+
+    return run
+
+
+MARKER = ".provision-export"
+
+
+def container_logs_on_node(sh) -> str:
+    """The closest real check of log shipping where no shipper image exists: a line a
+    pod writes reaches /var/log/containers on its node, the path the Filebeat
+    DaemonSet reads."""
+    value = token()
+    pod = f"provision-log-{value[-6:]}"
+    image = probe_image(sh)
+    node = sh("hostname").strip()
+    overrides = json.dumps({"spec": {"nodeName": node, "tolerations": [{"operator": "Exists"}]}})
+    sh(
+        f"{KUBECTL} -n {NS} run {pod} --restart=Never --image={image} --image-pull-policy=Never "
+        f"--overrides='{overrides}' --command -- /bin/busybox sh -c 'echo {value}'"
+    )
+    try:
+        sh(
+            f"{KUBECTL} -n {NS} wait pod/{pod} --for=jsonpath='{{.status.phase}}'=Succeeded "
+            "--timeout 120s"
+        )
+        out = sh(f"grep -l {value} /var/log/containers/{pod}_{NS}_*.log")
+    finally:
+        sh(f"{KUBECTL} -n {NS} delete pod {pod} --wait=false --ignore-not-found")
+    return f"a pod's line {value} is in {out.strip()} (read by the log shipper)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
 from provision.config.model import ClusterConfig
@@ -57,6 +58,22 @@ def plan(config: ClusterConfig) -> list[c.Check]:
             found.append(
                 c.Check(name, "manifests (validate only)", c.dry_run(VALIDATED_FILES[name]), False)
             )
+            if name == "elk":
+                found.append(
+                    c.Check(
+                        "elk", "container logs where the shipper reads", c.container_logs_on_node
+                    )
+                )
+        if name == "nfs":
+            server = config.node(a.nfs.server_node or config.control_plane.name)
+            found.append(
+                c.Check(
+                    "nfs",
+                    "export listed over NFSv4",
+                    c.nfs_export(str(server.ip), a.nfs.export_path),
+                    on="worker" if config.workers else "control-plane",
+                )
+            )
     return found
 
 
@@ -73,22 +90,37 @@ class Verify:
         hosts = self.inv.dir / "hosts.yml"
         if not hosts.is_file():
             raise VerifyFailed(f"no inventory at {hosts}\n  fix: run `provision up` first")
-        endpoint = read_endpoints(hosts)[self.config.control_plane.name]
+        endpoints = read_endpoints(hosts)
+        nodes = {"control-plane": self.config.control_plane.name}
+        if self.config.workers:
+            nodes["worker"] = self.config.workers[0].name
+        known_hosts = self.inv.state_dir / "known_hosts"
         results = []
-        with connect(endpoint, self.inv.state_dir / "known_hosts") as conn:
+        with ExitStack() as stack:
+            conns = {
+                role: stack.enter_context(connect(endpoints[name], known_hosts))
+                for role, name in nodes.items()
+            }
 
-            def sh(command: str) -> str:
-                out = conn.run(command, hide=True, warn=True, in_stream=False, timeout=300)
-                if out.exited != 0:
-                    raise c.CheckFailed(
-                        (out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}")[-400:]
+            def on(role: str):
+                def sh(command: str) -> str:
+                    out = conns[role].run(
+                        command, hide=True, warn=True, in_stream=False, timeout=300
                     )
-                return out.stdout
+                    if out.exited != 0:
+                        raise c.CheckFailed(
+                            (out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}")[
+                                -400:
+                            ]
+                        )
+                    return out.stdout
+
+                return sh
 
             for check in plan(self.config):
                 started = time.monotonic()
                 try:
-                    detail = check.run(sh)
+                    detail = check.run(on(check.on))
                     status = "passed" if check.real else "validated"
                 except c.CheckFailed as e:
                     detail, status = str(e), "failed"

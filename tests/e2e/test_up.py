@@ -189,7 +189,7 @@ def test_up_deployed_and_verified_the_addons(cluster):
     _, run_dir = cluster
     log = " ".join((run_dir / "run.log").read_text().split())
     assert "add-ons ready: statefulset/rabbitmq, deployment/zipkin, statefulset/mysql" in log
-    assert "verify: 5 real checks passed, 2 add-ons validated only" in log
+    assert "verify: 7 real checks passed, 2 add-ons validated only" in log
     assert "Zipkin: http://192.168.56.10:30008/zipkin/" in log
 
 
@@ -202,6 +202,8 @@ def test_verify_runs_each_real_check(cluster):
         ("mysql", "create, insert, select"),
         ("rabbitmq", "publish and consume, durable queue"),
         ("zipkin", "accept a span, return its trace"),
+        ("nfs", "export listed over NFSv4"),
+        ("elk", "container logs where the shipper reads"),
     ]:
         assert f"PASSED {addon} {check}" in text, out
     for addon in ("elk", "nfs"):
