@@ -15,6 +15,7 @@ from provision.doctor import run_checks
 from provision.errors import HostError, UsageError
 from provision.inventory import write_inventory
 from provision.machines.factory import machines_for
+from provision.phase_state import PhaseState
 from provision.phases import PHASE_NAMES
 from provision.playbooks.result import PlaybookResult
 from provision.project import Inventory, cli_for
@@ -30,6 +31,8 @@ class Up:
         self.log = log
         self.machines = machines_for(inv, config, log, provider)
         self.results: list[PlaybookResult] = []
+        self.verify_results: list = []  # verify.run.Result, once the verify phase ran
+        self.state = PhaseState.load(inv.state_dir, inv.cluster_file)
         self.runners: dict[str, Callable[[], None]] = {
             "machines": self.machines_phase,
             "prepare": lambda: self.playbook("prepare.yml"),
@@ -59,15 +62,47 @@ class Up:
             )
         return [p for p in PHASE_NAMES if p in only]
 
-    def run(self, only: list[str] | None = None) -> list[tuple[str, float]]:
-        phases = self.selected(only)
+    def plan(self, only: list[str] | None, start_from: str | None) -> list[str]:
+        """The phases this run performs: --only, --from, a resume, or all."""
+        every = [p for p in PHASE_NAMES if p in self.runners]
+        if only:
+            return self.selected(only)
+        if start_from:
+            self.selected([start_from])  # names an unknown or unbuilt phase clearly
+            return every[every.index(start_from) :]
+        point = self.state.resume_point(tuple(every))
+        if point and point != every[0]:
+            self.log.say(
+                f"resuming at phase {point}: run {self.state.run} stopped there "
+                f"({every[0]} is re-checked first; `--from {every[0]}` runs every phase)",
+                style="yellow",
+            )
+            return [every[0], *every[every.index(point) :]]
+        return every
+
+    def run(
+        self, only: list[str] | None = None, start_from: str | None = None
+    ) -> list[tuple[str, float]]:
+        phases = self.plan(only, start_from)
         self.preflight()
+        if "machines" not in phases and (self.inv.dir / "hosts.yml").exists():
+            self.refresh_inventory()
+        self.state.begin_run(
+            self.log.dir.name, keep=[p for p in self.state.phases if p not in phases]
+        )
         timings = []
         for name in phases:
             start = self.log.elapsed()
             self.log.say(f"==> phase {name}", style="bold")
-            self.runners[name]()
+            self.state.started(name)
+            try:
+                self.runners[name]()
+            except BaseException as e:
+                error = str(e) or type(e).__name__
+                self.state.finished(name, self.log.elapsed() - start, error)
+                raise
             took = self.log.elapsed() - start
+            self.state.finished(name, took)
             timings.append((name, took))
             self.log.say(f"<== phase {name} done in {took:.1f} s", style="green")
         not_built = [p for p in PHASE_NAMES if p not in self.runners]
@@ -107,6 +142,14 @@ class Up:
                 f"from a bundle made by `provision bundle build` (none in {sources.bundle_dir})\n"
                 "  fix: run `provision bundle build`, or set runtime.cri: containerd"
             )
+
+    def refresh_inventory(self) -> None:
+        """Rewrite hosts.yml from the machines as they are now: a machine made again
+        (or by another checkout of this project) may have another SSH port."""
+        endpoints = self.machines.endpoints()
+        write_inventory(
+            self.inv.dir / "hosts.yml", self.config, endpoints, self.inv.state_dir / "known_hosts"
+        )
 
     def machines_phase(self) -> None:
         self.machines.up()
@@ -161,7 +204,7 @@ class Up:
     def verify_phase(self) -> None:
         from provision.verify.run import Verify
 
-        Verify(self.inv, self.config, self.log).run()
+        self.verify_results = Verify(self.inv, self.config, self.log).run()
 
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
         from provision.playbooks.runner import run_playbook

@@ -1,5 +1,3 @@
-import shutil
-
 import click
 
 from provision.cli.common import (
@@ -17,7 +15,7 @@ from provision.cli.common import (
 @reports_errors
 def command(inventory: str | None, yes: bool) -> None:
     """Remove the machines, their network and volumes, and the generated inventory."""
-    from provision.machines.factory import machines_for
+    from provision.destroy import destroy_lab
 
     inv, config = load_config(inventory)
     if not yes:
@@ -28,13 +26,9 @@ def command(inventory: str | None, yes: bool) -> None:
         )
     log = open_run(inv, "destroy")
     try:
-        machines_for(inv, config, log).destroy()
+        destroy_lab(inv, config, log)
     except KeyboardInterrupt:
         interrupted(log)
-    (inv.dir / "hosts.yml").unlink(missing_ok=True)
-    for leftover in ("vagrant", "machines.json", "known_hosts"):
-        path = inv.state_dir / leftover
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     log.say(
         f"destroyed cluster {config.cluster.name}; run logs kept in {inv.state_dir / 'runs'}",
         style="bold green",

@@ -1,3 +1,5 @@
+import json
+
 import click
 
 from provision.cli.common import console, inventory_option, load_config, reports_errors
@@ -5,26 +7,40 @@ from provision.cli.common import console, inventory_option, load_config, reports
 
 @click.command("status")
 @inventory_option
+@click.option("--json", "as_json", is_flag=True, help="print one JSON document (for scripts)")
 @reports_errors
-def command(inventory: str | None) -> None:
-    """Show the machines: state, addresses, provider."""
+def command(inventory: str | None, as_json: bool) -> None:
+    """Show machines, Kubernetes nodes and add-ons."""
     from rich.table import Table
 
-    from provision.machines.factory import machines_for
     from provision.runlog import RunLog
+    from provision.status import collect
 
     inv, config = load_config(inventory)
-    log = RunLog(inv.state_dir, "status")
-    table = Table(title=f"machines of {config.cluster.name}")
+    data = collect(inv, config, RunLog(inv.state_dir, "status"))
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    out = console()
+    table = Table(title=f"machines of {config.cluster.name}", title_justify="left")
     for col in ("machine", "state", "provider", "node ip", "ssh"):
         table.add_column(col)
-    for m in machines_for(inv, config, log).status():
-        table.add_row(
-            m.name,
-            m.state,
-            m.provider,
-            m.node_ip,
-            m.ssh or "-",
-            style=None if m.state == "running" else "yellow",
-        )
-    console().print(table)
+    for m in data["machines"]:
+        style = None if m["state"] == "running" else "yellow"
+        row = (m["name"], m["state"], m["provider"], m["node_ip"], m["ssh"] or "-")
+        table.add_row(*row, style=style)
+    out.print(table)
+    for section, columns in (
+        ("nodes", ("name", "ready", "version", "internal_ip")),
+        ("addons", ("name", "kind", "ready", "wanted", "url")),
+    ):
+        rows = data[section]
+        if isinstance(rows, str):
+            out.print(f"{section}: {rows}", style="yellow")
+            continue
+        table = Table(title=f"kubernetes {section}", title_justify="left")
+        for col in columns:
+            table.add_column(col.replace("_", " "))
+        for r in rows:
+            table.add_row(*(str(r[c]) for c in columns))
+        out.print(table)

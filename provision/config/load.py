@@ -38,6 +38,11 @@ def load(path: Path) -> ClusterConfig:
         ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(name, [Problem("", f"cannot read: {e}", "check the file")]) from None
+    return load_text(text, name)
+
+
+def load_text(text: str, name: str) -> ClusterConfig:
+    """Parse and check config text; errors name `name` (the file it is for)."""
     data, lines = parse_yaml(name, text)
     try:
         config = ClusterConfig.model_validate(data)

@@ -103,5 +103,8 @@ class SshHosts:
     def known_hosts(self, endpoints: dict[str, SshEndpoint]) -> str:
         return self._path(self.access.known_hosts).read_text()
 
+    def destroy_one(self, name: str) -> None:
+        self.log.say(f"machines: {name} is an existing host; it is not destroyed")
+
     def destroy(self) -> None:
         self.log.say("machines: existing hosts are not destroyed; forgetting the inventory only")

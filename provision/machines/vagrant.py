@@ -256,13 +256,43 @@ class VagrantMachines:
         v = self._vagrant()
 
         def one(name: str) -> str:
-            key = v.ssh(vm_name=name, command="cat /etc/ssh/ssh_host_ed25519_key.pub").split()
+            out = v.ssh(vm_name=name, command="cat /etc/ssh/ssh_host_ed25519_key.pub")
+            # Vagrant may print its own "==> NAME: ..." lines around the command's
+            # output: take the key line only.
+            line = next((ln for ln in out.splitlines() if ln.startswith("ssh-ed25519 ")), None)
+            if line is None:
+                raise MachinesError(
+                    f"no ed25519 host key read from {name} over Vagrant's channel:\n"
+                    f"    {out.strip()[-300:]}\n  fix: run `provision up` again"
+                )
+            kind, key = line.split()[:2]
             ep = endpoints[name]
             host = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
-            return f"{host} {key[0]} {key[1]}"
+            return f"{host} {kind} {key}"
 
         with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
             return "\n".join(pool.map(one, endpoints)) + "\n"
+
+    def destroy_one(self, name: str) -> None:
+        """Destroy one machine (its disks or volumes too); the others keep running."""
+        self.write_spec(self._recorded_image() if self.provider == "docker" else None)
+        self.log.say(f"machines: vagrant destroy {name} ({self.provider})")
+        cmd = ["vagrant", "destroy", "--force", name]
+        self.log.write("$ " + " ".join(cmd))
+        out = subprocess.run(
+            cmd, env=self.env(), cwd=self.inv.root, capture_output=True, text=True, check=False
+        )
+        self.log.write(out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise MachinesError(
+                f"vagrant destroy {name} failed (exit {out.returncode}); see {self.log.path}"
+            )
+        if self.provider == "docker":
+            from provision.machines.docker import docker
+
+            container = f"{self.config.cluster.name}-{name}"
+            if docker("ps", "-aq", "--filter", f"name=^{container}$").stdout.strip():
+                docker("rm", "-f", "-v", container)
 
     def destroy(self) -> None:
         if (self.state_dir / "vagrant").exists():

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from provision.errors import ProvisionError
+from provision.remote import KUBECTL
 
-KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 NS = "addons"
 MANIFESTS = "/etc/kubernetes/provision/addons"
 

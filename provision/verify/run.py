@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 
 from provision.config.model import ClusterConfig
@@ -84,43 +83,17 @@ class Verify:
         self.log = log
 
     def run(self) -> list[Result]:
-        from provision.inventory import read_endpoints
-        from provision.machines.ssh_hosts import connect
+        from provision.remote import shells
 
-        hosts = self.inv.dir / "hosts.yml"
-        if not hosts.is_file():
-            raise VerifyFailed(f"no inventory at {hosts}\n  fix: run `provision up` first")
-        endpoints = read_endpoints(hosts)
         nodes = {"control-plane": self.config.control_plane.name}
         if self.config.workers:
             nodes["worker"] = self.config.workers[0].name
-        known_hosts = self.inv.state_dir / "known_hosts"
         results = []
-        with ExitStack() as stack:
-            conns = {
-                role: stack.enter_context(connect(endpoints[name], known_hosts))
-                for role, name in nodes.items()
-            }
-
-            def on(role: str):
-                def sh(command: str) -> str:
-                    out = conns[role].run(
-                        command, hide=True, warn=True, in_stream=False, timeout=300
-                    )
-                    if out.exited != 0:
-                        raise c.CheckFailed(
-                            (out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}")[
-                                -400:
-                            ]
-                        )
-                    return out.stdout
-
-                return sh
-
+        with shells(self.inv, nodes, error=c.CheckFailed) as on:
             for check in plan(self.config):
                 started = time.monotonic()
                 try:
-                    detail = check.run(on(check.on))
+                    detail = check.run(on[check.on])
                     status = "passed" if check.real else "validated"
                 except c.CheckFailed as e:
                     detail, status = str(e), "failed"

@@ -1,9 +1,12 @@
 """End to end with runtime.cri: docker (inventories/lab-cri-docker): the kubelet
 talks to Docker Engine through cri-dockerd from the bundle, containerd's CRI
 plugin is off (one CRI socket), the nodes are Ready and the join probe (pod
-network, cluster DNS) passes; a second runtime phase changes nothing."""
+network, cluster DNS) passes; a second runtime phase changes nothing. The lab is
+made by `provision rebuild`, twice: two reports, a history of two and its chart."""
 
 import json
+import shutil
+from xml.etree import ElementTree as ET
 
 import pytest
 
@@ -20,9 +23,9 @@ INV = "lab-cri-docker"
 def lab():
     if provision("bundle", "check", check=False).returncode != 0:
         provision("bundle", "build")
-    provision("destroy", "-i", INV, "--yes")
-    provision("up", "-i", INV)
     state = resolve_inventory(INV).state_dir
+    shutil.rmtree(state / "reports", ignore_errors=True)
+    provision("rebuild", "-i", INV)  # destroy, up (ends with verify), report
     yield inventory_hosts(ROOT / "inventories" / INV / "hosts.yml"), state
     provision("destroy", "-i", INV, "--yes")
 
@@ -70,3 +73,23 @@ def test_runtime_rerun_changes_nothing(lab):
     for result in results:
         for host, stats in result["hosts"].items():
             assert stats["changed"] == 0, (result["playbook"], host, stats)
+
+
+def test_rebuild_twice_gives_two_reports_a_history_and_a_chart(lab):
+    _, state = lab
+    out = provision("rebuild", "-i", INV).stdout
+    assert "rebuild passed" in out
+    reports = state / "reports"
+    runs = sorted(p for p in reports.iterdir() if p.is_dir())
+    assert len(runs) == 2
+    for run in runs:
+        report = json.loads((run / "report.json").read_text())
+        assert report["passed"] is True
+        assert [p["status"] for p in report["phases"]] == ["done"] * len(report["phases"])
+        assert report["versions"]["cri_dockerd"] == "0.3.17"
+        suite = ET.parse(run / "junit.xml").getroot()
+        assert suite.get("failures") == "0" and int(suite.get("tests")) >= 10
+        assert "PASSED" in (run / "summary.txt").read_text()
+    history = (reports / "history.jsonl").read_text().splitlines()
+    assert len(history) == 2
+    assert (reports / "history.html").read_text().count("<circle") == 2

@@ -169,8 +169,10 @@ def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, lab, write_c
         known_hosts_file(),
     ) as conn:
         conn.put(io.StringIO(manifest), "/tmp/provision-addons-dry-run.yaml")
+        exists = conn.run(f"{KUBECTL} get namespace addons", hide=True, warn=True).ok
         try:
-            conn.run(f"{KUBECTL} create namespace addons", hide=True)
+            if not exists:  # the add-ons phase has not run: a namespace only for this
+                conn.run(f"{KUBECTL} create namespace addons", hide=True)
             out = conn.run(
                 f"{KUBECTL} apply --dry-run=server --validate=strict "
                 "-f /tmp/provision-addons-dry-run.yaml",
@@ -178,7 +180,8 @@ def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, lab, write_c
                 warn=True,
             )
         finally:
-            conn.run(f"{KUBECTL} delete namespace addons --timeout 120s", hide=True, warn=True)
+            if not exists:
+                conn.run(f"{KUBECTL} delete namespace addons --timeout 120s", hide=True)
             conn.run("rm -f /tmp/provision-addons-dry-run.yaml", hide=True)
     assert out.exited == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.endswith("(server dry run)")]

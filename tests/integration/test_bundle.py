@@ -121,7 +121,22 @@ def test_calico_images_match_the_stored_manifest(bundle):
     assert wanted <= images, f"not in the bundle: {wanted - images}"
     # Calico's binaries live only inside its images
     binaries = {a["name"] for a in _artifacts(bundle) if a["kind"] == "binary"}
-    assert binaries == {"kubeadm", "kubelet", "kubectl", "etcdctl"}
+    assert binaries == {"kubeadm", "kubelet", "kubectl", "etcdctl", "cri-dockerd"}
+
+
+def test_bundle_holds_the_lab_addon_images(bundle):
+    """The images addons.images names under provision.local are built and load."""
+    addon = {a["name"]: a for a in _artifacts(bundle) if a["kind"] == "addon-image"}
+    assert set(addon) == {
+        "provision.local/addons/mariadb:10.11",
+        "provision.local/addons/rabbitmq:3.10",
+        "provision.local/addons/zipkin:3.5.1",
+    }
+    assert addon["provision.local/addons/mariadb:10.11"]["version"].startswith("10.11.")
+    loaded = docker(
+        "load", "-i", str(bundle / addon["provision.local/addons/zipkin:3.5.1"]["path"])
+    )
+    assert "provision.local/addons/zipkin:3.5.1" in loaded
 
 
 def _load(bundle, ref: str) -> None:

@@ -1,0 +1,69 @@
+"""Add or remove a node in cluster.yml as text, so the file keeps its comments and
+layout; the result is checked like any config before it replaces the file."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from provision.config.load import load_text
+from provision.config.model import ClusterConfig
+from provision.errors import ConfigError, Problem
+
+TOP_KEY = re.compile(r"^[A-Za-z_][\w-]*:")
+ITEM = re.compile(r"^(\s+)- ")
+
+
+def _nodes_block(lines: list[str], name: str) -> tuple[int, int]:
+    """(first line after `nodes:`, line where its block ends)."""
+    start = next((i for i, line in enumerate(lines) if line.startswith("nodes:")), None)
+    if start is None:
+        raise ConfigError(name, [Problem("nodes", "no top-level nodes: list", "add one")])
+    end = start + 1
+    last_content = start
+    while end < len(lines) and not TOP_KEY.match(lines[end]):
+        if lines[end].strip() and not lines[end].lstrip().startswith("#"):
+            last_content = end
+        end += 1
+    return start + 1, last_content + 1
+
+
+def add_node(text: str, node: dict, name: str) -> str:
+    lines = text.splitlines(keepends=True)
+    first, end = _nodes_block(lines, name)
+    indent = next((m.group(1) for line in lines[first:end] if (m := ITEM.match(line))), "  ")
+    block = [f"{indent}- name: {node['name']}\n"]
+    block += [f"{indent}  {key}: {value}\n" for key, value in node.items() if key != "name"]
+    return "".join(lines[:end] + block + lines[end:])
+
+
+def remove_node(text: str, node_name: str, name: str) -> str:
+    lines = text.splitlines(keepends=True)
+    first, end = _nodes_block(lines, name)
+    start = next(
+        (
+            i
+            for i in range(first, end)
+            if re.match(rf"^\s+- name: ['\"]?{re.escape(node_name)}['\"]?\s*$", lines[i])
+        ),
+        None,
+    )
+    if start is None:
+        raise ConfigError(
+            name, [Problem("nodes", f"no node named {node_name}", "check the node name")]
+        )
+    indent = ITEM.match(lines[start]).group(1)
+    stop = start + 1
+    while stop < end and not lines[stop].startswith(f"{indent}- "):
+        stop += 1
+    return "".join(lines[:start] + lines[stop:])
+
+
+def replace_config(path: Path, text: str) -> ClusterConfig:
+    """Check the new text as `path`, then write it atomically (nothing on error)."""
+    config = load_text(text, str(path))
+    tmp = path.with_name(f".{path.name}.new")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return config

@@ -1,0 +1,99 @@
+"""`provision rebuild`: destroy, up (which ends with verify), and a report. For
+nightly jobs: the exit code is 0 only when every phase and check passed."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from provision.config.model import ClusterConfig
+from provision.destroy import destroy_lab
+from provision.errors import ProvisionError
+from provision.phases import PHASE_NAMES
+from provision.project import Inventory
+from provision.report.build import (
+    CheckReport,
+    FailureReport,
+    PhaseReport,
+    Report,
+    write_report,
+)
+from provision.runlog import RunLog
+
+
+class RebuildFailed(ProvisionError):
+    exit_code = 8
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Rebuild:
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.log = log
+
+    def run(self) -> tuple[Report, object]:
+        from provision.playbooks.runner import PlaybookFailed
+        from provision.up import Up
+        from provision.verify.run import VerifyFailed
+
+        started, clock = _now(), time.monotonic()
+        failures: list[FailureReport] = []
+        self.log.say("==> destroy", style="bold")
+        destroy_lab(self.inv, self.config, self.log)
+        up = Up(self.inv, self.config, self.log)
+        try:
+            up.run()
+        except PlaybookFailed as e:
+            failures += [
+                FailureReport(e.result.playbook, f.host, f.task, f.message)
+                for f in e.result.failures
+            ] or [FailureReport(e.result.playbook, "", "", str(e))]
+        except VerifyFailed:
+            pass  # each failed check is in the report's checks
+        except ProvisionError as e:
+            failures.append(FailureReport("up", "", "", str(e)))
+        phases = [
+            PhaseReport(
+                name,
+                up.state.phases.get(name, {}).get("status", "not run"),
+                up.state.phases.get(name, {}).get("started", ""),
+                up.state.phases.get(name, {}).get("ended", ""),
+                up.state.phases.get(name, {}).get("seconds", 0.0),
+                up.state.phases.get(name, {}).get("error", ""),
+            )
+            for name in PHASE_NAMES
+            if name in up.runners
+        ]
+        checks = [
+            CheckReport(r.addon, r.check, r.status, r.detail, r.seconds)
+            for r in up.verify_results or self._verify_results()
+        ]
+        report = Report(
+            cluster=self.config.cluster.name,
+            inventory=str(self.inv.cluster_file),
+            started=started,
+            ended=_now(),
+            seconds=round(time.monotonic() - clock, 1),
+            versions=self.config.versions.model_dump(),
+            phases=phases,
+            checks=checks,
+            failures=failures,
+        )
+        stamp = self.log.dir.name.removesuffix("-rebuild")
+        out = write_report(report, self.inv.state_dir / "reports", stamp)
+        return report, out
+
+    def _verify_results(self):
+        """The checks of a verify phase that failed (they are in verify.json)."""
+        import json
+
+        from provision.verify.run import Result
+
+        path = self.log.dir / "verify.json"
+        if not path.is_file():
+            return []
+        return [Result(**r) for r in json.loads(path.read_text())]

@@ -1,0 +1,56 @@
+"""Commands on the lab's nodes over SSH (fabric, pinned host keys): kubectl runs on
+the control plane, never from the host toward pod or service addresses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+
+from provision.config.model import ClusterConfig
+from provision.errors import ProvisionError, UsageError
+from provision.project import Inventory
+
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+
+
+class RemoteFailed(ProvisionError):
+    exit_code = 5
+
+
+Shell = Callable[[str], str]
+
+
+@contextmanager
+def shells(inv: Inventory, names: dict[str, str], error=RemoteFailed) -> Iterator[dict[str, Shell]]:
+    """{role: run(command) -> stdout} for {role: node name}; a non-zero exit raises
+    `error` with the command's last output."""
+    from provision.inventory import read_endpoints
+    from provision.machines.ssh_hosts import connect
+
+    hosts = inv.dir / "hosts.yml"
+    if not hosts.is_file():
+        raise UsageError(f"no inventory at {hosts}\n  fix: run `provision up` first")
+    endpoints = read_endpoints(hosts)
+    known_hosts = inv.state_dir / "known_hosts"
+    with ExitStack() as stack:
+        conns = {
+            role: stack.enter_context(connect(endpoints[name], known_hosts))
+            for role, name in names.items()
+        }
+
+        def shell(role: str) -> Shell:
+            def run(command: str) -> str:
+                out = conns[role].run(command, hide=True, warn=True, in_stream=False, timeout=600)
+                if out.exited != 0:
+                    text = out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}"
+                    raise error(text[-400:])
+                return out.stdout
+
+            return run
+
+        yield {role: shell(role) for role in conns}
+
+
+def control_plane(inv: Inventory, config: ClusterConfig):
+    """A shell on the control-plane node."""
+    return shells(inv, {"control-plane": config.control_plane.name})

@@ -1,0 +1,114 @@
+"""One rebuild's report: what ran, how long, what passed, what failed.
+
+<state>/reports/<time>/report.json   versions, phases, checks, failures
+<state>/reports/<time>/junit.xml     one test case per phase and per check
+<state>/reports/<time>/summary.txt   a few lines for people
+<state>/reports/history.jsonl        one line per rebuild (appended)
+<state>/reports/history.html         phase durations and pass/fail across runs
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class PhaseReport:
+    name: str
+    status: str  # done | failed | running | not run
+    started: str = ""
+    ended: str = ""
+    seconds: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class CheckReport:
+    addon: str
+    check: str
+    status: str  # passed | failed | validated
+    detail: str
+    seconds: float
+
+
+@dataclass
+class FailureReport:
+    where: str  # phase or check
+    host: str
+    task: str
+    message: str
+
+
+@dataclass
+class Report:
+    cluster: str
+    inventory: str
+    started: str
+    ended: str
+    seconds: float
+    versions: dict[str, str]
+    phases: list[PhaseReport] = field(default_factory=list)
+    checks: list[CheckReport] = field(default_factory=list)
+    failures: list[FailureReport] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return (
+            not self.failures
+            and all(p.status == "done" for p in self.phases)
+            and all(c.status != "failed" for c in self.checks)
+        )
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "passed": self.passed}
+
+    def history_line(self) -> dict:
+        return {
+            "started": self.started,
+            "seconds": self.seconds,
+            "passed": self.passed,
+            "phases": {p.name: p.seconds for p in self.phases},
+            "checks_failed": sum(c.status == "failed" for c in self.checks),
+            "checks": len(self.checks),
+        }
+
+    def summary(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [
+            f"provision rebuild of {self.cluster} ({self.inventory}): {verdict} "
+            f"in {self.seconds:.0f} s, started {self.started}",
+            "phases: "
+            + ", ".join(
+                f"{p.name} {p.seconds:.0f}s"
+                if p.status == "done"
+                else f"{p.name} {p.status.upper()}"
+                for p in self.phases
+            ),
+            f"checks: {sum(c.status == 'passed' for c in self.checks)} passed, "
+            f"{sum(c.status == 'validated' for c in self.checks)} validated only, "
+            f"{sum(c.status == 'failed' for c in self.checks)} failed",
+        ]
+        for f in self.failures:
+            host = f" host {f.host}," if f.host else ""
+            task = f" task '{f.task}'" if f.task else ""
+            lines.append(f"failure in {f.where}:{host}{task}: {f.message.splitlines()[0][:200]}")
+        return "\n".join(lines) + "\n"
+
+
+def write_report(report: Report, reports_dir: Path, stamp: str) -> Path:
+    from provision.report.chart import write_chart
+    from provision.report.junit import junit_xml
+
+    out = reports_dir / stamp
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
+    (out / "junit.xml").write_text(junit_xml(report))
+    (out / "summary.txt").write_text(report.summary())
+    history = reports_dir / "history.jsonl"
+    with history.open("a") as f:
+        f.write(json.dumps({"report": stamp, **report.history_line()}) + "\n")
+    entries = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    write_chart(entries, reports_dir / "history.html")
+    return out

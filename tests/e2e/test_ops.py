@@ -1,0 +1,160 @@
+"""Operations on the running default lab (after test_up.py): node reset, replace,
+add and remove, data kept across a replace and an add-on restart, resume after a
+node dies during `up`, status. kubectl runs inside cp1."""
+
+import json
+import time
+
+import pytest
+
+from provision.verify.checks import in_pod
+from tests.conftest import LAB
+from tests.integration.conftest import docker, inventory_hosts, lab_state, latest_run, provision
+from tests.integration.test_machines import run_on
+
+pytestmark = pytest.mark.e2e
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    provision("up")  # a no-op when test_up.py left the lab up
+    return inventory_hosts()
+
+
+def on_cp(command: str) -> str:
+    return run_on("cp1", inventory_hosts()["cp1"], command)
+
+
+def node_ready(name: str) -> bool:
+    nodes = json.loads(on_cp(f"{KUBECTL} get nodes -o json"))["items"]
+    for n in nodes:
+        if n["metadata"]["name"] == name:
+            return {c["type"]: c["status"] for c in n["status"]["conditions"]}["Ready"] == "True"
+    return False
+
+
+def mysql(sql: str) -> str:
+    return on_cp(
+        in_pod(
+            "mysql-0",
+            'mysql -h 127.0.0.1 -N -u"$MYSQL_USER" -p"$MYSQL_PASSWORD" "$MYSQL_DATABASE" '
+            f'-e "{sql}"',
+        )
+    )
+
+
+def rabbit(path: str, body: str, method: str = "POST") -> str:
+    return on_cp(
+        in_pod(
+            "rabbitmq-0",
+            'curl -sf -u "$RABBITMQ_DEFAULT_USER:$RABBITMQ_DEFAULT_PASS" '
+            f"-X {method} http://127.0.0.1:15672/api/{path} "
+            f"-H content-type:application/json -d '{body}'",
+        )
+    )
+
+
+def test_status_shows_nodes_and_addons(lab):
+    data = json.loads(provision("status", "--json").stdout)
+    assert {m["name"]: m["state"] for m in data["machines"]} == {
+        "cp1": "running",
+        "w1": "running",
+        "w2": "running",
+    }
+    assert all(n["ready"] and n["version"] == "v1.35.4" for n in data["nodes"])
+    addons = {a["name"]: a for a in data["addons"]}
+    assert addons["mysql"]["ready"] == 1 and addons["zipkin"]["url"].endswith(":30008/")
+
+
+def test_reset_a_worker_and_it_comes_back(lab):
+    out = provision("node", "reset", "w1").stdout
+    assert "w1 drained and removed from the cluster" in out
+    assert node_ready("w1")
+    pods = json.loads(on_cp(f"{KUBECTL} get pods -A -o json --field-selector spec.nodeName=w1"))
+    names = [p["metadata"]["name"] for p in pods["items"]]
+    assert any(n.startswith("calico-node-") for n in names)
+    assert any(n.startswith("kube-proxy-") for n in names)
+
+
+def test_control_plane_is_never_a_node_operation(lab):
+    out = provision("node", "reset", "cp1", check=False)
+    assert out.returncode == 9
+    assert "cp1 is the control plane" in out.stdout + out.stderr
+
+
+def test_replacing_the_data_node_is_refused_without_force(lab):
+    out = provision("node", "replace", "w2", check=False)
+    assert out.returncode == 9
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "data-mysql-0" in text and "data-rabbitmq-0" in text and "--force" in text
+
+
+def test_replace_a_worker_keeps_mysql_and_rabbitmq_data(lab):
+    mysql("CREATE TABLE IF NOT EXISTS kept (v VARCHAR(32)); INSERT INTO kept VALUES ('before');")
+    rabbit("queues/%2F/kept", '{"durable":true}', method="PUT")
+    rabbit(
+        "exchanges/%2F/amq.default/publish",
+        '{"routing_key":"kept","payload":"durable-message","payload_encoding":"string",'
+        '"properties":{"delivery_mode":2}}',
+    )
+    container_before = docker("inspect", "-f", "{{.Id}}", "lab-w1").strip()
+    provision("node", "replace", "w1")  # w1 holds no add-on data (MySQL, RabbitMQ: w2)
+    assert docker("inspect", "-f", "{{.Id}}", "lab-w1").strip() != container_before
+    assert node_ready("w1")
+    # the add-ons restart, and their data is still there
+    on_cp(f"{KUBECTL} -n addons delete pod mysql-0 rabbitmq-0")
+    on_cp(f"{KUBECTL} -n addons rollout status statefulset mysql --timeout 300s")
+    on_cp(f"{KUBECTL} -n addons rollout status statefulset rabbitmq --timeout 300s")
+    assert "before" in mysql("SELECT v FROM kept;")
+    got = rabbit(
+        "queues/%2F/kept/get", '{"count":1,"ackmode":"ack_requeue_false","encoding":"auto"}'
+    )
+    assert json.loads(got)[0]["payload"] == "durable-message"
+
+
+def test_add_a_third_worker_then_remove_it(lab):
+    before = LAB.read_text()
+    try:
+        provision("node", "add", "w3", "--ip", "192.168.56.13", "--memory-mb", "2048")
+        assert "name: w3" in LAB.read_text()
+        assert node_ready("w3")
+        provision("node", "remove", "w3")
+        assert LAB.read_text() == before
+        nodes = json.loads(on_cp(f"{KUBECTL} get nodes -o json"))["items"]
+        assert "w3" not in {n["metadata"]["name"] for n in nodes}
+        assert not docker("ps", "-aq", "--filter", "name=^lab-w3$").strip()
+    finally:
+        LAB.write_text(before)
+
+
+def test_a_node_killed_during_up_converges_on_the_next_up(lab):
+    """Kill w2's container while `up` runs its runtime phase; the next `up` resumes
+    at the phase that did not finish, brings w2 back, and the cluster is whole."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provision", "up", "--from", "prepare"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:
+        if "==> phase runtime" in line or time.monotonic() > deadline:
+            break
+    docker("kill", "lab-w2")
+    proc.communicate(timeout=900)
+    assert proc.returncode != 0
+    state = json.loads((lab_state() / "phases.json").read_text())
+    assert state["phases"]["runtime"]["status"] == "failed"
+    out = provision("up").stdout
+    assert "resuming at phase runtime" in " ".join(out.split())
+    assert node_ready("w2")
+    assert "verify: 7 real checks passed" in " ".join(
+        (latest_run() / "run.log").read_text().split()
+    )

@@ -1,0 +1,45 @@
+"""Adding and removing nodes in cluster.yml as text: comments stay, bad results
+are refused before the file changes."""
+
+import pytest
+
+from provision.config import load
+from provision.config.edit import add_node, remove_node, replace_config
+from provision.errors import ConfigError
+from tests.conftest import LAB
+
+W3 = {"name": "w3", "role": "worker", "cpus": 2, "memory_mb": 2048, "ip": "192.168.56.13"}
+
+
+def test_add_then_remove_round_trips_the_text(tmp_path):
+    text = LAB.read_text()
+    added = add_node(text, W3, "cluster.yml")
+    assert "  - name: w3\n    role: worker\n" in added
+    path = tmp_path / "cluster.yml"
+    config = replace_config(path, added)
+    assert [n.name for n in config.nodes] == ["cp1", "w1", "w2", "w3"]
+    assert "# The default lab" in path.read_text()  # comments kept
+    assert remove_node(added, "w3", "cluster.yml") == text
+
+
+def test_remove_a_middle_node(tmp_path):
+    text = remove_node(LAB.read_text(), "w1", "cluster.yml")
+    path = tmp_path / "cluster.yml"
+    path.write_text(text)
+    assert [n.name for n in load(path).nodes] == ["cp1", "w2"]
+
+
+def test_a_bad_node_is_refused_and_the_file_is_untouched(tmp_path):
+    path = tmp_path / "cluster.yml"
+    path.write_text(LAB.read_text())
+    clash = {**W3, "ip": "192.168.56.11"}  # w1's address
+    with pytest.raises(ConfigError) as err:
+        replace_config(path, add_node(path.read_text(), clash, str(path)))
+    assert "192.168.56.11" in str(err.value) and str(path) in str(err.value)
+    assert path.read_text() == LAB.read_text()
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_unknown_node_is_named():
+    with pytest.raises(ConfigError, match="no node named w9"):
+        remove_node(LAB.read_text(), "w9", "cluster.yml")
