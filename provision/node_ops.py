@@ -56,7 +56,8 @@ class NodeOps:
                 continue
             terms = spec.get("nodeAffinity", {}).get("required", {}).get("nodeSelectorTerms", [])
             nodes = {v for t in terms for e in t.get("matchExpressions", []) for v in e["values"]}
-            if name in nodes and pv["status"].get("phase") == "Bound":
+            scratch = pv["metadata"].get("annotations", {}).get("provision.io/scratch") == "true"
+            if name in nodes and pv["status"].get("phase") == "Bound" and not scratch:
                 claim = spec.get("claimRef", {})
                 held.append(
                     f"{pv['metadata']['name']} (claim {claim.get('namespace')}/"
