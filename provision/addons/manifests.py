@@ -39,16 +39,18 @@ class LocalVolume:
 
 def local_volumes(config: ClusterConfig) -> list[LocalVolume]:
     """One volume per stateful add-on: Elasticsearch on the first worker, MySQL and
-    RabbitMQ on the last (both the same node when there is one worker)."""
+    RabbitMQ on the second (the first when there is one). Adding workers never moves
+    a volume (a volume's node cannot change)."""
     a = config.addons
     workers = [n.name for n in config.workers] or [config.control_plane.name]
+    data_node = workers[1] if len(workers) > 1 else workers[0]
     wanted = []
     if a.elk.enabled:
         wanted.append(("data-elasticsearch-0", a.elk.storage_gb, workers[0]))
     if a.mysql.enabled:
-        wanted.append(("data-mysql-0", a.mysql.storage_gb, workers[-1]))
+        wanted.append(("data-mysql-0", a.mysql.storage_gb, data_node))
     if a.rabbitmq.enabled:
-        wanted.append(("data-rabbitmq-0", a.rabbitmq.storage_gb, workers[-1]))
+        wanted.append(("data-rabbitmq-0", a.rabbitmq.storage_gb, data_node))
     wanted.append(("provision-verify", 1, workers[0]))  # the claim `provision verify` uses
     return [LocalVolume(c, size, node, f"{LOCAL_ROOT}/{c}") for c, size, node in wanted]
 

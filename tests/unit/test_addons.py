@@ -158,3 +158,13 @@ def test_bad_addon_settings_name_the_field(upstream, write_config, change, field
     with pytest.raises(ConfigError) as err:
         load(write_config(lab))
     assert field in str(err.value)
+
+
+def test_adding_a_worker_never_moves_a_volume(lab, write_config):
+    lab["addons"]["volumes"] = "local"
+    before = {v.claim: v.node for v in local_volumes(config_of(write_config, lab))}
+    lab["nodes"].append(
+        {"name": "w3", "role": "worker", "cpus": 2, "memory_mb": 2048, "ip": "192.168.56.13"}
+    )
+    after = {v.claim: v.node for v in local_volumes(config_of(write_config, lab))}
+    assert after == before
