@@ -25,7 +25,7 @@ COMMANDS: dict[str, str] = {
     "status": "Show machines, Kubernetes nodes and add-ons (--json for scripts).",
     "destroy": "Remove the machines, their network and volumes, and the generated inventory.",
     "kubectl": "Run kubectl against the lab with its admin kubeconfig.",
-    "bundle": "Build or check the offline bundle of Kubernetes binaries and images.",
+    "bundle": "Build, fetch or check the bundle of Kubernetes binaries and images.",
 }
 
 
