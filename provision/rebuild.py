@@ -56,17 +56,19 @@ class Rebuild:
             pass  # each failed check is in the report's checks
         except ProvisionError as e:
             failures.append(FailureReport("up", "", "", str(e)))
+        recorded = {
+            name: up.state.phases.get(name, {}) for name in PHASE_NAMES if name in up.runners
+        }
         phases = [
             PhaseReport(
                 name,
-                up.state.phases.get(name, {}).get("status", "not run"),
-                up.state.phases.get(name, {}).get("started", ""),
-                up.state.phases.get(name, {}).get("ended", ""),
-                up.state.phases.get(name, {}).get("seconds", 0.0),
-                up.state.phases.get(name, {}).get("error", ""),
+                r.get("status", "not run"),
+                r.get("started", ""),
+                r.get("ended", ""),
+                r.get("seconds", 0.0),
+                r.get("error", ""),
             )
-            for name in PHASE_NAMES
-            if name in up.runners
+            for name, r in recorded.items()
         ]
         checks = [
             CheckReport(r.addon, r.check, r.status, r.detail, r.seconds)

@@ -143,12 +143,14 @@ class Up:
                 "  fix: run `provision bundle build`, or set runtime.cri: containerd"
             )
 
-    def refresh_inventory(self) -> None:
+    def refresh_inventory(self, endpoints: dict | None = None) -> None:
         """Rewrite hosts.yml from the machines as they are now: a machine made again
         (or by another checkout of this project) may have another SSH port."""
-        endpoints = self.machines.endpoints()
         write_inventory(
-            self.inv.dir / "hosts.yml", self.config, endpoints, self.inv.state_dir / "known_hosts"
+            self.inv.dir / "hosts.yml",
+            self.config,
+            endpoints or self.machines.endpoints(),
+            self.inv.state_dir / "known_hosts",
         )
 
     def machines_phase(self) -> None:
@@ -157,9 +159,8 @@ class Up:
         known_hosts = self.inv.state_dir / "known_hosts"
         known_hosts.write_text(self.machines.known_hosts(endpoints))
         os.chmod(known_hosts, 0o600)
-        hosts = self.inv.dir / "hosts.yml"
-        write_inventory(hosts, self.config, endpoints, known_hosts)
-        self.log.say(f"machines: inventory written to {hosts}")
+        self.refresh_inventory(endpoints)
+        self.log.say(f"machines: inventory written to {self.inv.dir / 'hosts.yml'}")
 
     def control_plane_phase(self) -> None:
         from provision.render import kubeadm_config

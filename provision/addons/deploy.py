@@ -7,12 +7,10 @@ waits until every created add-on is ready. Ends by printing where to reach them.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 
 from provision.addons.manifests import addon_of, local_volumes, render_manifests, render_secrets
-from provision.addons.secrets import ensure_secrets, secrets_file
+from provision.addons.secrets import ensure_secrets, secrets_file, write_private
 from provision.addons.values import NODE_PORTS
 from provision.config.model import ClusterConfig
 from provision.project import Inventory, cli_for
@@ -75,7 +73,7 @@ class AddonsPhase:
         for name, text in files.items():
             (out / name).write_text(text)
         secrets = ensure_secrets(self.config, self.inv.state_dir)
-        secret_manifest = _write_private(out / "secrets.yaml", render_secrets(self.config, secrets))
+        secret_manifest = write_private(out / "secrets.yaml", render_secrets(self.config, secrets))
         deployed = a.deployed()
         deploy = [n for n in files if addon_of(n) is None or addon_of(n) in deployed]
         validate = [n for n in files if n not in deploy]
@@ -133,11 +131,3 @@ class AddonsPhase:
         self.log.say(
             f"  credentials: {secrets_file(self.inv.state_dir)} (0600; keys mysql-*, rabbitmq-*)"
         )
-
-
-def _write_private(path: Path, text: str) -> Path:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(path, 0o600)
-    return path

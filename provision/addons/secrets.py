@@ -48,10 +48,16 @@ def ensure_secrets(config: ClusterConfig, state_dir: Path) -> dict[str, str]:
     missing = {k: make() for k, make in wanted(config).items() if k not in stored}
     if missing or not path.exists():
         stored.update(missing)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(stored, f, indent=2)
-        os.replace(tmp, path)
+        write_private(path, json.dumps(stored, indent=2))
     os.chmod(path, 0o600)
     return stored
+
+
+def write_private(path: Path, text: str) -> Path:
+    """Write a file only its owner can read (0600 from creation), atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path

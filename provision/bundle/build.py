@@ -30,7 +30,7 @@ from provision.bundle.addon_images import AddonImages, wanted_images
 from provision.bundle.baseimage import base_layer
 from provision.bundle.calico import CalicoBuild
 from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
-from provision.bundle.manifest import Artifact, BundleError, sha256_of, write_manifest
+from provision.bundle.manifest import Artifact, BundleError, sha256_of, swap_in, write_manifest
 from provision.config.model import ClusterConfig
 from provision.project import Inventory
 from provision.runlog import RunLog
@@ -109,15 +109,7 @@ class BundleBuild:
             artifacts = self._build(out, work)
             write_manifest(out, self.kubernetes, artifacts)
             shutil.rmtree(work)
-            previous = staging / "previous"
-            if self.bundle.exists():
-                self.bundle.rename(previous)
-            try:
-                out.rename(self.bundle)
-            except OSError:
-                if previous.exists():
-                    previous.rename(self.bundle)
-                raise
+            swap_in(out, self.bundle, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self.log.say(f"bundle ready: {self.bundle} ({_size(self.bundle)})")

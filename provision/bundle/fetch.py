@@ -36,6 +36,7 @@ from provision.bundle.manifest import (
     Artifact,
     BundleError,
     read_manifest,
+    swap_in,
     verify,
     write_manifest,
 )
@@ -148,22 +149,11 @@ class Fetch:
             artifacts = [self._fetch(d, out) for d in downloads]
             write_manifest(out, self.kubernetes, artifacts)
             verify(out, read_manifest(out, self.kubernetes))
-            self._replace(staging, out)
+            swap_in(out, self.bundle, staging)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self.log.say(f"bundle ready: {self.bundle} (linux/{self.arch}, no images)")
         return artifacts
-
-    def _replace(self, staging: Path, out: Path) -> None:
-        previous = staging / "previous"
-        if self.bundle.exists():
-            self.bundle.rename(previous)
-        try:
-            out.rename(self.bundle)
-        except OSError:
-            if previous.exists():
-                previous.rename(self.bundle)
-            raise
 
     def _fetch(self, d: Download, out: Path) -> Artifact:
         dest = out / d.path

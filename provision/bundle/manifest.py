@@ -50,6 +50,20 @@ def write_manifest(directory: Path, kubernetes: str, artifacts: list[Artifact]) 
     return path
 
 
+def swap_in(out: Path, bundle: Path, staging: Path) -> None:
+    """Put a finished bundle `out` in place of `bundle`; the old one (if any) is moved
+    into `staging` (removed by the caller) and put back if the swap fails."""
+    previous = staging / "previous"
+    if bundle.exists():
+        bundle.rename(previous)
+    try:
+        out.rename(bundle)
+    except OSError:
+        if previous.exists():
+            previous.rename(bundle)
+        raise
+
+
 def read_manifest(directory: Path, kubernetes: str) -> list[Artifact]:
     """The bundle's artifacts; refuses a bundle for another Kubernetes release."""
     path = directory / NAME

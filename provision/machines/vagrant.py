@@ -275,18 +275,8 @@ class VagrantMachines:
 
     def destroy_one(self, name: str) -> None:
         """Destroy one machine (its disks or volumes too); the others keep running."""
-        self.write_spec(self._recorded_image() if self.provider == "docker" else None)
-        self.log.say(f"machines: vagrant destroy {name} ({self.provider})")
-        cmd = ["vagrant", "destroy", "--force", name]
-        self.log.write("$ " + " ".join(cmd))
-        out = subprocess.run(
-            cmd, env=self.env(), cwd=self.inv.root, capture_output=True, text=True, check=False
-        )
-        self.log.write(out.stdout + out.stderr)
-        if out.returncode != 0:
-            raise MachinesError(
-                f"vagrant destroy {name} failed (exit {out.returncode}); see {self.log.path}"
-            )
+        self.write_spec()  # the Vagrantfile of this version reads it
+        self._vagrant_destroy([name])
         if self.provider == "docker":
             from provision.machines.docker import docker
 
@@ -297,20 +287,26 @@ class VagrantMachines:
     def destroy(self) -> None:
         if (self.state_dir / "vagrant").exists():
             self.write_spec()  # the Vagrantfile of this version reads it
-            self.log.say(f"machines: vagrant destroy ({self.provider})")
-            cmd = ["vagrant", "destroy", "--force"]
-            self.log.write("$ " + " ".join(cmd))
-            out = subprocess.run(
-                cmd, env=self.env(), cwd=self.inv.root, capture_output=True, text=True, check=False
-            )
-            self.log.write(out.stdout + out.stderr)
-            if out.returncode != 0:
-                raise MachinesError(
-                    f"vagrant destroy failed (exit {out.returncode}); see {self.log.path}"
-                )
+            self._vagrant_destroy([])
         if self.provider == "docker":
             self._sweep_docker()
             remove_blackholes(self.config)
+
+    def _vagrant_destroy(self, names: list[str]) -> None:
+        """`vagrant destroy --force [NAMES]` (all machines when none are named)."""
+        what = " ".join(names)
+        self.log.say(f"machines: vagrant destroy {what + ' ' if what else ''}({self.provider})")
+        cmd = ["vagrant", "destroy", "--force", *names]
+        self.log.write("$ " + " ".join(cmd))
+        out = subprocess.run(
+            cmd, env=self.env(), cwd=self.inv.root, capture_output=True, text=True, check=False
+        )
+        self.log.write(out.stdout + out.stderr)
+        if out.returncode != 0:
+            raise MachinesError(
+                f"vagrant destroy {what + ' ' if what else ''}failed (exit {out.returncode}); "
+                f"see {self.log.path}"
+            )
 
     def _sweep_docker(self) -> None:
         """Remove what an interrupted run may have left: labelled containers (with

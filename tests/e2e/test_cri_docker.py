@@ -12,7 +12,7 @@ import pytest
 
 from provision.project import resolve_inventory
 from tests.conftest import ROOT
-from tests.integration.conftest import inventory_hosts, provision
+from tests.integration.conftest import ensure_bundle, inventory_hosts, provision
 from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +21,7 @@ INV = "lab-cri-docker"
 
 @pytest.fixture(scope="module")
 def lab():
-    if provision("bundle", "check", check=False).returncode != 0:
-        provision("bundle", "build")
+    ensure_bundle()
     state = resolve_inventory(INV).state_dir
     shutil.rmtree(state / "reports", ignore_errors=True)
     provision("rebuild", "-i", INV)  # destroy, up (ends with verify), report

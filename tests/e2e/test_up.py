@@ -22,6 +22,7 @@ from provision.inventory import SshEndpoint
 from provision.machines.ssh_hosts import connect
 from tests.conftest import ROOT
 from tests.integration.conftest import (
+    ensure_bundle,
     inventory_hosts,
     known_hosts_file,
     lab_state,
@@ -36,8 +37,7 @@ KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 
 @pytest.fixture(scope="module")
 def cluster():
-    if provision("bundle", "check", check=False).returncode != 0:
-        provision("bundle", "build")
+    ensure_bundle()
     provision("destroy", "--yes")
     start = time.monotonic()
     provision("up")

@@ -32,6 +32,12 @@ def provision(*args: str, check: bool = True, timeout: float = 1800) -> subproce
     return out
 
 
+def ensure_bundle() -> None:
+    """The offline bundle, built unless a complete one is there already."""
+    if provision("bundle", "check", check=False).returncode != 0:
+        provision("bundle", "build")
+
+
 def docker(*args: str) -> str:
     return subprocess.run(
         ["/usr/bin/docker", *args], capture_output=True, text=True, check=True
