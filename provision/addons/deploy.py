@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provision.addons.manifests import addon_of, local_volumes, render_manifests, render_secrets
+from provision.addons.manifests import local_volumes, part_of, render_manifests, render_secrets
 from provision.addons.secrets import ensure_secrets, secrets_file, write_private
 from provision.addons.values import NODE_PORTS
 from provision.config.model import ClusterConfig
@@ -17,19 +17,22 @@ from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
 from provision.sources import resolve_sources
 
-# What `rollout status` waits for, per add-on.
+# What `rollout status` waits for, per add-on part.
 WORKLOADS = {
-    "nfs": ["deployment/nfs-provisioner"],
-    "mysql": ["statefulset/mysql"],
-    "rabbitmq": ["statefulset/rabbitmq"],
-    "zipkin": ["deployment/zipkin"],
-    "elk": [
-        "statefulset/elasticsearch",
-        "deployment/logstash",
-        "deployment/kibana",
-        "daemonset/filebeat",
-    ],
+    "nfs": "deployment/nfs-provisioner",
+    "mysql": "statefulset/mysql",
+    "rabbitmq": "statefulset/rabbitmq",
+    "zipkin": "deployment/zipkin",
+    "elasticsearch": "statefulset/elasticsearch",
+    "logstash": "deployment/logstash",
+    "kibana": "deployment/kibana",
 }
+
+
+def workload(config: ClusterConfig, part: str) -> str:
+    if part == "shipper":
+        return f"daemonset/{config.addons.elk.shipper}"
+    return WORKLOADS[part]
 
 
 def bundle_addon_images(config: ClusterConfig) -> dict[str, str]:
@@ -75,13 +78,13 @@ class AddonsPhase:
         secrets = ensure_secrets(self.config, self.inv.state_dir)
         secret_manifest = write_private(out / "secrets.yaml", render_secrets(self.config, secrets))
         deployed = a.deployed()
-        deploy = [n for n in files if addon_of(n) is None or addon_of(n) in deployed]
+        deploy = [n for n in files if part_of(n) is None or part_of(n) in deployed]
         validate = [n for n in files if n not in deploy]
         images = bundle_addon_images(self.config)
         pulled = sorted(set(a.images.values()) - set(images))
         self.log.say(
             f"addons: creating {', '.join(deployed) or 'none'}; validating only "
-            f"{', '.join(a.validate_only) or 'none'}; manifests in {out}"
+            f"{', '.join(a.validated_only()) or 'none'}; manifests in {out}"
         )
         if pulled:
             self.log.say(f"addons: not in the bundle, the nodes pull: {', '.join(pulled)}")
@@ -93,7 +96,7 @@ class AddonsPhase:
                 "addons_files_deploy": deploy,
                 "addons_files_validate": validate,
                 "addons_secrets_file": str(secret_manifest),
-                "addons_workloads": [w for name in deployed for w in WORKLOADS[name]],
+                "addons_workloads": [workload(self.config, p) for p in deployed],
                 "addons_local_volumes": [
                     {"node": v.node, "path": v.path} for v in local_volumes(self.config)
                 ]
@@ -114,6 +117,7 @@ class AddonsPhase:
         host = self.config.control_plane.ip
         urls = {
             "kibana": f"http://{host}:{NODE_PORTS['kibana']}/",
+            "elasticsearch": "elasticsearch.addons.svc:9200 inside the cluster",
             "rabbitmq": (
                 f"amqp://{host}:{NODE_PORTS['rabbitmq_amqp']}/, management "
                 f"http://{host}:{NODE_PORTS['rabbitmq_management']}/"
@@ -124,10 +128,9 @@ class AddonsPhase:
             "mysql -uroot -p)",
         }
         for name in deployed:
-            if name == "elk":
-                self.log.say(f"  Kibana:   {urls['kibana']}")
-            elif name in urls:
-                self.log.say(f"  {name.capitalize() + ':':9} {urls[name]}")
+            if name in urls:
+                label = {"rabbitmq": "RabbitMQ", "mysql": "MySQL"}.get(name, name.capitalize())
+                self.log.say(f"  {label + ':':14} {urls[name]}")
         self.log.say(
             f"  credentials: {secrets_file(self.inv.state_dir)} (0600; keys mysql-*, rabbitmq-*)"
         )

@@ -5,7 +5,10 @@ provision/templates/addons/). One file per add-on, applied in this order:
     local-storage.yaml  StorageClass local and one volume per claim (volumes: local)
     nfs.yaml            the NFS provisioner and StorageClass nfs (default class when
                         volumes: nfs)
-    mysql.yaml, rabbitmq.yaml, zipkin.yaml, elk.yaml   (the enabled ones)
+    mysql.yaml, rabbitmq.yaml, zipkin.yaml
+    elasticsearch.yaml, logstash.yaml, kibana.yaml, shipper.yaml   (ELK's parts)
+
+(the enabled ones). A part the config marks validate_only is only dry-run.
 
 secrets.yaml holds the generated credentials and is rendered apart (see
 secrets.py): it is written only 0600 into the lab's state directory.
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from provision.addons.values import NODE_PORTS, UPSTREAM_IMAGES, image
-from provision.config.model import ClusterConfig
+from provision.config.model import PARTS, ClusterConfig, addon_of_part
 
 NAMESPACE = "addons"
 CLUSTER_DOMAIN = "cluster.local"
@@ -26,7 +29,6 @@ NFS_PROVISIONER_NAME = "provision.io/nfs"
 LOCAL_CLASS = "local"
 LOCAL_ROOT = "/var/lib/provision/volumes"
 PART_OF = "provision-addons"
-ADDON_FILES = ("nfs", "mysql", "rabbitmq", "zipkin", "elk")  # apply order after storage
 
 
 @dataclass(frozen=True)
@@ -38,15 +40,15 @@ class LocalVolume:
 
 
 def local_volumes(config: ClusterConfig) -> list[LocalVolume]:
-    """One volume per stateful add-on: Elasticsearch on the first worker, MySQL and
-    RabbitMQ on the second (the first when there is one). Adding workers never moves
-    a volume (a volume's node cannot change)."""
+    """One volume per stateful add-on, all on the second worker (the first when
+    there is one): the other workers hold no data, so they can be replaced or reset
+    freely. Adding workers never moves a volume (a volume's node cannot change)."""
     a = config.addons
     workers = [n.name for n in config.workers] or [config.control_plane.name]
     data_node = workers[1] if len(workers) > 1 else workers[0]
     wanted = []
     if a.elk.enabled:
-        wanted.append(("data-elasticsearch-0", a.elk.storage_gb, workers[0]))
+        wanted.append(("data-elasticsearch-0", a.elk.storage_gb, data_node))
     if a.mysql.enabled:
         wanted.append(("data-mysql-0", a.mysql.storage_gb, data_node))
     if a.rabbitmq.enabled:
@@ -87,7 +89,8 @@ def context(config: ClusterConfig, source: str = "cluster.yml") -> dict:
         "namespace": NAMESPACE,
         "cluster_domain": CLUSTER_DOMAIN,
         "enabled": a.enabled(),
-        "images": {name: image(config, name) for name in UPSTREAM_IMAGES},
+        "images": {name: image(config, name) for name in UPSTREAM_IMAGES}
+        | {"rsyslog": a.images.get("rsyslog", "")},
         "node_ports": NODE_PORTS,
         "volumes": a.volumes,
         "storage_class": "nfs" if a.volumes == "nfs" else LOCAL_CLASS,
@@ -112,16 +115,20 @@ def render_manifests(config: ClusterConfig, source: str = "cluster.yml") -> dict
     files = {"common.yaml": env.get_template("common.yaml.j2").render(ctx)}
     if config.addons.volumes == "local":
         files["local-storage.yaml"] = env.get_template("local-storage.yaml.j2").render(ctx)
-    for name in ADDON_FILES:
-        if name in ctx["enabled"]:
-            files[f"{name}.yaml"] = env.get_template(f"{name}.yaml.j2").render(ctx)
+    for part in config.addons.parts():
+        files[f"{part}.yaml"] = env.get_template(f"{part}.yaml.j2").render(ctx)
     return files
 
 
-def addon_of(file_name: str) -> str | None:
-    """The add-on a manifest file belongs to (None: shared by all)."""
+def part_of(file_name: str) -> str | None:
+    """The add-on part a manifest file holds (None: shared by all)."""
     name = file_name.removesuffix(".yaml")
-    return name if name in ADDON_FILES else None
+    return name if name in PARTS else None
+
+
+def addon_of(file_name: str) -> str | None:
+    part = part_of(file_name)
+    return addon_of_part(part) if part else None
 
 
 def render_secrets(config: ClusterConfig, secrets: dict[str, str]) -> str:

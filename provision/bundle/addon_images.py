@@ -1,7 +1,8 @@
 """Add-on images for labs no registry serves: made from real software the lab
-reaches. MariaDB and RabbitMQ are Debian packages; Zipkin is its executable jar
-from Maven Central (fetched by the host's own Maven, with its own mirror
-settings) on Debian's Java runtime.
+reaches. MariaDB, RabbitMQ and rsyslog (the log shipper) are Debian packages;
+Zipkin's executable jar and OpenSearch (it speaks Elasticsearch's API) are on
+Maven Central (fetched by the host's own Maven, with its own mirror settings)
+and run on Debian's Java runtime.
 
 Each image is a cached Debian base layer (baseimage.py) plus a small layer with
 our entry script (addon_scripts/). They go into the bundle as kind
@@ -68,12 +69,27 @@ DEBIAN_IMAGES = (
         "3.10",
         "provision-rabbitmq",
     ),
+    AddonImage(
+        "rsyslog",
+        "rsyslog",
+        BaseRecipe("rsyslog", ("rsyslog", "rsyslog-elasticsearch"), keep=(DPKG_STATUS,)),
+        "rsyslog",
+        "8.2302",
+        "provision-rsyslog",
+    ),
 )
-ZIPKIN_BASE = BaseRecipe("zipkin", ("openjdk-17-jre-headless", "curl"), keep=(DPKG_STATUS,))
+JAVA_BASE = BaseRecipe("java", ("openjdk-17-jre-headless", "curl"), keep=(DPKG_STATUS,))
+# OpenSearch serves the elasticsearch component: the newest 2.x (Java 17) release.
+OPENSEARCH_VERSION = "2.19.6"
+OPENSEARCH_HOME = "/usr/share/opensearch"
 
 
 def zipkin_ref(version: str) -> str:
     return f"{REPOSITORY}/zipkin:{version}"
+
+
+def opensearch_ref() -> str:
+    return f"{REPOSITORY}/opensearch:{OPENSEARCH_VERSION}"
 
 
 def wanted_images(images: dict[str, str]) -> dict[str, str]:
@@ -155,6 +171,11 @@ class AddonImages:
         if "zipkin" in self.wanted:
             self._check_ref("zipkin", zipkin_ref(self.zipkin_version))
             artifacts.append(self.step("add-on image zipkin", lambda: self._zipkin(out, work)))
+        if "elasticsearch" in self.wanted:
+            self._check_ref("elasticsearch", opensearch_ref())
+            artifacts.append(
+                self.step("add-on image opensearch", lambda: self._opensearch(out, work))
+            )
         return artifacts
 
     def _check_ref(self, component: str, ref: str) -> None:
@@ -196,7 +217,7 @@ class AddonImages:
         return Artifact(image.ref, KIND, path, version, sha256_of(out / path))
 
     def _zipkin(self, out: Path, work: Path) -> Artifact:
-        base, status = self._base(ZIPKIN_BASE)
+        base, status = self._base(JAVA_BASE)
         java = upstream_version(package_version(status, "openjdk-17-jre-headless"))
         jar = fetch_zipkin_jar(self.zipkin_version, work / "zipkin", self.log.dir / "maven.log")
         self.log.say(f"  zipkin-server {self.zipkin_version} exec jar on OpenJDK {java}")
@@ -219,3 +240,38 @@ class AddonImages:
             ),
         )
         return Artifact(ref, KIND, path, self.zipkin_version, sha256_of(out / path))
+
+    def _opensearch(self, out: Path, work: Path) -> Artifact:
+        from provision.bundle.opensearch import fetch_opensearch
+
+        base, status = self._base(JAVA_BASE)
+        java = upstream_version(package_version(status, "openjdk-17-jre-headless"))
+        home = work / "opensearch"
+        if home.exists():
+            shutil.rmtree(home)
+        fetch_opensearch(OPENSEARCH_VERSION, home, self.log.dir / "maven-opensearch.log")
+        self.log.say(f"  OpenSearch {OPENSEARCH_VERSION} from Maven Central on OpenJDK {java}")
+        files = [
+            File(f"{OPENSEARCH_HOME}/{p.relative_to(home)}", p, mode=0o644)
+            for p in sorted(home.rglob("*"))
+            if p.is_file()
+        ]
+        files.append(File("/usr/local/bin/provision-opensearch", script("provision-opensearch")))
+        dirs = {
+            f"{OPENSEARCH_HOME}/{p.relative_to(home)}": 0o755 for p in home.rglob("*") if p.is_dir()
+        }
+        layer = write_layer(work / "opensearch.layer", lambda tar: add_files(tar, files, dirs))
+        (out / "images" / "addons").mkdir(parents=True, exist_ok=True)
+        ref = opensearch_ref()
+        path = f"images/addons/opensearch-{OPENSEARCH_VERSION}.tar"
+        write_image(
+            out / path,
+            ref,
+            [base, layer],
+            ImageConfig(
+                entrypoint=["/usr/local/bin/provision-opensearch"],
+                env=[DEFAULT_PATH],
+                workdir=OPENSEARCH_HOME,
+            ),
+        )
+        return Artifact(ref, KIND, path, OPENSEARCH_VERSION, sha256_of(out / path))

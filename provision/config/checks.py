@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from ipaddress import IPv4Network
 
 from provision.config import compat
-from provision.config.model import ClusterConfig
+from provision.config.model import ClusterConfig, addon_of_part
 from provision.errors import Problem
 
 
@@ -152,7 +152,7 @@ def _addons(c: ClusterConfig) -> Iterator[Problem]:
             f"no node is named '{a.nfs.server_node}'",
             f"use one of {', '.join(sorted(names))}",
         )
-    stateful = {"elk", "rabbitmq", "mysql"} & set(a.deployed())
+    stateful = {"elasticsearch", "rabbitmq", "mysql"} & set(a.deployed())
     if a.volumes == "nfs" and stateful and "nfs" not in a.deployed():
         yield Problem(
             "addons.volumes",
@@ -160,12 +160,20 @@ def _addons(c: ClusterConfig) -> Iterator[Problem]:
             "enable addons.nfs (not validate_only), or set addons.volumes: local",
         )
     for name in a.validate_only:
-        if name not in a.enabled():
+        addon = addon_of_part(name)
+        if addon not in a.enabled():
             yield Problem(
                 "addons.validate_only",
-                f"{name} is listed but addons.{name} is disabled",
-                f"enable addons.{name}, or remove it from validate_only",
+                f"{name} is listed but addons.{addon} is disabled",
+                f"enable addons.{addon}, or remove {name} from validate_only",
             )
+    if a.elk.enabled and a.elk.shipper == "rsyslog" and "rsyslog" not in a.images:
+        yield Problem(
+            "addons.elk.shipper",
+            "rsyslog has no pinned upstream image",
+            "set addons.images.rsyslog (`provision bundle build` makes "
+            "provision.local/addons/rsyslog:8.2302), or use shipper: filebeat",
+        )
     if a.zipkin.enabled and a.zipkin.storage == "elasticsearch" and not a.elk.enabled:
         yield Problem(
             "addons.zipkin.storage",
@@ -178,10 +186,10 @@ def _memory(c: ClusterConfig) -> Iterator[Problem]:
     workers = c.workers
     if not workers:
         return
-    need = {  # what runs: validate_only add-ons take no memory
+    need = {  # what runs: validate_only parts take no memory
         k: v
         for k, v in compat.addon_memory_mb(c.addons, len(workers)).items()
-        if k not in c.addons.validate_only
+        if k in c.addons.deployed()
     }
     have = sum(n.memory_mb - compat.NODE_RESERVED_MB["worker"] for n in workers)
     if sum(need.values()) > have:

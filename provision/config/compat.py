@@ -34,13 +34,19 @@ CALICO: dict[str, tuple[str, ...]] = {
 NODE_RESERVED_MB = {"control-plane": 1536, "worker": 768}
 
 
+SHIPPER_MB = {"filebeat": 200, "rsyslog": 64}
+
+
 def addon_memory_mb(addons, workers: int) -> dict[str, int]:
-    """Memory (MiB) each enabled add-on requests in total, across the workers."""
+    """Memory (MiB) each enabled add-on part requests in total, across the workers."""
     need: dict[str, int] = {}
     if addons.elk.enabled:
-        # Elasticsearch container = heap + as much again off-heap; Logstash,
-        # Kibana, and one log shipper per worker.
-        need["elk"] = 2 * addons.elk.elasticsearch_heap_mb + 1024 + 768 + 200 * workers
+        # Elasticsearch container = heap + as much again off-heap; one log shipper
+        # per worker.
+        need["elasticsearch"] = 2 * addons.elk.elasticsearch_heap_mb
+        need["logstash"] = 1024
+        need["kibana"] = 768
+        need["shipper"] = SHIPPER_MB[addons.elk.shipper] * workers
     if addons.rabbitmq.enabled:
         need["rabbitmq"] = 512
     if addons.zipkin.enabled:

@@ -103,6 +103,13 @@ class Elk(Strict):
         1024, ge=256, le=32768, description="Elasticsearch heap, MiB"
     )
     storage_gb: int = Field(5, ge=1, description="Elasticsearch volume size, GiB")
+    shipper: Literal["filebeat", "rsyslog"] = Field(
+        "filebeat",
+        description="the log shipper DaemonSet: filebeat (Filebeat to Logstash to "
+        "Elasticsearch, the upstream path) or rsyslog (Debian's rsyslog straight to "
+        "Elasticsearch; needs addons.images.rsyslog, e.g. the image `provision bundle "
+        "build` makes)",
+    )
 
 
 class RabbitMQ(Strict):
@@ -134,12 +141,26 @@ class Nfs(Strict):
 
 
 ADDONS = ("elk", "rabbitmq", "zipkin", "mysql", "nfs")
+# ELK is four parts, each its own manifest, each may be validate_only on its own.
+ELK_PARTS = ("elasticsearch", "logstash", "kibana", "shipper")
+# Every part, one manifest each, in apply order (the other add-ons are one part each).
+PARTS = ("nfs", "mysql", "rabbitmq", "zipkin", *ELK_PARTS)
+ValidateOnly = Literal[
+    "elk", "rabbitmq", "zipkin", "mysql", "nfs", "elasticsearch", "logstash", "kibana", "shipper"
+]
+
+
+def addon_of_part(part: str) -> str:
+    return "elk" if part in ELK_PARTS else part
+
+
 # Components whose image the add-on manifests run (addons.images may replace each).
 IMAGE_COMPONENTS = (
     "elasticsearch",
     "logstash",
     "kibana",
     "filebeat",
+    "rsyslog",
     "rabbitmq",
     "zipkin",
     "mysql",
@@ -159,11 +180,11 @@ class Addons(Strict):
         "or local (one directory per claim on a worker, StorageClass `local`: for nodes that "
         "cannot mount NFS; the data stays on that worker)",
     )
-    validate_only: list[Literal["elk", "rabbitmq", "zipkin", "mysql", "nfs"]] = Field(
+    validate_only: list[ValidateOnly] = Field(
         default_factory=list,
-        description="enabled add-ons whose objects the API server only checks (server-side "
-        "dry run) and that are not created: for labs that cannot run them (no image, no "
-        "kernel support)",
+        description="enabled add-ons, or parts of ELK (elasticsearch, logstash, kibana, "
+        "shipper), whose objects the API server only checks (server-side dry run) and that "
+        "are not created: for labs that cannot run them (no image, no kernel support)",
     )
     images: dict[str, str] = Field(
         default_factory=dict,
@@ -188,9 +209,20 @@ class Addons(Strict):
     def enabled(self) -> list[str]:
         return [name for name in ADDONS if getattr(self, name).enabled]
 
+    def parts(self) -> list[str]:
+        """The parts of the enabled add-ons, in apply order."""
+        return [p for p in PARTS if addon_of_part(p) in self.enabled()]
+
+    def validated_only(self) -> list[str]:
+        """The parts only checked by a dry run (validate_only, elk meaning all its parts)."""
+        listed = {
+            p for name in self.validate_only for p in (ELK_PARTS if name == "elk" else [name])
+        }
+        return [p for p in self.parts() if p in listed]
+
     def deployed(self) -> list[str]:
-        """The enabled add-ons that are created (not validate_only)."""
-        return [name for name in self.enabled() if name not in self.validate_only]
+        """The parts that are created (enabled, not validate_only)."""
+        return [p for p in self.parts() if p not in self.validated_only()]
 
 
 class Runtime(Strict):

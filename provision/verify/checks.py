@@ -206,24 +206,55 @@ def dry_run(file_name: str) -> Callable[[Callable[[str], str]], str]:
     return run
 
 
+ES = "http://127.0.0.1:9200"
+
+
+def in_elasticsearch(sh, request: str) -> dict:
+    """A curl request to Elasticsearch from inside its pod; the JSON answer."""
+    out = sh(in_pod("elasticsearch-0", f"curl -s {request}"))
+    try:
+        return json.loads(out)
+    except ValueError:
+        raise CheckFailed(f"Elasticsearch answered {out.strip()[:200]!r}") from None
+
+
+def hits(sh, index: str, value: str) -> int:
+    found = in_elasticsearch(sh, f"'{ES}/{index}/_search?q=message:{value}&size=1'")
+    return found.get("hits", {}).get("total", {}).get("value", 0)
+
+
+def elasticsearch_roundtrip(sh) -> str:
+    """Index a document, find it by a full-text search, and read the cluster health."""
+    value = token()
+    index = "provision-verify"
+    doc = json.dumps({"message": value, "@timestamp": int(time.time() * 1000)})
+    created = in_elasticsearch(
+        sh,
+        f"-X POST '{ES}/{index}/_doc?refresh=true' -H content-type:application/json -d '{doc}'",
+    )
+    if created.get("result") != "created":
+        raise CheckFailed(f"indexing a document failed: {created}")
+    if hits(sh, index, value) < 1:
+        raise CheckFailed(f"document {value} was indexed but not found by search")
+    health = in_elasticsearch(sh, f"'{ES}/_cluster/health'").get("status")
+    if health not in ("green", "yellow"):
+        raise CheckFailed(f"cluster health is {health!r}")
+    about = in_elasticsearch(sh, f"'{ES}/'").get("version", {})
+    server = f"{about.get('distribution', 'elasticsearch')} {about.get('number', '?')}"
+    return f"indexed {value} into {index} and found it by search ({server}, health {health})"
+
+
 def elasticsearch_log_search(sh) -> str:
-    """A line a pod writes to its log is shipped (Filebeat, Logstash) and found."""
+    """A line a pod writes to its log is shipped (the shipper DaemonSet) and found."""
     value = token()
     pod = f"provision-log-{value[-6:]}"
     sh(
-        f"{KUBECTL} -n {NS} run {pod} --restart=Never --image-pull-policy=IfNotPresent "
-        f"--image=$({KUBECTL} -n {NS} get ds filebeat -o jsonpath='{{.spec.template.spec."
-        f"containers[0].image}}') --command -- sh -c 'echo {value}; sleep 5'"
+        f"{KUBECTL} -n {NS} run {pod} --restart=Never --image={probe_image(sh)} "
+        f"--image-pull-policy=Never --command -- /bin/busybox sh -c 'echo {value}; sleep 5'"
     )
     try:
         for _ in range(30):
-            out = sh(
-                in_pod(
-                    "elasticsearch-0",
-                    f"curl -s 'http://127.0.0.1:9200/logs-*/_search?q=message:{value}&size=1'",
-                )
-            )
-            if json.loads(out or "{}").get("hits", {}).get("total", {}).get("value", 0) > 0:
+            if hits(sh, "logs-*", value) > 0:
                 return f"log line {value} written by a pod was found in Elasticsearch"
             time.sleep(4)
     finally:

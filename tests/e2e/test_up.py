@@ -161,13 +161,14 @@ def in_dry_run_namespace(doc: dict, ports_in_use: set[int]) -> dict:
     return doc
 
 
-@pytest.mark.parametrize("volumes", ["nfs", "local"])
-def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, lab, write_config):
-    """Every add-on object, both storage layouts, against the pinned API server
-    with strict field validation (a dry run: nothing is created but a namespace,
-    which is deleted again)."""
+@pytest.mark.parametrize(("volumes", "shipper"), [("nfs", "filebeat"), ("local", "rsyslog")])
+def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, shipper, lab, write_config):
+    """Every add-on object, both storage layouts and both log shippers, against the
+    pinned API server with strict field validation (a dry run: nothing is created
+    but a namespace, which is deleted again)."""
     hosts, _ = cluster
     lab["addons"]["volumes"] = volumes
+    lab["addons"]["elk"]["shipper"] = shipper
     if volumes == "nfs":  # claims on NFS need the NFS add-on created, not validate_only
         lab["addons"]["validate_only"] = ["elk"]
     config = load(write_config(lab))
@@ -211,8 +212,11 @@ def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, lab, write_c
 def test_up_deployed_and_verified_the_addons(cluster):
     _, run_dir = cluster
     log = " ".join((run_dir / "run.log").read_text().split())
-    assert "add-ons ready: statefulset/rabbitmq, deployment/zipkin, statefulset/mysql" in log
-    assert "verify: 7 real checks passed, 2 add-ons validated only" in log
+    assert (
+        "add-ons ready: statefulset/mysql, statefulset/rabbitmq, deployment/zipkin, "
+        "statefulset/elasticsearch, daemonset/rsyslog" in log
+    )
+    assert "verify: 8 real checks passed, 3 add-on parts validated only" in log
     assert "Zipkin: http://192.168.56.10:30008/zipkin/" in log
 
 
@@ -226,11 +230,12 @@ def test_verify_runs_each_real_check(cluster):
         ("rabbitmq", "publish and consume, durable queue"),
         ("zipkin", "accept a span, return its trace"),
         ("nfs", "export listed over NFSv4"),
-        ("elk", "container logs where the shipper reads"),
+        ("elk", "Elasticsearch indexes and finds a document"),
+        ("elk", "a pod's log line searchable"),
     ]:
         assert f"PASSED {addon} {check}" in text, out
-    for addon in ("elk", "nfs"):
-        assert f"VALIDATED {addon} manifests (validate only)" in text, out
+    for addon, part in [("elk", "logstash"), ("elk", "kibana"), ("nfs", "nfs")]:
+        assert f"VALIDATED {addon} {part} manifests (validate only)" in text, out
     report = json.loads((latest_run() / "verify.json").read_text())
     assert {r["status"] for r in report} == {"passed", "validated"}
 

@@ -9,6 +9,7 @@ import yaml
 from provision.addons.manifests import local_volumes, render_manifests, render_secrets
 from provision.addons.secrets import ensure_secrets, secrets_file
 from provision.config import load
+from provision.errors import ConfigError
 
 
 def config_of(write_config, data):
@@ -21,6 +22,7 @@ def upstream(lab):
     everything created, claims on NFS (the lab itself overrides those three)."""
     for key in ("images", "validate_only", "volumes"):
         lab["addons"].pop(key)
+    lab["addons"]["elk"].pop("shipper")
     return lab
 
 
@@ -85,7 +87,7 @@ def test_local_volumes_one_per_claim_pinned_to_workers(lab, write_config):
     config = config_of(write_config, lab)
     volumes = {v.claim: (v.node, v.size_gb) for v in local_volumes(config)}
     assert volumes == {
-        "data-elasticsearch-0": ("w1", 5),
+        "data-elasticsearch-0": ("w2", 5),
         "data-mysql-0": ("w2", 2),
         "data-rabbitmq-0": ("w2", 1),
         "provision-verify": ("w1", 1),
@@ -168,3 +170,58 @@ def test_adding_a_worker_never_moves_a_volume(lab, write_config):
     )
     after = {v.claim: v.node for v in local_volumes(config_of(write_config, lab))}
     assert after == before
+
+
+def test_elk_is_four_parts_each_its_own_manifest(upstream, write_config):
+    files = render_manifests(config_of(write_config, upstream))
+    assert [f for f in files if f.startswith(("elastic", "logstash", "kibana", "shipper"))] == [
+        "elasticsearch.yaml",
+        "logstash.yaml",
+        "kibana.yaml",
+        "shipper.yaml",
+    ]
+    found = by_kind_name(docs({"shipper.yaml": files["shipper.yaml"]}))
+    (beat,) = containers(found["DaemonSet", "filebeat"])
+    assert beat["image"] == "docker.elastic.co/beats/filebeat:8.19.7"
+    assert (
+        "logstash.addons.svc.cluster.local:5044"
+        in (found["ConfigMap", "filebeat-config"]["data"]["filebeat.yml"])
+    )
+
+
+def test_rsyslog_shipper_sends_straight_to_elasticsearch(lab, write_config):
+    config = config_of(write_config, lab)
+    assert config.addons.validated_only() == ["nfs", "logstash", "kibana"]
+    assert config.addons.deployed() == ["mysql", "rabbitmq", "zipkin", "elasticsearch", "shipper"]
+    found = by_kind_name(docs({"s": render_manifests(config)["shipper.yaml"]}))
+    assert set(found) == {("ConfigMap", "rsyslog-config"), ("DaemonSet", "rsyslog")}
+    (shipper,) = containers(found["DaemonSet", "rsyslog"])
+    assert shipper["image"] == "provision.local/addons/rsyslog:8.2302"
+    conf = found["ConfigMap", "rsyslog-config"]["data"]["rsyslog.conf"]
+    assert "elasticsearch.addons.svc.cluster.local" in conf
+    assert "/var/log/containers/*.log" in conf
+
+
+def test_rsyslog_shipper_needs_an_image(lab, write_config):
+    del lab["addons"]["images"]["rsyslog"]
+    with pytest.raises(ConfigError) as e:
+        config_of(write_config, lab)
+    assert "addons.elk.shipper" in str(e.value)
+    assert "addons.images.rsyslog" in str(e.value)
+
+
+def test_validate_only_takes_elk_parts(lab, write_config):
+    lab["addons"]["validate_only"] = ["elk", "nfs"]
+    config = config_of(write_config, lab)
+    assert config.addons.validated_only() == [
+        "nfs",
+        "elasticsearch",
+        "logstash",
+        "kibana",
+        "shipper",
+    ]
+    lab["addons"]["elk"]["enabled"] = False
+    lab["addons"]["validate_only"] = ["kibana"]
+    with pytest.raises(ConfigError) as e:
+        config_of(write_config, lab)
+    assert "kibana is listed but addons.elk is disabled" in str(e.value)

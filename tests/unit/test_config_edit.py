@@ -23,10 +23,10 @@ def test_add_then_remove_round_trips_the_text(tmp_path):
 
 
 def test_remove_a_middle_node(tmp_path):
-    text = remove_node(LAB.read_text(), "w1", "cluster.yml")
+    text = remove_node(add_node(LAB.read_text(), W3, "cluster.yml"), "w1", "cluster.yml")
     path = tmp_path / "cluster.yml"
     path.write_text(text)
-    assert [n.name for n in load(path).nodes] == ["cp1", "w2"]
+    assert [n.name for n in load(path).nodes] == ["cp1", "w2", "w3"]
 
 
 def test_a_bad_node_is_refused_and_the_file_is_untouched(tmp_path):

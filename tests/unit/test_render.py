@@ -64,6 +64,7 @@ def test_container_only_settings_only_for_container_nodes(tmp_path, provider, co
 def test_registry_mirror_rewrites_every_image(tmp_path, lab, write_config):
     lab["registry"]["mirror"] = "registry.lab.internal:5000"
     lab["addons"].pop("images")  # the lab's own add-on images are not upstream ones
+    lab["addons"]["elk"]["shipper"] = "filebeat"
     out = render(tmp_path, "--provider", "docker", config=write_config(lab))
     images = [
         c["image"]

@@ -15,15 +15,25 @@ def test_the_default_lab_checks_real_addons_and_validates_the_others(lab, write_
     assert ("storage", "a claim binds; a pod writes and reads", True, "control-plane") in found
     for addon in ("mysql", "rabbitmq", "zipkin"):
         assert any(a == addon and real for a, _, real, _ in found)
-    assert ("elk", "manifests (validate only)", False, "control-plane") in found
-    assert ("nfs", "manifests (validate only)", False, "control-plane") in found
+    real_elk = [n for a, n, real, _ in found if a == "elk" and real]
+    assert real_elk == ["Elasticsearch indexes and finds a document", "a pod's log line searchable"]
+    for part in ("logstash", "kibana"):
+        assert ("elk", f"{part} manifests (validate only)", False, "control-plane") in found
+    assert ("nfs", "nfs manifests (validate only)", False, "control-plane") in found
     assert ("nfs", "export listed over NFSv4", True, "worker") in found
+
+
+def test_without_a_shipper_the_closest_check_is_the_node_log_file(lab, write_config):
+    lab["addons"]["validate_only"] = ["elk", "nfs"]
+    found = names(load(write_config(lab)))
     assert ("elk", "container logs where the shipper reads", True, "control-plane") in found
+    assert not any(a == "elk" and "searchable" in n for a, n, _, _ in found)
 
 
 def test_everything_created_runs_the_elk_checks(lab, write_config):
     for key in ("images", "validate_only", "volumes"):
         lab["addons"].pop(key)
+    lab["addons"]["elk"].pop("shipper")
     found = names(load(write_config(lab)))
     assert ("elk", "a pod's log line searchable", True, "control-plane") in found
     assert ("elk", "Kibana status", True, "control-plane") in found
