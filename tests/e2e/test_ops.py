@@ -9,7 +9,15 @@ import pytest
 
 from provision.verify.checks import in_pod
 from tests.conftest import LAB
-from tests.integration.conftest import docker, inventory_hosts, lab_state, latest_run, provision
+from tests.integration.conftest import (
+    docker,
+    existing_hosts_inventory,
+    inventory_hosts,
+    lab_containers,
+    lab_state,
+    latest_run,
+    provision,
+)
 from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.e2e
@@ -75,6 +83,18 @@ def test_reset_a_worker_and_it_comes_back(lab):
     names = [p["metadata"]["name"] for p in pods["items"]]
     assert any(n.startswith("calico-node-") for n in names)
     assert any(n.startswith("kube-proxy-") for n in names)
+
+
+def test_reset_an_existing_host_reached_over_ssh(lab, tmp_path):
+    """The same reset for machines.kind ssh: the lab's nodes stand in for an
+    operator's hosts, reached on their private IPs; no machine is destroyed."""
+    inv, _ = existing_hosts_inventory(tmp_path)
+    config = str(inv / "cluster.yml")
+    provision("up", "-i", config, "--only", "machines")
+    out = provision("node", "reset", "w1", "-i", config).stdout
+    assert "w1 drained and removed from the cluster" in out
+    assert node_ready("w1")
+    assert len(lab_containers()) == 3
 
 
 def test_control_plane_is_never_a_node_operation(lab):

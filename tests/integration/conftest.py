@@ -1,5 +1,6 @@
 """Helpers for the real-lab tests: run the CLI for real, read what it made."""
 
+import copy
 import os
 import subprocess
 import sys
@@ -65,3 +66,34 @@ def known_hosts_file() -> Path:
 
 def latest_run() -> Path:
     return (lab_state() / "runs" / "latest").resolve()
+
+
+def existing_hosts_inventory(root: Path) -> tuple[Path, Path]:
+    """An inventory of kind ssh (cluster `existing`) whose hosts are the running lab's
+    nodes, reached on their private IPs with their host keys pinned in a known_hosts
+    file of its own: how an operator's existing machines are reached."""
+    lab_hosts = inventory_hosts()
+    keys = {}
+    for line in known_hosts_file().read_text().splitlines():
+        host, kind, key = line.split()
+        keys[host] = f"{kind} {key}"
+    known = root / "known_hosts"
+    lines = []
+    for h in lab_hosts.values():
+        forwarded = "[{}]:{}".format(h["ansible_host"], h["ansible_port"])
+        lines.append(f"{h['node_ip']} {keys[forwarded]}\n")
+    known.write_text("".join(lines))
+    config = copy.deepcopy(yaml.safe_load(LAB.read_text()))
+    config["cluster"]["name"] = "existing"
+    config["machines"] = {
+        "kind": "ssh",
+        "ssh": {
+            "user": "root",
+            "private_key": next(iter(lab_hosts.values()))["ansible_ssh_private_key_file"],
+            "known_hosts": str(known),
+        },
+    }
+    inv = root / "existing"
+    inv.mkdir()
+    (inv / "cluster.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return inv, known

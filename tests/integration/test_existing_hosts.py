@@ -2,13 +2,9 @@
 running nodes stand in for an operator's hosts, reached on their private IPs with
 host keys pinned in a known_hosts file the config names."""
 
-import copy
-
 import pytest
-import yaml
 
-from tests.conftest import LAB
-from tests.integration.conftest import inventory_hosts, known_hosts_file, provision
+from tests.integration.conftest import existing_hosts_inventory, inventory_hosts, provision
 
 pytestmark = pytest.mark.lab
 
@@ -16,32 +12,7 @@ pytestmark = pytest.mark.lab
 @pytest.fixture(scope="module")
 def existing(tmp_path_factory):
     provision("up", "--only", "machines")
-    lab_hosts = inventory_hosts()
-    keys = {}
-    for line in known_hosts_file().read_text().splitlines():
-        host, kind, key = line.split()
-        keys[host] = f"{kind} {key}"
-    root = tmp_path_factory.mktemp("existing")
-    known = root / "known_hosts"
-    lines = []
-    for h in lab_hosts.values():
-        forwarded = "[{}]:{}".format(h["ansible_host"], h["ansible_port"])
-        lines.append(f"{h['node_ip']} {keys[forwarded]}\n")
-    known.write_text("".join(lines))
-    config = copy.deepcopy(yaml.safe_load(LAB.read_text()))
-    config["cluster"]["name"] = "existing"
-    config["machines"] = {
-        "kind": "ssh",
-        "ssh": {
-            "user": "root",
-            "private_key": next(iter(lab_hosts.values()))["ansible_ssh_private_key_file"],
-            "known_hosts": str(known),
-        },
-    }
-    inv = root / "existing"
-    inv.mkdir()
-    (inv / "cluster.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return inv, known
+    return existing_hosts_inventory(tmp_path_factory.mktemp("existing"))
 
 
 def test_up_reaches_existing_hosts_and_writes_inventory(existing):
