@@ -34,7 +34,7 @@ CALICO: dict[str, tuple[str, ...]] = {
 NODE_RESERVED_MB = {"control-plane": 1536, "worker": 768}
 
 
-SHIPPER_MB = {"filebeat": 200, "rsyslog": 64}
+SHIPPER_MB = {"filebeat": 200, "rsyslog": 128}
 
 
 def addon_memory_mb(addons, workers: int) -> dict[str, int]:
