@@ -82,6 +82,8 @@ class AddonsPhase:
         validate = [n for n in files if n not in deploy]
         images = bundle_addon_images(self.config)
         pulled = sorted(set(a.images.values()) - set(images))
+        # the shipper is a DaemonSet: its image goes to every node, the others to the workers
+        shipper = a.images.get(a.elk.shipper) if "shipper" in deployed else None
         self.log.say(
             f"addons: creating {', '.join(deployed) or 'none'}; validating only "
             f"{', '.join(a.validated_only()) or 'none'}; manifests in {out}"
@@ -102,7 +104,8 @@ class AddonsPhase:
                 ]
                 if a.volumes == "local"
                 else [],
-                "addons_images": images,
+                "addons_images": {r: t for r, t in images.items() if r != shipper},
+                "addons_images_every_node": {r: t for r, t in images.items() if r == shipper},
                 "addons_nfs": {
                     "enabled": a.nfs.enabled,
                     "server_node": a.nfs.server_node or self.config.control_plane.name,

@@ -218,8 +218,24 @@ def in_elasticsearch(sh, request: str) -> dict:
         raise CheckFailed(f"Elasticsearch answered {out.strip()[:200]!r}") from None
 
 
-def hits(sh, index: str, value: str) -> int:
-    found = in_elasticsearch(sh, f"'{ES}/{index}/_search?q=message:{value}&size=1'")
+def hits(sh, index: str, **phrases: str) -> int:
+    """How many documents hold each field's exact phrase (a token such as
+    provision-1a2b is two words to the analyzer: a plain query would match any
+    document with "provision" in it)."""
+    query = {
+        "query": {
+            "bool": {
+                "filter": [
+                    {"match_phrase": {field.replace("__", "."): value}}
+                    for field, value in phrases.items()
+                ]
+            }
+        }
+    }
+    found = in_elasticsearch(
+        sh,
+        f"'{ES}/{index}/_search?size=0' -H content-type:application/json -d '{json.dumps(query)}'",
+    )
     return found.get("hits", {}).get("total", {}).get("value", 0)
 
 
@@ -234,8 +250,9 @@ def elasticsearch_roundtrip(sh) -> str:
     )
     if created.get("result") != "created":
         raise CheckFailed(f"indexing a document failed: {created}")
-    if hits(sh, index, value) < 1:
-        raise CheckFailed(f"document {value} was indexed but not found by search")
+    found = hits(sh, index, message=value)
+    if found != 1:
+        raise CheckFailed(f"document {value} was indexed once, search found it {found} times")
     health = in_elasticsearch(sh, f"'{ES}/_cluster/health'").get("status")
     if health not in ("green", "yellow"):
         raise CheckFailed(f"cluster health is {health!r}")
@@ -254,8 +271,8 @@ def elasticsearch_log_search(sh) -> str:
     )
     try:
         for _ in range(30):
-            if hits(sh, "logs-*", value) > 0:
-                return f"log line {value} written by a pod was found in Elasticsearch"
+            if hits(sh, "logs-*", message=value, kubernetes__pod__name=pod) > 0:
+                return f"log line {value} written by pod {pod} was found in Elasticsearch"
             time.sleep(4)
     finally:
         sh(f"{KUBECTL} -n {NS} delete pod {pod} --wait=false --ignore-not-found")
