@@ -222,7 +222,7 @@ class Up:
             hosts,
             name,
             self.log,
-            extravars={**playbook_vars(self.config, self.machines.provider), **(extra or {})},
+            extravars={**playbook_vars(self.config), **(extra or {})},
             fact_cache=self.inv.state_dir / "facts",
         )
         self.results.append(result)

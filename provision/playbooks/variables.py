@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from provision.config import compat
 from provision.config.model import ClusterConfig
-from provision.machines.provider import nodes_are_containers
 from provision.render import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS
 from provision.sources import resolve_sources
 
 
-def playbook_vars(config: ClusterConfig, provider: str) -> dict:
+def playbook_vars(config: ClusterConfig) -> dict:
     sources = resolve_sources(config)
     k8s_minor = compat.minor(config.versions.kubernetes)
     mirror = config.registry.mirror.rstrip("/")
@@ -34,8 +33,8 @@ def playbook_vars(config: ClusterConfig, provider: str) -> dict:
         "cri": config.runtime.cri,
         "cri_socket": CRI_SOCKETS[config.runtime.cri],
         "cri_dockerd_version": config.versions.cri_dockerd,
-        "preflight_ignore": list(CONTAINER_PREFLIGHT_IGNORE)
-        if nodes_are_containers(provider)
-        else [],
+        # kube_join skips these checks on a node that is a container (a fact of the
+        # host, whatever made it: Vagrant's docker provider or an existing host)
+        "container_preflight_ignore": list(CONTAINER_PREFLIGHT_IGNORE),
         "sandbox_image": f"{mirror or 'registry.k8s.io'}/pause:{compat.PAUSE[k8s_minor]}",
     }

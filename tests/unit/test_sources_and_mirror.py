@@ -66,12 +66,11 @@ def test_bundle_vars_carry_checksums_and_images(tmp_path):
     }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     config = config_with(artifacts={"source": "bundle", "bundle_dir": str(tmp_path)})
-    v = playbook_vars(config, "docker")
+    v = playbook_vars(config)
     assert v["kube_binaries_sha256"] == {"kubeadm": "ab" * 32}
     assert v["kube_images"] == {"registry.k8s.io/pause:3.10.1": "images/pause.tar"}
     assert v["sandbox_image"] == "registry.k8s.io/pause:3.10.1"
-    assert "SystemVerification" in v["preflight_ignore"]
-    assert playbook_vars(config, "virtualbox")["preflight_ignore"] == []
+    assert "SystemVerification" in v["container_preflight_ignore"]
 
 
 def test_bundle_for_another_release_is_refused(tmp_path):
@@ -80,7 +79,7 @@ def test_bundle_for_another_release_is_refused(tmp_path):
     )
     config = config_with(artifacts={"source": "bundle", "bundle_dir": str(tmp_path)})
     with pytest.raises(BundleError, match=r"bundle is for Kubernetes 1\.34\.2"):
-        playbook_vars(config, "docker")
+        playbook_vars(config)
 
 
 def write_apt(tmp_path, sources: str = "", lists: str = ""):
