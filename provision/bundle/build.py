@@ -18,7 +18,6 @@ import platform
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,14 @@ from provision.bundle.addon_images import AddonImages, wanted_images
 from provision.bundle.baseimage import base_layer
 from provision.bundle.calico import CalicoBuild
 from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
-from provision.bundle.manifest import Artifact, BundleError, sha256_of, swap_in, write_manifest
+from provision.bundle.manifest import (
+    Artifact,
+    BundleError,
+    sha256_of,
+    staging,
+    swap_in,
+    write_manifest,
+)
 from provision.config.model import ClusterConfig
 from provision.project import Inventory
 from provision.runlog import RunLog
@@ -97,21 +103,15 @@ class BundleBuild:
         """Build the whole bundle; (step, seconds) for each step."""
         self.go.check_installed()
         self.go.log_dir.mkdir(parents=True, exist_ok=True)
-        self.bundle.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{self.bundle.name}-build-", dir=self.bundle.parent)
-        )
-        try:
-            out, work = staging / "bundle", staging / "work"
+        with staging(self.bundle, "build", self.log.say) as stage:
+            out, work = stage / "bundle", stage / "work"
             (out / "bin").mkdir(parents=True)
             (out / "images").mkdir()
             work.mkdir()
             artifacts = self._build(out, work)
             write_manifest(out, self.kubernetes, artifacts)
             shutil.rmtree(work)
-            swap_in(out, self.bundle, staging)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            swap_in(out, self.bundle, stage)
         self.log.say(f"bundle ready: {self.bundle} ({_size(self.bundle)})")
         return self.timings
 

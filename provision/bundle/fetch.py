@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import platform
-import shutil
 import ssl
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -36,6 +34,7 @@ from provision.bundle.manifest import (
     Artifact,
     BundleError,
     read_manifest,
+    staging,
     swap_in,
     verify,
     write_manifest,
@@ -140,18 +139,12 @@ class Fetch:
         proxies = {k: v for k, v in urllib.request.getproxies().items() if k in ("http", "https")}
         if proxies:
             self.log.say(f"  through proxy {', '.join(f'{k}: {v}' for k, v in proxies.items())}")
-        self.bundle.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(
-            tempfile.mkdtemp(prefix=f".{self.bundle.name}-fetch-", dir=self.bundle.parent)
-        )
-        try:
-            out = staging / "bundle"
+        with staging(self.bundle, "fetch", self.log.say) as stage:
+            out = stage / "bundle"
             artifacts = [self._fetch(d, out) for d in downloads]
             write_manifest(out, self.kubernetes, artifacts)
             verify(out, read_manifest(out, self.kubernetes))
-            swap_in(out, self.bundle, staging)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            swap_in(out, self.bundle, stage)
         self.log.say(f"bundle ready: {self.bundle} (linux/{self.arch}, no images)")
         return artifacts
 

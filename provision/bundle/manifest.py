@@ -7,8 +7,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,6 +54,43 @@ def write_manifest(directory: Path, kubernetes: str, artifacts: list[Artifact]) 
     }
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+class _DirLock:
+    """An open directory, for flock (closing it releases the lock)."""
+
+    def __init__(self, path: Path):
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+
+    def __enter__(self) -> _DirLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        os.close(self.fd)
+
+
+@contextmanager
+def staging(bundle: Path, kind: str, say: Callable[[str], None]) -> Iterator[Path]:
+    """A staging directory beside the bundle for one build or fetch (`kind`), one at a
+    time (a lock on the directory that holds the bundle). Removes what an earlier run
+    that was killed left behind, and its own directory on the way out."""
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    with _DirLock(bundle.parent) as lock:
+        try:
+            fcntl.flock(lock.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BundleError(
+                f"another bundle build or fetch is writing {bundle}\n  fix: wait for it to finish"
+            ) from None
+        for left in ("build", "fetch"):
+            for stale in bundle.parent.glob(f".{bundle.name}-{left}-*"):
+                say(f"  removing {stale} (left by an interrupted run)")
+                shutil.rmtree(stale, ignore_errors=True)
+        path = Path(tempfile.mkdtemp(prefix=f".{bundle.name}-{kind}-", dir=bundle.parent))
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def swap_in(out: Path, bundle: Path, staging: Path) -> None:

@@ -131,8 +131,11 @@ def test_bundle_holds_the_lab_addon_images(bundle):
         "provision.local/addons/mariadb:10.11",
         "provision.local/addons/rabbitmq:3.10",
         "provision.local/addons/zipkin:3.5.1",
+        "provision.local/addons/opensearch:2.19.6",
+        "provision.local/addons/rsyslog:8.2302",
     }
     assert addon["provision.local/addons/mariadb:10.11"]["version"].startswith("10.11.")
+    assert addon["provision.local/addons/rsyslog:8.2302"]["version"].startswith("8.2302.")
     loaded = docker(
         "load", "-i", str(bundle / addon["provision.local/addons/zipkin:3.5.1"]["path"])
     )
