@@ -13,8 +13,7 @@ from click.testing import CliRunner
 from provision.bundle import checksums
 from provision.bundle.checksums import MissingChecksum, pin_image
 from provision.bundle.fetch import ChecksumMismatch, Fetch, FetchError, plan
-from provision.bundle.manifest import staging
-from provision.bundle.manifest import BundleError, read_manifest, verify
+from provision.bundle.manifest import BundleError, read_manifest, staging, verify
 from provision.cli import cli
 from provision.config.model import SHA256, ClusterConfig
 from provision.runlog import RunLog
@@ -411,8 +410,10 @@ def test_staging_removes_what_a_killed_run_left_and_runs_one_at_a_time(tmp_path)
     with pytest.raises(RuntimeError), staging(bundle, "fetch", said.append) as stage:
         assert not left.exists() and f"{left}" in said[0]
         assert stage.name.startswith(".bundle-fetch-")
-        with pytest.raises(BundleError, match="another bundle build or fetch"):
-            with staging(bundle, "build", said.append):
-                pass
+        with (
+            pytest.raises(BundleError, match="another bundle build or fetch"),
+            staging(bundle, "build", said.append),
+        ):
+            pass
         raise RuntimeError("the run fails")
     assert list(tmp_path.iterdir()) == []  # its own staging directory is gone too
