@@ -59,6 +59,7 @@ def test_dotted_variables_become_settings_and_xpack_is_skipped(fake):
         "cluster.name": "lab two",
         "http.port": "9201",
         "network.host": "0.0.0.0",
+        "http.compression": "false",
         "path.data": str(fake / "es" / "data"),
         "path.logs": str(fake / "es" / "logs"),
     }
