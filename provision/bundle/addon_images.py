@@ -13,8 +13,6 @@ through addons.images (see inventories/lab/cluster.yml).
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -29,6 +27,7 @@ from provision.bundle.images import (
     write_layer,
 )
 from provision.bundle.manifest import Artifact, BundleError, sha256_of
+from provision.bundle.maven import run_maven
 
 KIND = "addon-image"
 DPKG_STATUS = "var/lib/dpkg/status"
@@ -117,34 +116,15 @@ def script(name: str) -> bytes:
 
 
 def fetch_zipkin_jar(version: str, dest_dir: Path, log: Path) -> Path:
-    """io.zipkin:zipkin-server:<version>:exec through the host's Maven (its settings
-    name any mirror); Maven checks the repository's checksums."""
-    if shutil.which("mvn") is None:
-        raise BundleError(
-            "Maven (mvn) is needed to fetch Zipkin's jar from Maven Central\n"
-            "  fix: apt-get install maven"
-        )
+    """io.zipkin:zipkin-server:<version>:exec through the host's Maven."""
     dest_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        "mvn",
-        "-B",
-        "-q",
-        "--strict-checksums",
-        "dependency:copy",
-        f"-Dartifact=io.zipkin:zipkin-server:{version}:jar:exec",
-        f"-DoutputDirectory={dest_dir}",
-        "-Dmdep.overWriteReleases=true",
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    log.write_text(out.stdout + out.stderr)
+    log.write_text("")
+    artifact = f"io.zipkin:zipkin-server:{version}:jar:exec"
+    args = ["dependency:copy", f"-Dartifact={artifact}", f"-DoutputDirectory={dest_dir}"]
+    run_maven([*args, "-Dmdep.overWriteReleases=true"], dest_dir, log, artifact)
     jar = dest_dir / f"zipkin-server-{version}-exec.jar"
-    if out.returncode != 0 or not jar.is_file():
-        tail = "\n    ".join((out.stdout + out.stderr).splitlines()[-8:])
-        raise BundleError(
-            f"fetching io.zipkin:zipkin-server:{version}:exec failed (exit {out.returncode}):\n"
-            f"    {tail}\n  full log: {log}\n"
-            "  fix: check that Maven reaches its repository (mvn -v, ~/.m2/settings.xml)"
-        )
+    if not jar.is_file():
+        raise BundleError(f"Maven left no {jar.name} in {dest_dir}\n  full log: {log}")
     return jar
 
 
@@ -204,74 +184,75 @@ class AddonImages:
                 f"{image.tag_series}\n"
                 "  fix: update DEBIAN_IMAGES in provision/bundle/addon_images.py"
             )
-        (out / "images" / "addons").mkdir(parents=True, exist_ok=True)
-        files = [File(f"/usr/local/bin/{image.script}", script(image.script))]
-        layer = write_layer(work / f"{image.name}.layer", lambda tar: add_files(tar, files))
-        path = f"images/addons/{image.name}-{image.tag_series}.tar"
-        write_image(
-            out / path,
-            image.ref,
-            [base, layer],
-            ImageConfig(entrypoint=[f"/usr/local/bin/{image.script}"], env=[DEFAULT_PATH]),
-        )
-        return Artifact(image.ref, KIND, path, version, sha256_of(out / path))
+        return self._image(out, work, image.ref, version, base, image.script, [])
 
-    def _zipkin(self, out: Path, work: Path) -> Artifact:
+    def _java(self, what: str):
+        """The Java base layer; says what runs on which OpenJDK."""
         base, status = self._base(JAVA_BASE)
         java = upstream_version(package_version(status, "openjdk-17-jre-headless"))
+        self.log.say(f"  {what} on OpenJDK {java}")
+        return base
+
+    def _zipkin(self, out: Path, work: Path) -> Artifact:
         jar = fetch_zipkin_jar(self.zipkin_version, work / "zipkin", self.log.dir / "maven.log")
-        self.log.say(f"  zipkin-server {self.zipkin_version} exec jar on OpenJDK {java}")
-        files = [
-            File("/opt/zipkin/zipkin-server-exec.jar", jar, mode=0o644),
-            File("/usr/local/bin/provision-zipkin", script("provision-zipkin")),
-        ]
-        layer = write_layer(work / "zipkin.layer", lambda tar: add_files(tar, files))
-        (out / "images" / "addons").mkdir(parents=True, exist_ok=True)
+        base = self._java(f"zipkin-server {self.zipkin_version} exec jar")
+        files = [File("/opt/zipkin/zipkin-server-exec.jar", jar, mode=0o644)]
         ref = zipkin_ref(self.zipkin_version)
-        path = f"images/addons/zipkin-{self.zipkin_version}.tar"
-        write_image(
-            out / path,
-            ref,
-            [base, layer],
-            ImageConfig(
-                entrypoint=["/usr/local/bin/provision-zipkin"],
-                env=[DEFAULT_PATH],
-                workdir="/opt/zipkin",
-            ),
+        return self._image(
+            out, work, ref, self.zipkin_version, base, "provision-zipkin", files, "/opt/zipkin"
         )
-        return Artifact(ref, KIND, path, self.zipkin_version, sha256_of(out / path))
 
     def _opensearch(self, out: Path, work: Path) -> Artifact:
         from provision.bundle.opensearch import fetch_opensearch
 
-        base, status = self._base(JAVA_BASE)
-        java = upstream_version(package_version(status, "openjdk-17-jre-headless"))
         home = work / "opensearch"
-        if home.exists():
-            shutil.rmtree(home)
         fetch_opensearch(OPENSEARCH_VERSION, home, self.log.dir / "maven-opensearch.log")
-        self.log.say(f"  OpenSearch {OPENSEARCH_VERSION} from Maven Central on OpenJDK {java}")
+        base = self._java(f"OpenSearch {OPENSEARCH_VERSION} from Maven Central")
         files = [
             File(f"{OPENSEARCH_HOME}/{p.relative_to(home)}", p, mode=0o644)
             for p in sorted(home.rglob("*"))
             if p.is_file()
         ]
-        files.append(File("/usr/local/bin/provision-opensearch", script("provision-opensearch")))
         dirs = {
             f"{OPENSEARCH_HOME}/{p.relative_to(home)}": 0o755 for p in home.rglob("*") if p.is_dir()
         }
-        layer = write_layer(work / "opensearch.layer", lambda tar: add_files(tar, files, dirs))
+        return self._image(
+            out,
+            work,
+            opensearch_ref(),
+            OPENSEARCH_VERSION,
+            base,
+            "provision-opensearch",
+            files,
+            OPENSEARCH_HOME,
+            dirs,
+        )
+
+    def _image(
+        self,
+        out: Path,
+        work: Path,
+        ref: str,
+        version: str,
+        base,
+        entry: str,
+        files: list[File],
+        workdir: str | None = None,
+        dirs: dict[str, int] | None = None,
+    ) -> Artifact:
+        """images/addons/<name>-<tag>.tar: the base layer and one layer of our files,
+        the entry script (addon_scripts/<entry>) among them, run as the entrypoint."""
+        name, tag = ref.removeprefix(REPOSITORY + "/").rsplit(":", 1)
+        files = [*files, File(f"/usr/local/bin/{entry}", script(entry))]
+        layer = write_layer(work / f"{name}.layer", lambda tar: add_files(tar, files, dirs))
         (out / "images" / "addons").mkdir(parents=True, exist_ok=True)
-        ref = opensearch_ref()
-        path = f"images/addons/opensearch-{OPENSEARCH_VERSION}.tar"
+        path = f"images/addons/{name}-{tag}.tar"
         write_image(
             out / path,
             ref,
             [base, layer],
             ImageConfig(
-                entrypoint=["/usr/local/bin/provision-opensearch"],
-                env=[DEFAULT_PATH],
-                workdir=OPENSEARCH_HOME,
+                entrypoint=[f"/usr/local/bin/{entry}"], env=[DEFAULT_PATH], workdir=workdir
             ),
         )
-        return Artifact(ref, KIND, path, OPENSEARCH_VERSION, sha256_of(out / path))
+        return Artifact(ref, KIND, path, version, sha256_of(out / path))

@@ -11,10 +11,10 @@ both places fails OpenSearch's JarHell check at start.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 from provision.bundle.manifest import BundleError
+from provision.bundle.maven import run_maven
 
 NETTY_MODULE = "modules/transport-netty4"
 CLIENT = "transport-netty4-client"  # the module's own jar (org.opensearch.plugin)
@@ -67,30 +67,11 @@ def _dep(group: str, artifact: str, version: str) -> str:
     )
 
 
-def _mvn(args: list[str], work: Path, log: Path, what: str) -> None:
-    out = subprocess.run(
-        ["mvn", "-B", "-q", "--strict-checksums", *args],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    with log.open("a") as f:
-        f.write(f"$ mvn {' '.join(args)}\n{out.stdout}{out.stderr}\n")
-    if out.returncode != 0:
-        tail = "\n    ".join((out.stdout + out.stderr).splitlines()[-8:])
-        raise BundleError(
-            f"fetching {what} failed (exit {out.returncode}):\n    {tail}\n  full log: {log}\n"
-            "  fix: check that Maven reaches its repository (mvn -v, ~/.m2/settings.xml) "
-            "and that the version exists on Maven Central"
-        )
-
-
 def _copy_deps(work: Path, deps: str, out_dir: Path, log: Path, what: str, *extra: str) -> None:
     work.mkdir(parents=True, exist_ok=True)
     (work / "pom.xml").write_text(POM.format(name=work.name, deps=deps))
     args = ["dependency:copy-dependencies", f"-DoutputDirectory={out_dir}"]
-    _mvn([*args, "-DincludeScope=runtime", *extra], work, log, what)
+    run_maven([*args, "-DincludeScope=runtime", *extra], work, log, what)
 
 
 def _fetch_jars(version: str, lib: Path, module: Path, work: Path, log: Path) -> None:
@@ -104,7 +85,9 @@ def _fetch_jars(version: str, lib: Path, module: Path, work: Path, log: Path) ->
         if not apis:
             raise BundleError(f"no log4j-api jar among OpenSearch {version}'s dependencies")
         core = "org.apache.logging.log4j:log4j-core:" + apis[0].stem.removeprefix("log4j-api-")
-        _mvn(["dependency:copy", f"-Dartifact={core}", f"-DoutputDirectory={lib}"], work, log, core)
+        run_maven(
+            ["dependency:copy", f"-Dartifact={core}", f"-DoutputDirectory={lib}"], work, log, core
+        )
     _copy_deps(
         work / "netty",
         _dep("org.opensearch.plugin", CLIENT, version),
@@ -121,11 +104,6 @@ def _fetch_jars(version: str, lib: Path, module: Path, work: Path, log: Path) ->
 
 def fetch_opensearch(version: str, dest: Path, log: Path) -> None:
     """Lay out OpenSearch <version>'s home under dest (replacing what is there)."""
-    if shutil.which("mvn") is None:
-        raise BundleError(
-            "Maven (mvn) is needed to fetch OpenSearch's jars from Maven Central\n"
-            "  fix: apt-get install maven"
-        )
     if dest.exists():
         shutil.rmtree(dest)
     lib, module, work = dest / "lib", dest / NETTY_MODULE, dest.parent / f"{dest.name}.mvn"
