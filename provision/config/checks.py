@@ -186,10 +186,9 @@ def _memory(c: ClusterConfig) -> Iterator[Problem]:
     workers = c.workers
     if not workers:
         return
-    need = {  # what runs: validate_only parts take no memory
-        k: v
-        for k, v in compat.addon_memory_mb(c.addons, len(workers)).items()
-        if k in c.addons.deployed()
+    deployed = c.addons.deployed()  # what runs: validate_only parts take no memory
+    need = {
+        k: v for k, v in compat.addon_memory_mb(c.addons, len(workers)).items() if k in deployed
     }
     have = sum(n.memory_mb - compat.NODE_RESERVED_MB["worker"] for n in workers)
     if sum(need.values()) > have:

@@ -211,7 +211,8 @@ class Addons(Strict):
 
     def parts(self) -> list[str]:
         """The parts of the enabled add-ons, in apply order."""
-        return [p for p in PARTS if addon_of_part(p) in self.enabled()]
+        enabled = self.enabled()
+        return [p for p in PARTS if addon_of_part(p) in enabled]
 
     def validated_only(self) -> list[str]:
         """The parts only checked by a dry run (validate_only, elk meaning all its parts)."""
@@ -222,7 +223,8 @@ class Addons(Strict):
 
     def deployed(self) -> list[str]:
         """The parts that are created (enabled, not validate_only)."""
-        return [p for p in self.parts() if p not in self.validated_only()]
+        validated = self.validated_only()
+        return [p for p in self.parts() if p not in validated]
 
 
 class Runtime(Strict):
