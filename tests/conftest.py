@@ -31,6 +31,35 @@ def write_config(tmp_path):
     return write
 
 
+# Each folder of real-lab tests and the marker that selects it. A test in one of
+# these folders without its marker would never be selected by its tox env.
+SUITE_MARKERS = {"integration": "lab", "e2e": "e2e", "vm": "vm"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Real-lab tests need their marker; a bare `pytest` (no -m) runs none of them.
+
+    The lab, e2e and vm suites make and destroy machines: they run only when asked
+    for by marker (`tox -e lab`, `-e e2e`, `-e ops`, `-e libvirt`).
+    """
+    tests_dir = Path(__file__).resolve().parent
+    unmarked = []
+    for item in items:
+        folder = Path(item.fspath).resolve().relative_to(tests_dir).parts[0]
+        marker = SUITE_MARKERS.get(folder)
+        if marker and item.get_closest_marker(marker) is None:
+            unmarked.append(f"{item.nodeid} (tests/{folder} needs @pytest.mark.{marker})")
+    if unmarked:
+        raise pytest.UsageError("tests without their suite's marker:\n  " + "\n  ".join(unmarked))
+    if config.getoption("markexpr"):
+        return
+    keep = [i for i in items if not any(i.get_closest_marker(m) for m in SUITE_MARKERS.values())]
+    dropped = [i for i in items if i not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 def pytest_sessionfinish(session, exitstatus):
     """In CI (PROVISION_NO_SKIP=1) a skipped test fails the run: CI never passes by
     skipping silently."""
