@@ -1,4 +1,9 @@
-"""One root exception; every subclass carries the exit code the CLI returns."""
+"""One root exception; every subclass carries the exit code the CLI returns.
+
+Exit codes, one meaning each: 1 a failure of no class below (an OS error, an
+internal error), 2 config or usage, 3 host, 4 machines, 5 playbook or remote,
+6 bundle or Calico, 7 verify, 8 rebuild, 9 data guard, 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,12 @@ class ConfigError(ProvisionError):
             lines.append(f"  {where}: {field}: {p.message}")
             lines.append(f"      fix: {p.fix}")
         return "\n".join(lines)
+
+
+class OSFailure(ProvisionError):
+    """An operating system call failed (permissions, disk full, read-only file system)."""
+
+    exit_code = 1
 
 
 class UsageError(ProvisionError):

@@ -39,6 +39,14 @@ class LazyGroup(click.Group):
         module = importlib.import_module(f"provision.cli.{name.replace('-', '_')}")
         return module.command
 
+    def invoke(self, ctx: click.Context):
+        """Every command, even one without @reports_errors, ends in a message and an
+        exit code, never a traceback."""
+        from provision.cli.common import error_exit
+
+        with error_exit():
+            return super().invoke(ctx)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
             formatter.write_dl(list(COMMANDS.items()))

@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import NoReturn
 
 import click
 
-from provision.errors import ProvisionError
+from provision.errors import OSFailure, ProvisionError, UsageError
+
+
+def _inventory_value(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "is empty: name an inventory (e.g. lab) or a cluster.yml, or leave -i out "
+            "for the default"
+        )
+    if value is not None and "\x00" in value:
+        raise click.BadParameter("holds a NUL byte")
+    return value
+
 
 inventory_option = click.option(
     "-i",
     "--inventory",
     "inventory",
     default=None,
+    callback=_inventory_value,
     metavar="INVENTORY",
     help="inventory name under inventories/, or a path to a cluster.yml "
     "(default: $PROVISION_INVENTORY or lab)",
@@ -28,17 +44,49 @@ def console(stderr: bool = False):
 
 
 def reports_errors(fn: Callable) -> Callable:
-    """Turn a ProvisionError into its message on stderr and its exit code."""
+    """Turn any error into a message on stderr and an exit code (never a traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
+        with error_exit():
             return fn(*args, **kwargs)
-        except ProvisionError as e:
-            print(f"error: {e.render()}", file=sys.stderr)
-            sys.exit(e.exit_code)
 
     return wrapper
+
+
+@contextlib.contextmanager
+def error_exit() -> Iterator[None]:
+    """A ProvisionError exits with its own code; an OS error (disk full, permission,
+    read-only file system) with 1 and its message; anything else with 1 and one
+    line naming it (PROVISION_DEBUG=1 shows the traceback)."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.ClickException, click.Abort):
+        raise
+    except ProvisionError as e:
+        _fail(e.render(), e.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except OSError as e:
+        where = f": {e.filename}" if e.filename else ""
+        _fail(
+            f"{e.strerror or e}{where}\n  fix: check that path (permissions, free space, "
+            "a writable file system)",
+            OSFailure.exit_code,
+        )
+    except Exception as e:
+        if os.environ.get("PROVISION_DEBUG") == "1":
+            raise
+        _fail(
+            f"internal error: {type(e).__name__}: {e}\n"
+            "  fix: run again with PROVISION_DEBUG=1 for the traceback and report it",
+            1,
+        )
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def load_config(inventory: str | None):
@@ -46,7 +94,13 @@ def load_config(inventory: str | None):
     from provision.config import load
     from provision.project import resolve_inventory
 
-    inv = resolve_inventory(inventory)
+    try:
+        inv = resolve_inventory(inventory)
+    except (OSError, RuntimeError, ValueError) as e:  # loops, NUL bytes, unreadable dirs
+        raise UsageError(
+            f"cannot use -i {inventory!r}: {e}\n"
+            "  fix: name an inventory under inventories/, or a cluster.yml file"
+        ) from None
     return inv, load(inv.cluster_file)
 
 

@@ -1,8 +1,10 @@
+import os
 from pathlib import Path
 
 import click
 
 from provision.cli.common import console, inventory_option, load_config, reports_errors
+from provision.errors import UsageError
 
 
 @click.command("render")
@@ -27,6 +29,34 @@ def command(inventory: str | None, out: Path, provider: str | None) -> None:
     from provision.render import render_all
 
     inv, config = load_config(inventory)
+    target = _writable_target(out)
     provider = provider or resolve_provider(config)
-    for path in render_all(config, provider, out, source=str(inv.cluster_file)):
+    try:
+        written = render_all(config, provider, target, source=str(inv.cluster_file))
+    except OSError as e:
+        raise UsageError(
+            f"cannot write into --out {out}: {e.strerror or e}"
+            + (f" ({e.filename})" if e.filename else "")
+            + "\n  fix: pick a directory you can write to (not under a file, not on a "
+            "read-only file system)"
+        ) from None
+    for path in written:
         console().print(f"wrote {path}")
+
+
+# Kernel and device file systems: files there are interfaces, not files.
+PSEUDO_TREES = ("/proc", "/sys", "/dev")
+
+
+def _writable_target(out: Path) -> Path:
+    try:
+        full = Path(os.path.abspath(out)).resolve()
+    except (OSError, RuntimeError) as e:
+        raise UsageError(f"cannot use --out {out}: {e}\n  fix: pick another directory") from None
+    for tree in PSEUDO_TREES:
+        if full == Path(tree) or Path(tree) in full.parents:
+            raise UsageError(
+                f"--out {out} is in {tree}, a kernel file system\n"
+                "  fix: pick a directory such as ./rendered"
+            )
+    return out

@@ -77,17 +77,14 @@ def _ranges(c: ClusterConfig) -> Iterator[Problem]:
         for b_path, b in ranges[i + 1 :]:
             if a.overlaps(b):
                 yield Problem(b_path, f"{b} overlaps {a_path} {a}", _overlap_fix(b_path))
-    if net.pod_cidr.prefixlen > 24:
+    # kubeadm turns on the controller manager's node CIDR allocation (/24 per node).
+    per_node = 2 ** (24 - net.pod_cidr.prefixlen)
+    if per_node < len(c.nodes):
         yield Problem(
             "network.pod_cidr",
-            f"{net.pod_cidr} is too small: every node takes Calico blocks from it",
-            "use a /24 or larger, e.g. 10.244.0.0/16",
-        )
-    if net.service_cidr.prefixlen < 12:
-        yield Problem(
-            "network.service_cidr",
-            f"{net.service_cidr} is larger than the API server accepts (at most /12)",
-            "use e.g. 10.96.0.0/16",
+            f"{net.pod_cidr} is too small for {len(c.nodes)} nodes: it holds {per_node} "
+            "node ranges (/24 each)",
+            "use a larger range, e.g. 10.244.0.0/16",
         )
 
 
@@ -146,7 +143,8 @@ def _versions(c: ClusterConfig) -> Iterator[Problem]:
 def _addons(c: ClusterConfig) -> Iterator[Problem]:
     a = c.addons
     names = {n.name for n in c.nodes}
-    if a.nfs.enabled and a.nfs.server_node is not None and a.nfs.server_node not in names:
+    # checked when NFS is off too: the name is still rendered and handed to playbooks
+    if a.nfs.server_node is not None and a.nfs.server_node not in names:
         yield Problem(
             "addons.nfs.server_node",
             f"no node is named '{a.nfs.server_node}'",

@@ -2,41 +2,89 @@
 
 Types and allowed values live here; checks across fields live in checks.py.
 Every field carries a description: it feeds `provision schema` and error hints.
+
+Nothing is coerced: a number is never read from a string, a boolean never from a
+number (`cpus: yes` is an error, not 1), an address never from an integer. Every
+string is checked by what it is (kinds.py): names, addresses, networks, paths,
+image references, URLs, time zones, SQL identifiers.
 """
 
 from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv4Network
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-DNS_LABEL = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-VERSION = r"^[0-9]+\.[0-9]+\.[0-9]+$"
-SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,31}$"
+from provision.config import kinds
+
+DNS_LABEL = kinds.DNS_LABEL.pattern
+VERSION = r"^[0-9]{1,4}\.[0-9]{1,4}\.[0-9]{1,4}$"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def version(what: str) -> str:
+def _text(value: object) -> object:
+    """Addresses and networks are written as text: an integer is not an address."""
+    if not isinstance(value, str | IPv4Address | IPv4Network):
+        raise PydanticCustomError(
+            "address_text", "write the address as text, e.g. 192.168.56.10 or 10.244.0.0/16"
+        )
+    return value
+
+
+Name = Annotated[StrictStr, AfterValidator(kinds.dns_label)]
+HostIP = Annotated[IPv4Address, BeforeValidator(_text), AfterValidator(kinds.host_ip)]
+
+
+def Net(low: int, high: int, why: str):
+    return Annotated[
+        IPv4Network, BeforeValidator(_text), AfterValidator(kinds.network(low, high, why))
+    ]
+
+
+ImageRef = Annotated[StrictStr, AfterValidator(kinds.image_ref)]
+
+
+MAX_NODES = 64
+# A lab's volume lives on one worker's disk (local) or the NFS server's: 1 TiB at most.
+MAX_VOLUME_GB = 1024
+
+
+def version(what: str):
     return Field(pattern=VERSION, description=f"{what} version, as X.Y.Z (no leading v)")
 
 
 class Cluster(Strict):
-    name: str = Field(pattern=DNS_LABEL, description="cluster name: lower-case letters, digits, -")
+    name: Name = Field(description="cluster name: lower-case letters, digits, - (a DNS label)")
 
 
 class SshAccess(Strict):
-    user: str = Field(min_length=1, description="login user on every existing host")
-    private_key: str = Field(min_length=1, description="path of the SSH private key")
-    known_hosts: str = Field(
+    user: Annotated[StrictStr, AfterValidator(kinds.posix_user)] = Field(
+        description="login user on every existing host (a POSIX user name)"
+    )
+    private_key: Annotated[StrictStr, AfterValidator(kinds.file_path)] = Field(
+        min_length=1, description="path of the SSH private key"
+    )
+    known_hosts: Annotated[StrictStr, AfterValidator(kinds.file_path)] = Field(
         min_length=1,
         description="known_hosts file that pins every host's key (never auto-accepted)",
     )
-    port: int = Field(22, ge=1, le=65535, description="SSH port")
+    port: StrictInt = Field(22, ge=1, le=65535, description="SSH port")
 
 
 class Machines(Strict):
@@ -46,63 +94,81 @@ class Machines(Strict):
     provider: Literal["auto", "virtualbox", "libvirt", "docker"] = Field(
         "auto", description="Vagrant provider; auto = virtualbox or libvirt if present, else docker"
     )
-    box: str = Field("debian/bookworm64", description="Vagrant box for virtualbox and libvirt")
+    box: Annotated[StrictStr, AfterValidator(kinds.vagrant_box)] = Field(
+        "debian/bookworm64", description="Vagrant box for virtualbox and libvirt"
+    )
     ssh: SshAccess | None = Field(None, description="how to reach existing hosts (kind: ssh)")
 
 
 class Node(Strict):
-    name: str = Field(pattern=DNS_LABEL, description="node name: lower-case letters, digits, -")
+    name: Name = Field(description="node name: lower-case letters, digits, - (a DNS label)")
     role: Literal["control-plane", "worker"] = Field(description="control-plane or worker")
-    cpus: int = Field(2, ge=1, le=64, description="virtual CPUs")
-    memory_mb: int = Field(2048, ge=1024, le=262144, description="memory in MiB (at least 1024)")
-    ip: IPv4Address = Field(description="private IP on the node network; becomes the node IP")
-    address: str | None = Field(
-        None, description="SSH address of an existing host (kind: ssh); default: ip"
+    cpus: StrictInt = Field(2, ge=1, le=64, description="virtual CPUs")
+    memory_mb: StrictInt = Field(
+        2048, ge=1024, le=262144, description="memory in MiB (at least 1024)"
+    )
+    ip: HostIP = Field(description="private IP on the node network; becomes the node IP")
+    address: Annotated[StrictStr, AfterValidator(kinds.ssh_address)] | None = Field(
+        None,
+        description="SSH address of an existing host (kind: ssh), an IP or a DNS name; default: ip",
     )
 
 
 class Network(Strict):
-    node_subnet: IPv4Network = Field(description="private network of the nodes, CIDR")
-    pod_cidr: IPv4Network = Field(description="pod network, CIDR (Calico IP pool)")
-    service_cidr: IPv4Network = Field(description="service network, CIDR, at most /12")
+    node_subnet: Net(8, 29, "a /29 holds the host and five nodes") = Field(
+        description="private network of the nodes, CIDR, /8 to /29"
+    )
+    # Calico hands each node /26 blocks, and kubeadm turns on the controller manager's
+    # node CIDR allocation with /24 per node: smaller than /24 is too small.
+    pod_cidr: Net(8, 24, "smaller than /24 is too small: each node takes a /24") = Field(
+        description="pod network, CIDR (Calico IP pool), /8 to /24"
+    )
+    # The API server refuses a service range larger than /12 (20 bits); kubeadm gives
+    # CoreDNS the 10th address, and the API server keeps a static band of at least 16
+    # addresses at the start: below /24 the add-ons' services crowd what is left.
+    service_cidr: Net(12, 24, "the API server accepts at most /12; below /24 too few remain") = (
+        Field(description="service network, CIDR, /12 to /24")
+    )
     encapsulation: Literal["vxlan", "ipip", "none"] = Field(
         "vxlan", description="Calico encapsulation: vxlan, ipip or none"
     )
-    allow_untested_calico: bool = Field(
+    allow_untested_calico: StrictBool = Field(
         False,
         description="run a Calico release that is not tested with the pinned Kubernetes minor "
         "(say why in a comment)",
     )
-    docker_bridge: IPv4Network = Field(
+    docker_bridge: Net(8, 28, "Docker's bridge needs room for its containers") = Field(
         IPv4Network("172.17.0.0/16"), description="Docker's default bridge on the nodes, CIDR"
     )
 
 
 class Versions(Strict):
-    kubernetes: str = version("Kubernetes (kubeadm, kubelet, kubectl, control plane)")
-    containerd: str = version("containerd")
-    docker: str = version("Docker Engine")
+    kubernetes: StrictStr = version("Kubernetes (kubeadm, kubelet, kubectl, control plane)")
+    containerd: StrictStr = version("containerd")
+    docker: StrictStr = version("Docker Engine")
     # cri-dockerd (the kubelet's CRI shim for Docker Engine): 0.3.17 is the newest 0.3 patch
     # release the Go module proxy here serves (0.3.15/16/18/19/20 are refused); it speaks
     # CRI v1 and negotiates the Docker API down to bookworm's docker.io 20.10 (API 1.41).
-    cri_dockerd: str = version("cri-dockerd")
-    calico: str = version("Calico")
-    elasticsearch: str = version("Elasticsearch")
-    logstash: str = version("Logstash")
-    kibana: str = version("Kibana")
-    filebeat: str = version("Filebeat")
-    rabbitmq: str = version("RabbitMQ")
-    zipkin: str = version("Zipkin")
-    mysql: str = version("MySQL")
-    nfs_provisioner: str = version("nfs-subdir-external-provisioner")
+    cri_dockerd: StrictStr = version("cri-dockerd")
+    calico: StrictStr = version("Calico")
+    elasticsearch: StrictStr = version("Elasticsearch")
+    logstash: StrictStr = version("Logstash")
+    kibana: StrictStr = version("Kibana")
+    filebeat: StrictStr = version("Filebeat")
+    rabbitmq: StrictStr = version("RabbitMQ")
+    zipkin: StrictStr = version("Zipkin")
+    mysql: StrictStr = version("MySQL")
+    nfs_provisioner: StrictStr = version("nfs-subdir-external-provisioner")
 
 
 class Elk(Strict):
-    enabled: bool = True
-    elasticsearch_heap_mb: int = Field(
+    enabled: StrictBool = True
+    elasticsearch_heap_mb: StrictInt = Field(
         1024, ge=256, le=32768, description="Elasticsearch heap, MiB"
     )
-    storage_gb: int = Field(5, ge=1, description="Elasticsearch volume size, GiB")
+    storage_gb: StrictInt = Field(
+        5, ge=1, le=MAX_VOLUME_GB, description="Elasticsearch volume size, GiB"
+    )
     shipper: Literal["filebeat", "rsyslog"] = Field(
         "filebeat",
         description="the log shipper DaemonSet: filebeat (Filebeat to Logstash to "
@@ -113,31 +179,43 @@ class Elk(Strict):
 
 
 class RabbitMQ(Strict):
-    enabled: bool = True
-    storage_gb: int = Field(1, ge=1, description="RabbitMQ volume size, GiB")
+    enabled: StrictBool = True
+    storage_gb: StrictInt = Field(
+        1, ge=1, le=MAX_VOLUME_GB, description="RabbitMQ volume size, GiB"
+    )
 
 
 class Zipkin(Strict):
-    enabled: bool = True
+    enabled: StrictBool = True
     storage: Literal["memory", "elasticsearch"] = Field(
         "memory", description="span storage: memory or elasticsearch (needs elk)"
     )
 
 
 class MySQL(Strict):
-    enabled: bool = True
-    storage_gb: int = Field(2, ge=1, description="MySQL volume size, GiB")
-    database: str = Field("app", pattern=SQL_NAME, description="application database name")
-    user: str = Field("app", pattern=SQL_NAME, description="application user name")
-    timezone: str = Field("UTC", min_length=1, description="server time zone, e.g. UTC")
+    enabled: StrictBool = True
+    storage_gb: StrictInt = Field(2, ge=1, le=MAX_VOLUME_GB, description="MySQL volume size, GiB")
+    database: Annotated[StrictStr, AfterValidator(kinds.sql_database)] = Field(
+        "app", description="application database name (not a system schema)"
+    )
+    user: Annotated[StrictStr, AfterValidator(kinds.sql_user)] = Field(
+        "app", description="application user name (not root)"
+    )
+    timezone: Annotated[StrictStr, AfterValidator(kinds.time_zone)] = Field(
+        "UTC", description="server time zone from the tz database, e.g. UTC or Europe/Berlin"
+    )
 
 
 class Nfs(Strict):
-    enabled: bool = True
-    server_node: str | None = Field(
+    enabled: StrictBool = True
+    server_node: Name | None = Field(
         None, description="node that runs the NFS server; default: the control-plane node"
     )
-    export_path: str = Field("/srv/nfs", pattern=r"^/", description="exported directory (absolute)")
+    export_path: Annotated[StrictStr, AfterValidator(kinds.node_dir)] = Field(
+        "/srv/nfs",
+        description="exported directory on the server node: absolute, normalized, not a "
+        "system directory (it is made 0777 and exported read-write)",
+    )
 
 
 ADDONS = ("elk", "rabbitmq", "zipkin", "mysql", "nfs")
@@ -182,11 +260,12 @@ class Addons(Strict):
     )
     validate_only: list[ValidateOnly] = Field(
         default_factory=list,
+        max_length=len(PARTS) + 1,
         description="enabled add-ons, or parts of ELK (elasticsearch, logstash, kibana, "
         "shipper), whose objects the API server only checks (server-side dry run) and that "
         "are not created: for labs that cannot run them (no image, no kernel support)",
     )
-    images: dict[str, str] = Field(
+    images: dict[StrictStr, ImageRef] = Field(
         default_factory=dict,
         description="image reference per component, replacing the pinned upstream image "
         f"(e.g. images built for an air-gapped lab); components: {', '.join(IMAGE_COMPONENTS)}",
@@ -250,22 +329,22 @@ class Artifacts(Strict):
         description="online: upstream downloads; bundle: an offline bundle directory; "
         "auto: the bundle when bundle_dir holds one, else online",
     )
-    bundle_dir: str = Field(
-        "~/.cache/provision/bundle", min_length=1, description="offline bundle directory"
+    bundle_dir: Annotated[StrictStr, AfterValidator(kinds.host_dir)] = Field(
+        "~/.cache/provision/bundle",
+        description="offline bundle directory: absolute or under ~/, not a home or system "
+        "directory (bundle build and fetch replace it as a whole)",
     )
-    release_url: str = Field(
+    release_url: Annotated[StrictStr, AfterValidator(kinds.download_url)] = Field(
         "https://dl.k8s.io/release",
-        pattern=r"^https?://[^/\s]+",
-        description="Kubernetes release downloads, http(s) URL: "
+        description="Kubernetes release downloads, https URL without credentials: "
         "{release_url}/v{version}/bin/linux/{arch}/{kubeadm,kubelet,kubectl}",
     )
-    calico_url: str = Field(
+    calico_url: Annotated[StrictStr, AfterValidator(kinds.download_url)] = Field(
         "https://raw.githubusercontent.com/projectcalico/calico",
-        pattern=r"^https?://[^/\s]+",
-        description="Calico's source tree by tag, http(s) URL: "
+        description="Calico's source tree by tag, https URL without credentials: "
         "{calico_url}/v{version}/manifests/calico.yaml",
     )
-    checksums: dict[str, str] = Field(
+    checksums: dict[StrictStr, StrictStr] = Field(
         default_factory=dict,
         description="sha256 (64 lower-case hex digits) of kubeadm, kubelet, kubectl or "
         "calico.yaml for the pinned versions; adds to or overrides provision/bundle/checksums.py",
@@ -291,7 +370,11 @@ class Artifacts(Strict):
 
 
 class Registry(Strict):
-    mirror: str = Field("", description="image registry that replaces upstream ones (air-gapped)")
+    mirror: Annotated[StrictStr, AfterValidator(kinds.registry_mirror)] = Field(
+        "",
+        description="image registry that replaces upstream ones (air-gapped): "
+        "host[:port][/path], reached over https, no credentials; empty: upstream",
+    )
 
 
 class ClusterConfig(Strict):
@@ -299,7 +382,9 @@ class ClusterConfig(Strict):
 
     cluster: Cluster
     machines: Machines = Machines()
-    nodes: list[Node] = Field(min_length=1, description="every machine of the cluster")
+    nodes: list[Node] = Field(
+        min_length=1, max_length=MAX_NODES, description="every machine of the cluster"
+    )
     network: Network
     versions: Versions
     runtime: Runtime = Runtime()

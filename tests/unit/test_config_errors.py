@@ -244,13 +244,13 @@ CASES = [
         "release-url-without-scheme",
         setp(("artifacts", "release_url"), "dl.k8s.io/release"),
         "artifacts.release_url",
-        "http(s) URL",
+        "https URL",
     ),
     (
         "calico-url-not-http",
         setp(("artifacts", "calico_url"), "ftp://example.org/calico"),
         "artifacts.calico_url",
-        "http(s) URL",
+        "https URL",
     ),
     (
         "unknown-artifacts-field",
@@ -258,7 +258,12 @@ CASES = [
         "artifacts.checksum",
         "known here: source, bundle_dir, release_url, calico_url, checksums",
     ),
-    ("bad-sql-user", setp(("addons", "mysql", "user"), "app-user"), "addons.mysql.user", "pattern"),
+    (
+        "bad-sql-user",
+        setp(("addons", "mysql", "user"), "app-user"),
+        "addons.mysql.user",
+        "SQL name",
+    ),
     (
         "address-on-vagrant",
         setp(("nodes", 0, "address"), "10.1.1.1"),
