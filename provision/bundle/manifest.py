@@ -12,12 +12,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from provision.config.kinds import unsafe_dir
 from provision.errors import ProvisionError
 
 FORMAT = 1
@@ -69,11 +71,72 @@ class _DirLock:
         os.close(self.fd)
 
 
+# What a bundle directory holds: a directory with anything else in it is not ours.
+BUNDLE_ENTRIES = frozenset({NAME, "bin", "images", "manifests"})
+
+
+def check_replaceable(bundle: Path) -> None:
+    """Refuse to replace `bundle` unless it is missing, an empty directory, or a bundle
+    of ours (our manifest.json, nothing but bundle entries): build and fetch move the
+    old directory aside and delete it, so anything else would be lost."""
+    fix = "  fix: set artifacts.bundle_dir to a new or empty directory, or move this one away"
+    reason = unsafe_dir(os.path.abspath(bundle))
+    if reason:
+        raise BundleError(f"will not replace {bundle}: {reason}\n{fix}")
+    try:
+        info = bundle.lstat()
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise BundleError(f"cannot inspect {bundle}: {e.strerror}\n{fix}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise BundleError(
+            f"will not replace {bundle}: it is a symlink (to {os.readlink(bundle)})\n"
+            "  fix: set artifacts.bundle_dir to the directory it points to"
+        )
+    if not stat.S_ISDIR(info.st_mode):
+        raise BundleError(f"will not replace {bundle}: it is not a directory\n{fix}")
+    try:
+        entries = {e.name for e in os.scandir(bundle)}
+    except OSError as e:
+        raise BundleError(f"cannot list {bundle}: {e.strerror}\n{fix}") from None
+    if not entries:
+        return
+    if NAME not in entries or not _ours(bundle / NAME):
+        raise BundleError(
+            f"will not replace {bundle}: it is not empty and holds no bundle manifest "
+            f"of provision ({NAME})\n{fix}"
+        )
+    foreign = sorted(entries - BUNDLE_ENTRIES)
+    if foreign:
+        raise BundleError(
+            f"will not replace {bundle}: besides the bundle it holds "
+            f"{', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}\n"
+            "  fix: move those files out of the bundle directory"
+        )
+
+
+def _ours(manifest: Path) -> bool:
+    try:
+        if not manifest.is_file() or manifest.stat().st_size > 16 << 20:
+            return False
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(data, dict)
+        and data.get("format") == FORMAT
+        and isinstance(data.get("artifacts"), list)
+    )
+
+
 @contextmanager
 def staging(bundle: Path, kind: str, say: Callable[[str], None]) -> Iterator[Path]:
     """A staging directory beside the bundle for one build or fetch (`kind`), one at a
     time (a lock on the directory that holds the bundle). Removes what an earlier run
-    that was killed left behind, and its own directory on the way out."""
+    that was killed left behind, and its own directory on the way out. Refuses at once
+    when the bundle directory is not one it may replace (check_replaceable)."""
+    check_replaceable(bundle)
     bundle.parent.mkdir(parents=True, exist_ok=True)
     with _DirLock(bundle.parent) as lock:
         try:
@@ -97,6 +160,7 @@ def swap_in(out: Path, bundle: Path, staging: Path) -> None:
     """Put a finished bundle `out` in place of `bundle`; the old one (if any) is moved
     into `staging` (removed by the caller) and put back if the swap fails."""
     previous = staging / "previous"
+    check_replaceable(bundle)  # again: it may have changed during a long build
     if bundle.exists():
         bundle.rename(previous)
     try:

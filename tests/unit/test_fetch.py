@@ -160,6 +160,8 @@ def test_fetched_bundle_replaces_the_previous_one(tmp_path, upstream):
     bundle = tmp_path / "cache" / "bundle"
     (bundle / "images").mkdir(parents=True)
     (bundle / "images" / "old.tar").write_bytes(b"old")
+    # a bundle of ours (only those are replaced: test_bundle_guard.py)
+    (bundle / "manifest.json").write_text('{"format": 1, "kubernetes": "0.0.0", "artifacts": []}')
     fetch(config(tmp_path, upstream), tmp_path).run()
     assert not (bundle / "images").exists()
     verify(bundle, read_manifest(bundle, K8S))
@@ -230,12 +232,13 @@ def test_tampered_file_is_refused_and_nothing_is_left(tmp_path, upstream):
 def test_failure_keeps_the_previous_bundle(tmp_path, upstream):
     bundle = tmp_path / "cache" / "bundle"
     bundle.mkdir(parents=True)
-    (bundle / "manifest.json").write_text("previous")
+    previous = '{"format": 1, "kubernetes": "0.0.0", "artifacts": [], "previous": true}'
+    (bundle / "manifest.json").write_text(previous)
     upstream.files[path_of("calico.yaml")] = b"something else"
     with pytest.raises(ChecksumMismatch, match="calico: "):
         fetch(config(tmp_path, upstream), tmp_path).run()
     assert sorted(p.name for p in bundle.iterdir()) == ["manifest.json"]
-    assert (bundle / "manifest.json").read_text() == "previous"
+    assert (bundle / "manifest.json").read_text() == previous
     assert leftovers(tmp_path) == []
 
 
