@@ -61,13 +61,38 @@ def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.
     )
 
 
-def machines_spec(config: ClusterConfig, provider: str, extra: dict | None = None) -> dict:
-    """What the Vagrantfile reads: the one list of nodes, and how to make them."""
+# Seconds Vagrant waits for a machine to boot to SSH: Vagrant's own default, and
+# a longer one under software emulation (libvirt driver qemu), where a first boot
+# on a busy 2-core host takes minutes.
+BOOT_TIMEOUT_S = {"kvm": 300, "qemu": 900}
+
+
+def machines_spec(
+    config: ClusterConfig,
+    provider: str,
+    extra: dict | None = None,
+    libvirt_driver: str = "kvm",
+) -> dict:
+    """What the Vagrantfile reads: the one list of nodes, and how to make them.
+
+    libvirt_driver is the host's (machines/kvm.py probes it): kvm, or qemu where
+    hardware virtualization does not work.
+    """
+    subnet = config.network.node_subnet
+    name = config.cluster.name
     return {
-        "cluster": config.cluster.name,
+        "cluster": name,
         "provider": provider,
         "box": config.machines.box,
-        "node_subnet": str(config.network.node_subnet),
+        "node_subnet": str(subnet),
+        "netmask": str(subnet.netmask),
+        "prefixlen": subnet.prefixlen,
+        "boot_timeout": BOOT_TIMEOUT_S[libvirt_driver] if provider == "libvirt" else 300,
+        "libvirt": {
+            "driver": libvirt_driver,
+            "default_prefix": f"{name}-",
+            "network_name": f"{name}-nodes",
+        },
         "nodes": [
             {
                 "name": n.name,

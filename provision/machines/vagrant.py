@@ -126,8 +126,34 @@ class VagrantMachines:
                     self.config.cluster.name, key.parent / "authorized_keys"
                 ),
             }
-        spec = machines_spec(self.config, self.provider, extra)
+        driver = "kvm"
+        if self.provider in ("virtualbox", "libvirt"):
+            from provision.machines import box
+            from provision.machines.kvm import host_probe
+
+            if self.config.machines.box == box.OFFLINE_BOX:
+                extra["box"] = box.box_name()
+            if self.provider == "libvirt":
+                driver = host_probe().driver
+        spec = machines_spec(self.config, self.provider, extra, libvirt_driver=driver)
         self.spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+
+    def _prepare_vms(self) -> None:
+        """Check the config against this host, say which libvirt driver and why,
+        build the offline box when asked for."""
+        from provision.errors import ConfigError
+        from provision.machines import box
+        from provision.machines.kvm import host_probe
+        from provision.machines.vm_checks import vm_problems
+
+        problems = vm_problems(self.config, self.provider)
+        if problems:
+            raise ConfigError(str(self.inv.cluster_file), problems)
+        if self.provider == "libvirt":
+            probe = host_probe()
+            self.log.say(f"machines: libvirt driver {probe.driver}: {probe.reason}")
+        if self.config.machines.box == box.OFFLINE_BOX:
+            box.ensure_box(self.inv.cache_dir, say=self.log.say)
 
     def _recorded_image(self) -> str:
         try:
@@ -150,6 +176,7 @@ class VagrantMachines:
             self.write_spec(image)
             add_blackholes(self.config, self.log.say)
         else:
+            self._prepare_vms()
             self.write_spec()
         names = [n.name for n in self.config.nodes]
         before = self._states()
