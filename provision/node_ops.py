@@ -75,6 +75,13 @@ class NodeOps:
         if held:
             self.log.say(f"node: --force: the data of {'; '.join(held)} is lost", style="red")
 
+    def hosts_ready(self) -> None:
+        """Existing hosts: reachable, and sudo without a password, before any change."""
+        if self.config.machines.kind == "ssh":
+            from provision.machines.factory import machines_for
+
+            machines_for(self.inv, self.config, self.log).up()
+
     # -- steps -----------------------------------------------------------------
     def drain_and_delete(self, sh, name: str) -> None:
         nodes = json.loads(sh(f"{KUBECTL} get nodes -o json"))["items"]
@@ -103,6 +110,7 @@ class NodeOps:
         """Drain, remove, kubeadm reset and clean on the node, rejoin. The node's
         local volumes keep their data."""
         self.worker(name)
+        self.hosts_ready()
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
             self.drain_and_delete(sh, name)
@@ -115,6 +123,7 @@ class NodeOps:
         from provision.machines.factory import machines_for
 
         self.worker(name)
+        self.hosts_ready()
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
             self.refuse_data_loss(sh, name, force)
@@ -153,6 +162,7 @@ class NodeOps:
         from provision.config.load import load_text
 
         load_text(text, str(path))  # the config without it must be valid: check first
+        self.hosts_ready()
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
             self.refuse_data_loss(sh, name, force)

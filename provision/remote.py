@@ -1,5 +1,9 @@
 """Commands on the lab's nodes over SSH (fabric, pinned host keys): kubectl runs on
-the control plane, never from the host toward pod or service addresses."""
+the control plane, never from the host toward pod or service addresses.
+
+Every command runs as root: directly when the inventory logs in as root, else
+through `sudo -n` (the admin kubeconfig, containerd's socket and the container
+logs are root's), so a login user with passwordless sudo works like root."""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ def shells(inv: Inventory, names: dict[str, str], error=RemoteFailed) -> Iterato
     """{role: run(command) -> stdout} for {role: node name}; a non-zero exit raises
     `error` with the command's last output."""
     from provision.inventory import read_endpoints
-    from provision.machines.ssh_hosts import connect
+    from provision.machines.ssh_hosts import as_root, connect, sudo_fix
 
     hosts = inv.dir / "hosts.yml"
     if not hosts.is_file():
@@ -39,10 +43,19 @@ def shells(inv: Inventory, names: dict[str, str], error=RemoteFailed) -> Iterato
         }
 
         def shell(role: str) -> Shell:
+            user = endpoints[names[role]].user
+
             def run(command: str) -> str:
-                out = conns[role].run(command, hide=True, warn=True, in_stream=False, timeout=600)
+                out = conns[role].run(
+                    as_root(command, user), hide=True, warn=True, in_stream=False, timeout=600
+                )
                 if out.exited != 0:
                     text = out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}"
+                    if "sudo: a password is required" in text:
+                        text = (
+                            f"{names[role]}: sudo asks {user} for a password\n"
+                            f"  fix: {sudo_fix(user)}"
+                        )
                     raise error(text[-400:])
                 return out.stdout
 

@@ -85,6 +85,10 @@ class Up:
     ) -> list[tuple[str, float]]:
         phases = self.plan(only, start_from)
         self.preflight()
+        if "machines" not in phases and self.machines.provider == "ssh":
+            # Existing hosts: reachable with pinned keys and passwordless sudo for the
+            # login user, checked before any phase changes anything.
+            self.machines.up()
         if "machines" not in phases and (self.inv.dir / "hosts.yml").exists():
             self.refresh_inventory()
         self.state.begin_run(

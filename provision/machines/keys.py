@@ -31,5 +31,8 @@ def ensure_key(state_dir: Path, comment: str) -> Path:
     public = key.with_suffix(".pub").read_text()
     if not authorized.exists() or authorized.read_text() != public:
         authorized.write_text(public)
-    os.chmod(authorized, 0o600)
+    # Mounted read-only into the nodes for root and for the non-root login user:
+    # sshd reads it as that user, so it must be readable by others (it holds only
+    # the public key; the directory around it stays 0700 on this host).
+    os.chmod(authorized, 0o644)
     return key

@@ -4,12 +4,18 @@ Built by debootstrap from the host's own apt mirror and imported with
 `docker import`. The image tag carries a hash of this recipe, so a built image
 is reused until the recipe changes. The image holds no key: each lab mounts its
 own authorized_keys at container creation.
+
+Like a Vagrant box, a node is logged into as the non-root user `vagrant`, who has
+passwordless sudo: every playbook and remote command runs through sudo, as on a
+VM or an operator's host. root keeps key login (the same mounted key) so the
+root path can be exercised too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -58,6 +64,11 @@ MASKED_UNITS = (
     "e2scrub_reap.service",
     "fstrim.timer",
 )
+# The login user, as in a Vagrant box: uid 1000, own group, home /home/vagrant.
+LOGIN_USER = "vagrant"
+LOGIN_UID = 1000
+LOGIN_HOME = f"/home/{LOGIN_USER}"
+SUDOERS = f"{LOGIN_USER} ALL=(ALL) NOPASSWD: ALL\n"
 SSHD_CONFIG = "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n"
 # Host keys are made per container at first boot, never baked into the image.
 SSH_HOSTKEYS_DROPIN = (
@@ -92,6 +103,8 @@ def recipe() -> dict:
         "sshd": SSHD_CONFIG,
         "hostkeys": SSH_HOSTKEYS_DROPIN,
         "init": INIT,
+        "user": [LOGIN_USER, LOGIN_UID, LOGIN_HOME],
+        "sudoers": SUDOERS,
         "format": 1,
     }
 
@@ -178,6 +191,7 @@ def _configure(rootfs: Path) -> None:
     (dropin / "hostkeys.conf").write_text(SSH_HOSTKEYS_DROPIN)
     _run(["chroot", str(rootfs), "systemctl", "enable", "ssh.service"], "enable sshd")
     (rootfs / "root" / ".ssh").mkdir(mode=0o700, exist_ok=True)
+    _add_login_user(rootfs)
     # an empty machine-id: systemd makes one per container at boot
     (etc / "machine-id").write_text("")
     dbus_id = rootfs / "var" / "lib" / "dbus" / "machine-id"
@@ -196,6 +210,41 @@ def _configure(rootfs: Path) -> None:
     for leftover in (rootfs / "var" / "lib" / "apt" / "lists").glob("*"):
         if leftover.is_file():
             leftover.unlink()
+
+
+def _add_login_user(rootfs: Path) -> None:
+    """The `vagrant` user with passwordless sudo and a home sshd's StrictModes
+    accepts: home 0755 and ~/.ssh 0700, both owned by the user (authorized_keys is
+    mounted read-only into ~/.ssh when a node is created)."""
+    _run(
+        [
+            "chroot",
+            str(rootfs),
+            "useradd",
+            "--create-home",
+            "--home-dir",
+            LOGIN_HOME,
+            "--shell",
+            "/bin/bash",
+            "--uid",
+            str(LOGIN_UID),
+            "--user-group",
+            LOGIN_USER,
+        ],
+        "useradd",
+    )
+    # no password at all (locked): key login only, sudo without a password
+    _run(["chroot", str(rootfs), "passwd", "--lock", LOGIN_USER], "passwd --lock")
+    home = rootfs / LOGIN_HOME.lstrip("/")
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    for path, mode in ((home, 0o755), (ssh_dir, 0o700)):
+        os.chown(path, LOGIN_UID, LOGIN_UID)
+        path.chmod(mode)
+    sudoers = rootfs / "etc" / "sudoers.d" / LOGIN_USER
+    sudoers.write_text(SUDOERS)
+    sudoers.chmod(0o440)
+    _run(["chroot", str(rootfs), "visudo", "-c", "-f", f"/etc/sudoers.d/{LOGIN_USER}"], "visudo")
 
 
 def _run(cmd: list[str], what: str, log: Path | None = None) -> None:

@@ -2,11 +2,14 @@
 
 Nothing here creates or destroys a machine: `up` proves each host is reachable
 with the key the config names and a host key found in the config's known_hosts
-(never auto-accepted); `destroy` only forgets the generated inventory.
+(never auto-accepted), and that the login user can run commands as root (root
+itself, or passwordless sudo), before anything is changed; `destroy` only forgets
+the generated inventory.
 """
 
 from __future__ import annotations
 
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +22,38 @@ from provision.runlog import RunLog
 
 class UnreachableHost(ProvisionError):
     exit_code = 4
+
+
+class NoPasswordlessSudo(ProvisionError):
+    exit_code = 4
+
+
+def as_root(command: str, user: str) -> str:
+    """A shell command that runs `command` as root on a host logged into as `user`:
+    unchanged for root, else through `sudo -n` (never waits for a password)."""
+    if user == "root":
+        return command
+    return f"sudo -n -- sh -c {shlex.quote(command)}"
+
+
+def sudo_fix(user: str) -> str:
+    """How to give `user` passwordless sudo on a host."""
+    entry = f"{user} ALL=(ALL) NOPASSWD: ALL"
+    return (
+        f"on each host, as root: echo '{entry}' > /etc/sudoers.d/{user} && "
+        f"chmod 0440 /etc/sudoers.d/{user} && visudo -c (or log in as root: machines.ssh.user)"
+    )
+
+
+def sudo_problem(conn, user: str) -> str | None:
+    """None when `user` can run commands as root without a password, else why not."""
+    if user == "root":
+        return None
+    out = conn.run("sudo -n true", hide=True, warn=True, in_stream=False, timeout=15)
+    if out.exited == 0:
+        return None
+    said = (out.stderr.strip() or out.stdout.strip()).splitlines()
+    return f"sudo -n true as {user} failed (exit {out.exited}): {said[-1] if said else ''}"
 
 
 def connect(ep: SshEndpoint, known_hosts: Path, timeout: float = 15):
@@ -63,32 +98,49 @@ class SshHosts:
             for name, ep in static_endpoints(self.config).items()
         }
 
-    def _probe(self, item: tuple[str, SshEndpoint]) -> tuple[str, str]:
+    def _probe(self, item: tuple[str, SshEndpoint], sudo: bool = False) -> tuple[str, str]:
+        """(name, "running"), (name, "unreachable (...)") or, with sudo, (name,
+        "no passwordless sudo (...)")."""
         name, ep = item
         try:
             with connect(ep, self._path(self.access.known_hosts)) as conn:
                 conn.run("true", hide=True, in_stream=False, timeout=15)
-            return name, "running"
+                problem = sudo_problem(conn, ep.user) if sudo else None
         except Exception as e:  # paramiko and socket errors alike
             self.log.write(f"{name}: {type(e).__name__}: {e}")
             return name, f"unreachable ({type(e).__name__}: {e})"
+        if problem:
+            self.log.write(f"{name}: {problem}")
+            return name, f"no passwordless sudo ({problem})"
+        return name, "running"
 
     def up(self) -> None:
-        states = dict(self._probe_all())
-        bad = {n: s for n, s in states.items() if s != "running"}
-        if bad:
-            lines = "\n".join(f"  {n}: {s}" for n, s in bad.items())
+        """Check every host before anything changes: reachable with its pinned host
+        key, and root reachable from the login user without a password."""
+        states = dict(self._probe_all(sudo=True))
+        unreachable = {n: s for n, s in states.items() if s.startswith("unreachable")}
+        if unreachable:
+            lines = "\n".join(f"  {n}: {s}" for n, s in unreachable.items())
             raise UnreachableHost(
                 f"existing hosts not reachable with pinned host keys:\n{lines}\n"
                 f"  fix: check address, user and key in the config, and add each host's key to "
                 f"{self.access.known_hosts} (e.g. ssh-keyscan, checked against the host's console)"
             )
-        self.log.say(f"machines: {len(states)} existing hosts reachable over SSH")
+        no_sudo = {n: s for n, s in states.items() if s != "running"}
+        if no_sudo:
+            lines = "\n".join(f"  {n}: {s}" for n, s in no_sudo.items())
+            raise NoPasswordlessSudo(
+                f"existing hosts where {self.access.user} cannot run commands as root without "
+                f"a password (provision runs every change through `sudo -n`):\n{lines}\n"
+                f"  nothing was changed\n  fix: {sudo_fix(self.access.user)}"
+            )
+        how = "as root" if self.access.user == "root" else f"as {self.access.user}, sudo ok"
+        self.log.say(f"machines: {len(states)} existing hosts reachable over SSH ({how})")
 
-    def _probe_all(self) -> list[tuple[str, str]]:
+    def _probe_all(self, sudo: bool = False) -> list[tuple[str, str]]:
         endpoints = self.endpoints()
         with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
-            return list(pool.map(self._probe, endpoints.items()))
+            return list(pool.map(lambda item: self._probe(item, sudo), endpoints.items()))
 
     def status(self) -> list[MachineState]:
         states = dict(self._probe_all())

@@ -18,7 +18,7 @@ from provision.config.model import ClusterConfig
 from provision.errors import ProvisionError
 from provision.inventory import SshEndpoint
 from provision.machines.base import MachineState
-from provision.machines.node_image import INIT_PATH
+from provision.machines.node_image import INIT_PATH, LOGIN_HOME, LOGIN_USER
 from provision.machines.routes import add_blackholes, remove_blackholes
 from provision.project import Inventory
 from provision.render import machines_spec
@@ -71,6 +71,9 @@ def docker_create_args(cluster: str, authorized_keys: Path) -> list[str]:
         "/var/lib/docker",
         "-v",
         "/var/lib/kubelet",
+        # The lab's public key, for the login user (as in a Vagrant box) and for root.
+        "-v",
+        f"{authorized_keys}:{LOGIN_HOME}/.ssh/authorized_keys:ro",
         "-v",
         f"{authorized_keys}:/root/.ssh/authorized_keys:ro",
         "--stop-signal",
@@ -122,6 +125,7 @@ class VagrantMachines:
                 "image": image or self._recorded_image(),
                 "cmd": [INIT_PATH],
                 "private_key": str(key),
+                "ssh_user": LOGIN_USER,
                 "create_args": docker_create_args(
                     self.config.cluster.name, key.parent / "authorized_keys"
                 ),
@@ -279,26 +283,64 @@ class VagrantMachines:
             return dict(pool.map(one, names))
 
     def known_hosts(self, endpoints: dict[str, SshEndpoint]) -> str:
-        """known_hosts lines for these nodes, read over Vagrant's own channel."""
-        v = self._vagrant()
+        """known_hosts lines for these nodes: each node's ed25519 host key.
+
+        Container nodes (docker provider): read through the Docker engine on this
+        host (`docker exec`), a local channel that involves no network and no SSH,
+        so the pinned key is the one the container really holds.
+
+        VMs (virtualbox, libvirt): read with `vagrant ssh`, which connects with host
+        key checking turned off. What is trusted is the first connection Vagrant
+        makes to the address and port its own provider reports for the machine it
+        just created (trust on first use); from then on Ansible and fabric accept
+        only the key recorded here.
+        """
+        if self.provider == "docker":
+            read = self._host_key_from_engine
+        else:
+            read = self._host_key_over_vagrant_ssh
 
         def one(name: str) -> str:
-            out = v.ssh(vm_name=name, command="cat /etc/ssh/ssh_host_ed25519_key.pub")
-            # Vagrant may print its own "==> NAME: ..." lines around the command's
-            # output: take the key line only.
-            line = next((ln for ln in out.splitlines() if ln.startswith("ssh-ed25519 ")), None)
-            if line is None:
-                raise MachinesError(
-                    f"no ed25519 host key read from {name} over Vagrant's channel:\n"
-                    f"    {out.strip()[-300:]}\n  fix: run `provision up` again"
-                )
-            kind, key = line.split()[:2]
+            kind, key = read(name)
             ep = endpoints[name]
             host = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
             return f"{host} {kind} {key}"
 
         with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
             return "\n".join(pool.map(one, endpoints)) + "\n"
+
+    def _host_key_from_engine(self, name: str) -> tuple[str, str]:
+        from provision.machines.docker import docker
+
+        container = f"{self.config.cluster.name}-{name}"
+        label = docker(
+            "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}', container, check=False
+        )
+        if label.returncode != 0 or label.stdout.strip() != self.config.cluster.name:
+            raise MachinesError(
+                f"container {container} is not a node of cluster {self.config.cluster.name} "
+                f"(label {LABEL}: {label.stdout.strip() or label.stderr.strip()!r})\n"
+                "  fix: run `provision destroy`, then `provision up`"
+            )
+        out = docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
+        return self._key_line(name, out.stdout + out.stderr, "the Docker engine")
+
+    def _host_key_over_vagrant_ssh(self, name: str) -> tuple[str, str]:
+        out = self._vagrant().ssh(vm_name=name, command="cat /etc/ssh/ssh_host_ed25519_key.pub")
+        return self._key_line(name, out, "Vagrant's ssh")
+
+    @staticmethod
+    def _key_line(name: str, out: str, channel: str) -> tuple[str, str]:
+        # Vagrant may print its own "==> NAME: ..." lines around the command's
+        # output: take the key line only.
+        line = next((ln for ln in out.splitlines() if ln.startswith("ssh-ed25519 ")), None)
+        if line is None:
+            raise MachinesError(
+                f"no ed25519 host key read from {name} through {channel}:\n"
+                f"    {out.strip()[-300:]}\n  fix: run `provision up` again"
+            )
+        kind, key = line.split()[:2]
+        return kind, key
 
     def destroy_one(self, name: str) -> None:
         """Destroy one machine (its disks or volumes too); the others keep running."""

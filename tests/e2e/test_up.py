@@ -19,7 +19,7 @@ from provision.addons.manifests import render_manifests, render_secrets
 from provision.addons.secrets import wanted
 from provision.config import load
 from provision.inventory import SshEndpoint
-from provision.machines.ssh_hosts import connect
+from provision.machines.ssh_hosts import as_root, connect
 from tests.conftest import ROOT
 from tests.integration.conftest import (
     ensure_bundle,
@@ -48,6 +48,15 @@ def cluster():
 
 def on_cp(hosts, command: str) -> str:
     return run_on("cp1", hosts["cp1"], command)
+
+
+def test_the_cluster_was_built_through_a_sudo_login(cluster):
+    """Every playbook and remote command ran as `vagrant`, becoming root by sudo."""
+    hosts, _ = cluster
+    for name, host in hosts.items():
+        assert host["ansible_user"] == "vagrant"
+        assert run_on(name, host, "id -u", as_login=True) != "0"
+    assert run_on("cp1", hosts["cp1"], "stat -c %U /etc/kubernetes/admin.conf") == "root"
 
 
 def test_nodes_registered_with_private_ips(cluster):
@@ -191,18 +200,25 @@ def test_addon_manifests_pass_server_side_dry_run(cluster, volumes, shipper, lab
         ep["ansible_user"],
         ep["ansible_ssh_private_key_file"],
     )
+    user = endpoint.user
     with connect(endpoint, known_hosts_file()) as conn:
+        # uploaded as the login user (readable by root), kubectl run as root
         conn.put(io.StringIO(manifest), "/tmp/provision-addons-dry-run.yaml")
-        conn.run(f"{KUBECTL} create namespace {DRY_RUN_NS}", hide=True)
+        conn.run(as_root(f"{KUBECTL} create namespace {DRY_RUN_NS}", user), hide=True)
         try:
             out = conn.run(
-                f"{KUBECTL} apply --dry-run=server --validate=strict "
-                "-f /tmp/provision-addons-dry-run.yaml",
+                as_root(
+                    f"{KUBECTL} apply --dry-run=server --validate=strict "
+                    "-f /tmp/provision-addons-dry-run.yaml",
+                    user,
+                ),
                 hide=True,
                 warn=True,
             )
         finally:
-            conn.run(f"{KUBECTL} delete namespace {DRY_RUN_NS} --timeout 120s", hide=True)
+            conn.run(
+                as_root(f"{KUBECTL} delete namespace {DRY_RUN_NS} --timeout 120s", user), hide=True
+            )
             conn.run("rm -f /tmp/provision-addons-dry-run.yaml", hide=True)
     assert out.exited == 0, out.stderr
     lines = [line for line in out.stdout.splitlines() if line.endswith("(server dry run)")]

@@ -68,16 +68,19 @@ def latest_run() -> Path:
     return (lab_state() / "runs" / "latest").resolve()
 
 
-def existing_hosts_inventory(root: Path) -> tuple[Path, Path]:
+def existing_hosts_inventory(
+    root: Path, user: str | None = None, name: str = "existing"
+) -> tuple[Path, Path]:
     """An inventory of kind ssh (cluster `existing`) whose hosts are the running lab's
     nodes, reached on their private IPs with their host keys pinned in a known_hosts
-    file of its own: how an operator's existing machines are reached."""
+    file of its own: how an operator's existing machines are reached. The login user
+    is the lab's own (a sudo user, `vagrant`) unless another is given."""
     lab_hosts = inventory_hosts()
     keys = {}
     for line in known_hosts_file().read_text().splitlines():
         host, kind, key = line.split()
         keys[host] = f"{kind} {key}"
-    known = root / "known_hosts"
+    known = root / f"known_hosts-{name}"
     lines = []
     for h in lab_hosts.values():
         forwarded = "[{}]:{}".format(h["ansible_host"], h["ansible_port"])
@@ -88,12 +91,12 @@ def existing_hosts_inventory(root: Path) -> tuple[Path, Path]:
     config["machines"] = {
         "kind": "ssh",
         "ssh": {
-            "user": "root",
+            "user": user or next(iter(lab_hosts.values()))["ansible_user"],
             "private_key": next(iter(lab_hosts.values()))["ansible_ssh_private_key_file"],
             "known_hosts": str(known),
         },
     }
-    inv = root / "existing"
+    inv = root / name
     inv.mkdir()
     (inv / "cluster.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     return inv, known

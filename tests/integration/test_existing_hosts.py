@@ -1,10 +1,13 @@
 """Existing machines reached over SSH (machines.kind: ssh), for real: the lab's
 running nodes stand in for an operator's hosts, reached on their private IPs with
-host keys pinned in a known_hosts file the config names."""
+host keys pinned in a known_hosts file the config names, logged into as the lab's
+sudo user (`vagrant`) and as root; a user whose sudo asks for a password is
+refused before anything changes."""
 
 import pytest
 
 from tests.integration.conftest import existing_hosts_inventory, inventory_hosts, provision
+from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.lab
 
@@ -18,7 +21,7 @@ def existing(tmp_path_factory):
 def test_up_reaches_existing_hosts_and_writes_inventory(existing):
     inv, _ = existing
     out = provision("up", "-i", str(inv / "cluster.yml"), "--only", "machines").stdout
-    assert "3 existing hosts reachable over SSH" in out
+    assert "3 existing hosts reachable over SSH (as vagrant, sudo ok)" in out
     hosts = inventory_hosts(inv / "hosts.yml")
     assert {n: h["ansible_host"] for n, h in hosts.items()} == {
         "cp1": "192.168.56.10",
@@ -58,3 +61,53 @@ def test_destroy_never_touches_existing_hosts(existing):
     assert "existing hosts are not destroyed" in out
     assert not (inv / "hosts.yml").exists()
     assert len(inventory_hosts()) == 3  # the lab itself is still there
+
+
+def test_root_login_runs_playbooks_too(existing, tmp_path):
+    """The same hosts reached as root (no sudo involved): prepare passes and, the
+    nodes being prepared already, changes nothing."""
+    inv, _ = existing_hosts_inventory(tmp_path, user="root", name="existing-root")
+    out = provision("up", "-i", str(inv / "cluster.yml"), "--only", "machines,prepare").stdout
+    assert "(as root)" in out
+    hosts = inventory_hosts(inv / "hosts.yml")
+    assert {h["ansible_user"] for h in hosts.values()} == {"root"}
+
+
+SUDO_USER = "opsuser"
+
+
+@pytest.fixture
+def sudo_with_password():
+    """A login user on every node whose sudo asks for a password on w1 only
+    (passwordless on cp1 and w2); removed afterwards."""
+    lab_hosts = inventory_hosts()
+    for name, host in lab_hosts.items():
+        rule = "ALL=(ALL) ALL" if name == "w1" else "ALL=(ALL) NOPASSWD: ALL"
+        run_on(
+            name,
+            host,
+            f"id {SUDO_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {SUDO_USER}; "
+            f"install -d -m 0700 -o {SUDO_USER} -g {SUDO_USER} /home/{SUDO_USER}/.ssh; "
+            f"install -m 0600 -o {SUDO_USER} -g {SUDO_USER} /home/vagrant/.ssh/authorized_keys "
+            f"/home/{SUDO_USER}/.ssh/authorized_keys; "
+            f"echo '{SUDO_USER} {rule}' > /etc/sudoers.d/{SUDO_USER}; "
+            f"chmod 0440 /etc/sudoers.d/{SUDO_USER}; visudo -c -q",
+        )
+    yield SUDO_USER
+    for name, host in lab_hosts.items():
+        run_on(name, host, f"rm -f /etc/sudoers.d/{SUDO_USER}; userdel -r {SUDO_USER} || true")
+
+
+def test_sudo_asking_for_a_password_is_refused_before_any_change(sudo_with_password, tmp_path):
+    inv, _ = existing_hosts_inventory(tmp_path, user=sudo_with_password, name="existing-pw")
+    config = str(inv / "cluster.yml")
+    for phases in ("machines,prepare", "prepare"):
+        out = provision("up", "-i", config, "--only", phases, check=False)
+        assert out.returncode == 4, out.stdout + out.stderr
+        assert f"{sudo_with_password} cannot run commands as root without a password" in out.stderr
+        assert "w1: no passwordless sudo" in out.stderr
+        assert "a password is required" in out.stderr
+        assert "nothing was changed" in out.stderr
+        assert f"{sudo_with_password} ALL=(ALL) NOPASSWD: ALL" in out.stderr  # the fix
+        assert "cp1:" not in out.stderr and "w2:" not in out.stderr
+        assert "playbook prepare.yml" not in out.stdout  # refused before any playbook

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from provision.inventory import SshEndpoint
-from provision.machines.ssh_hosts import connect
+from provision.machines.ssh_hosts import as_root, connect
 from tests.conftest import ROOT
 from tests.integration.conftest import (
     docker,
@@ -27,13 +27,24 @@ pytestmark = pytest.mark.lab
 NODES = {"cp1": "192.168.56.10", "w1": "192.168.56.11", "w2": "192.168.56.12"}
 
 
-def run_on(name: str, host: dict, command: str, known_hosts: Path | None = None) -> str:
+def run_on(
+    name: str,
+    host: dict,
+    command: str,
+    known_hosts: Path | None = None,
+    as_login: bool = False,
+    user: str | None = None,
+) -> str:
+    """stdout of `command` on a node, as root (through sudo for a non-root login,
+    like provision's own remote commands) or, with as_login, as the login user."""
     ep = SshEndpoint(
         host["ansible_host"],
         host["ansible_port"],
-        host["ansible_user"],
+        user or host["ansible_user"],
         host["ansible_ssh_private_key_file"],
     )
+    if not as_login:
+        command = as_root(command, ep.user)
     with connect(ep, known_hosts or known_hosts_file()) as conn:
         return conn.run(command, hide=True, in_stream=False, timeout=60).stdout.strip()
 
@@ -61,6 +72,33 @@ def test_up_gives_three_reachable_nodes(fresh_lab):
         state = run_on(name, host, "systemctl is-system-running --wait || true")
         assert state == "running", run_on(name, host, "systemctl --failed --no-legend")
         assert run_on(name, host, "python3 -c 'import sys; print(sys.version_info[0])'") == "3"
+
+
+def test_login_is_a_sudo_user_like_a_vagrant_box(fresh_lab):
+    """Nodes are logged into as `vagrant` (not root), which has passwordless sudo;
+    root can log in with the same key."""
+    for name, host in inventory_hosts().items():
+        assert host["ansible_user"] == "vagrant"
+        assert run_on(name, host, "id -un", as_login=True) == "vagrant"
+        assert run_on(name, host, "id -u", as_login=True) != "0"
+        assert run_on(name, host, "sudo -n id -u", as_login=True) == "0"
+        assert run_on(name, host, "id -u", user="root", as_login=True) == "0"
+        # sshd's StrictModes: home and ~/.ssh belong to the user, not group-writable
+        modes = run_on(name, host, "stat -c '%U %a' ~ ~/.ssh", as_login=True).splitlines()
+        assert modes == ["vagrant 755", "vagrant 700"], modes
+
+
+def test_host_keys_are_pinned_from_the_engine(fresh_lab):
+    """known_hosts holds, for each node's forwarded port, the key the container
+    itself holds (read through `docker exec`, not over SSH)."""
+    pinned = {}
+    for line in known_hosts_file().read_text().splitlines():
+        host, kind, key = line.split()
+        pinned[host] = f"{kind} {key}"
+    for name, host in inventory_hosts().items():
+        on_disk = docker("exec", f"lab-{name}", "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+        forwarded = "[{}]:{}".format(host["ansible_host"], host["ansible_port"])
+        assert pinned[forwarded] == " ".join(on_disk.split()[:2])
 
 
 def test_unknown_host_key_is_refused(fresh_lab, tmp_path):
