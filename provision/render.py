@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 
 import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from provision.addons.manifests import render_manifests
 from provision.config.model import ClusterConfig
 from provision.inventory import SshEndpoint, build_hosts, static_endpoints
 from provision.machines.provider import nodes_are_containers
+from provision.templates import Token, environment
 
 # The kubelet's one CRI socket, by runtime.cri.
 CRI_SOCKETS = {
@@ -30,14 +30,10 @@ CONTAINER_PREFLIGHT_IGNORE = (
 )
 
 
-def _env() -> Environment:
-    return Environment(
-        loader=PackageLoader("provision", "templates"),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+def _env():
+    """Templates in provision/templates; config strings reach them only through the
+    `yaml` filter (see provision/templates)."""
+    return environment("templates")
 
 
 def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.yml") -> str:
@@ -50,9 +46,9 @@ def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.
             source=source,
             cluster_name=config.cluster.name,
             cp=config.control_plane,
-            cri_socket=CRI_SOCKETS[config.runtime.cri],
+            cri_socket=Token(CRI_SOCKETS[config.runtime.cri]),
             containers=containers,
-            preflight_ignore=CONTAINER_PREFLIGHT_IGNORE if containers else (),
+            preflight_ignore=[Token(c) for c in CONTAINER_PREFLIGHT_IGNORE] if containers else (),
             kubernetes_version=config.versions.kubernetes,
             image_repository=mirror,
             pod_cidr=config.network.pod_cidr,

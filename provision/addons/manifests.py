@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment
 
 from provision.addons.values import NODE_PORTS, UPSTREAM_IMAGES, image
 from provision.config.model import PARTS, ClusterConfig, addon_of_part
+from provision.templates import Quoted, Token, environment
 
 NAMESPACE = "addons"
 CLUSTER_DOMAIN = "cluster.local"
@@ -57,25 +58,23 @@ def local_volumes(config: ClusterConfig) -> list[LocalVolume]:
     return [LocalVolume(c, size, node, f"{LOCAL_ROOT}/{c}") for c, size, node in wanted]
 
 
-def _labels(name: str) -> str:
-    return (
-        f"{{app.kubernetes.io/name: {name}, app.kubernetes.io/part-of: {PART_OF}, "
+def _labels(name: str) -> Quoted:
+    """The labels of an add-on object, as a YAML flow mapping (`name` is a constant of
+    the templates, checked as a token)."""
+    return Quoted(
+        f"{{app.kubernetes.io/name: {Token(name)}, app.kubernetes.io/part-of: {PART_OF}, "
         "app.kubernetes.io/managed-by: provision}"
     )
 
 
-def _selector(name: str) -> str:
-    return f"{{app.kubernetes.io/name: {name}}}"
+def _selector(name: str) -> Quoted:
+    return Quoted(f"{{app.kubernetes.io/name: {Token(name)}}}")
 
 
 def _env() -> Environment:
-    env = Environment(
-        loader=PackageLoader("provision", "templates/addons"),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
+    """Templates in provision/templates/addons; config strings reach them only through
+    the `yaml` filter (see provision/templates)."""
+    env = environment("templates/addons")
     env.globals.update(labels=_labels, selector=_selector)
     return env
 
@@ -83,22 +82,25 @@ def _env() -> Environment:
 def context(config: ClusterConfig, source: str = "cluster.yml") -> dict:
     a = config.addons
     nfs_node = a.nfs.server_node or config.control_plane.name
+    names = {n.name for n in config.nodes}
+    if nfs_node not in names:  # refused by the config checks; never a KeyError here
+        nfs_node = config.control_plane.name
     return {
         "source": source,
         "cluster_name": config.cluster.name,
-        "namespace": NAMESPACE,
-        "cluster_domain": CLUSTER_DOMAIN,
+        "namespace": Token(NAMESPACE),
+        "cluster_domain": Token(CLUSTER_DOMAIN),
         "enabled": a.enabled(),
         "images": {name: image(config, name) for name in UPSTREAM_IMAGES}
         | {"rsyslog": a.images.get("rsyslog", "")},
         "node_ports": NODE_PORTS,
         "volumes": a.volumes,
-        "storage_class": "nfs" if a.volumes == "nfs" else LOCAL_CLASS,
+        "storage_class": Token("nfs" if a.volumes == "nfs" else LOCAL_CLASS),
         "local_volumes": local_volumes(config) if a.volumes == "local" else [],
-        "nfs_provisioner_name": NFS_PROVISIONER_NAME,
+        "nfs_provisioner_name": Token(NFS_PROVISIONER_NAME),
         "nfs": {
             "server_node": nfs_node,
-            "server_ip": str(config.node(nfs_node).ip),
+            "server_ip": config.node(nfs_node).ip,
             "export_path": a.nfs.export_path,
         },
         "elk": a.elk,
