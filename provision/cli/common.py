@@ -74,14 +74,22 @@ def error_exit() -> Iterator[None]:
             "a writable file system)",
             OSFailure.exit_code,
         )
+    except ValueError as e:
+        if "null byte" not in str(e):  # a path argument with a NUL byte (os.stat refuses it)
+            _internal(e)
+        _fail("an argument holds a NUL byte\n  fix: pass paths and names without it", 2)
     except Exception as e:
-        if os.environ.get("PROVISION_DEBUG") == "1":
-            raise
-        _fail(
-            f"internal error: {type(e).__name__}: {e}\n"
-            "  fix: run again with PROVISION_DEBUG=1 for the traceback and report it",
-            1,
-        )
+        _internal(e)
+
+
+def _internal(e: Exception) -> NoReturn:
+    if os.environ.get("PROVISION_DEBUG") == "1":
+        raise e
+    _fail(
+        f"internal error: {type(e).__name__}: {e}\n"
+        "  fix: run again with PROVISION_DEBUG=1 for the traceback and report it",
+        1,
+    )
 
 
 def _fail(message: str, code: int) -> NoReturn:

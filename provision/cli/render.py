@@ -49,9 +49,11 @@ PSEUDO_TREES = ("/proc", "/sys", "/dev")
 
 
 def _writable_target(out: Path) -> Path:
+    if "\x00" in str(out):
+        raise UsageError("--out holds a NUL byte\n  fix: pick a directory such as ./rendered")
     try:
         full = Path(os.path.abspath(out)).resolve()
-    except (OSError, RuntimeError) as e:
+    except (OSError, RuntimeError, ValueError) as e:  # loops, NUL bytes
         raise UsageError(f"cannot use --out {out}: {e}\n  fix: pick another directory") from None
     for tree in PSEUDO_TREES:
         if full == Path(tree) or Path(tree) in full.parents:
