@@ -20,6 +20,8 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    # ok but worth knowing (e.g. VMs under software emulation): not a failure
+    warning: bool = False
 
 
 def _read_int(path: str) -> int | None:
@@ -53,9 +55,9 @@ def run_checks(config: ClusterConfig, provider: str, cache_dir: Path) -> list[Ch
     if provider == "docker":
         checks.extend(_docker_checks())
     elif provider == "virtualbox":
-        checks.append(_tool("VBoxManage", "install VirtualBox from virtualbox.org"))
+        checks.extend(_virtualbox_checks(config))
     elif provider == "libvirt":
-        checks.append(_tool("virsh", "apt-get install libvirt-daemon-system libvirt-clients"))
+        checks.extend(_libvirt_checks(config))
     need = needed_memory_mb(config, provider)
     have = mem_available_mb()
     checks.append(
@@ -129,3 +131,81 @@ def _docker_checks() -> list[Check]:
         )
     )
     return checks
+
+
+def _virtualbox_checks(config: ClusterConfig) -> list[Check]:
+    from provision.machines.provider import vboxmanage_version
+
+    version = vboxmanage_version()
+    return [
+        Check(
+            "VBoxManage",
+            version is not None,
+            f"answers: {version}" if version else "not found or not answering",
+            "install VirtualBox from virtualbox.org",
+        ),
+        Check(
+            "VirtualBox driver",
+            os.path.exists("/dev/vboxdrv"),
+            "/dev/vboxdrv present" if os.path.exists("/dev/vboxdrv") else "/dev/vboxdrv missing",
+            "load VirtualBox's kernel module (modprobe vboxdrv, or reinstall VirtualBox)",
+        ),
+        _box_check(config, "virtualbox"),
+    ]
+
+
+def _libvirt_checks(config: ClusterConfig) -> list[Check]:
+    from provision.machines.kvm import host_probe
+    from provision.machines.provider import libvirt_plugin, libvirt_version
+
+    version = libvirt_version()
+    probe = host_probe()
+    setup = "scripts/host-setup-libvirt"
+    return [
+        Check(
+            "libvirtd",
+            version is not None,
+            f"virsh -c qemu:///system version: {version}" if version else "does not answer",
+            setup,
+        ),
+        Check(
+            "vagrant-libvirt plugin",
+            libvirt_plugin(),
+            "in `vagrant plugin list`",
+            f"{setup} (or apt-get install vagrant-libvirt)",
+        ),
+        Check(
+            "KVM",
+            True,
+            probe.reason
+            if probe.usable
+            else f"not usable ({probe.reason}): VMs run under QEMU's software emulation "
+            "(libvirt driver qemu), several times slower",
+            warning=not probe.usable,
+        ),
+        _box_check(config, "libvirt"),
+    ]
+
+
+def _box_check(config: ClusterConfig, provider: str) -> Check:
+    from provision.machines import box
+
+    if config.machines.box == box.OFFLINE_BOX:
+        name = box.box_name()
+        present = box.box_present(name)
+        return Check(
+            "box",
+            True,
+            f"{name} present"
+            if present
+            else f"{name} is built by the first `provision up` (~3 min, debootstrap)",
+        )
+    present = box.box_present(config.machines.box)
+    return Check(
+        "box",
+        True,
+        f"{config.machines.box} present"
+        if present
+        else f"{config.machines.box} is downloaded by the first `vagrant up` (needs internet)",
+        warning=not present,
+    )

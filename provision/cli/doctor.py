@@ -14,10 +14,17 @@ def command(inventory: str | None) -> None:
 
     from provision.doctor import run_checks
     from provision.machines.factory import recorded_provider
-    from provision.machines.provider import resolve_provider
+    from provision.machines.provider import ProviderChoice, choose_provider
 
     inv, config = load_config(inventory)
-    provider = recorded_provider(inv) or resolve_provider(config)
+    recorded = recorded_provider(inv)
+    choice = (
+        ProviderChoice(recorded, "the lab's machines were made with it")
+        if recorded
+        else choose_provider(config)
+    )
+    provider = choice.provider
+    console().print(f"provider: {provider} ({choice.reason})")
     checks = run_checks(config, provider, inv.cache_dir)
     table = Table(title=f"host checks for provider {provider}")
     for col in ("check", "result", "detail", "fix"):
@@ -25,10 +32,10 @@ def command(inventory: str | None) -> None:
     for c in checks:
         table.add_row(
             c.name,
-            "ok" if c.ok else "PROBLEM",
+            ("warning" if c.warning else "ok") if c.ok else "PROBLEM",
             c.detail,
             "" if c.ok else c.fix,
-            style=None if c.ok else "red",
+            style=("yellow" if c.warning else None) if c.ok else "red",
         )
     console().print(table)
     failed = [c for c in checks if not c.ok]

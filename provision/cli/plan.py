@@ -10,13 +10,20 @@ def command(inventory: str | None) -> None:
     """Show machines, phases in order, versions and what each phase changes."""
     from rich.table import Table
 
-    from provision.machines.provider import resolve_provider
+    from provision.errors import ConfigError
+    from provision.machines.provider import choose_provider
+    from provision.machines.vm_checks import vm_problems
     from provision.phases import PHASES
 
     inv, config = load_config(inventory)
-    provider = resolve_provider(config)
+    choice = choose_provider(config)
+    provider = choice.provider
+    problems = vm_problems(config, provider)
+    if problems:
+        raise ConfigError(str(inv.cluster_file), problems)
     out = console()
     out.print(f"[bold]plan for {config.cluster.name}[/] ({inv.cluster_file}), provider: {provider}")
+    out.print(f"provider {provider}: {choice.reason}", markup=False)
 
     machines = Table(title="machines")
     for col in ("node", "role", "cpus", "memory", "node ip"):

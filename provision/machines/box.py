@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -78,13 +79,7 @@ def box_name() -> str:
 def box_present(name: str) -> bool:
     if shutil.which("vagrant") is None:
         return False
-    out = subprocess.run(
-        ["vagrant", "box", "list", "--machine-readable"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_vagrant_env(),
-    )
+    out = _vagrant("box", "list", "--machine-readable")
     return any(line.split(",")[2:4] == ["box-name", name] for line in out.stdout.splitlines())
 
 
@@ -129,20 +124,18 @@ def ensure_box(cache_dir: Path, say: Callable[[str], None] = print) -> tuple[str
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
             box_file.unlink(missing_ok=True)
             raise HostError(f"box build failed with exit {rc} (full log: {log})\n{tail}")
-    out = subprocess.run(
-        ["vagrant", "box", "add", "--force", "--name", name, str(box_file)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=_vagrant_env(),
-    )
+    out = _vagrant("box", "add", "--force", "--name", name, str(box_file))
     if out.returncode != 0:
         raise HostError(f"vagrant box add {name} failed:\n{(out.stdout + out.stderr)[-800:]}")
     say(f"box {name} built and added in {time.monotonic() - started:.0f} s")
     return name, True
 
 
-def _vagrant_env() -> dict[str, str]:
-    import os
-
-    return {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1"}
+def _vagrant(*args: str) -> subprocess.CompletedProcess:
+    """`vagrant box ...` outside any project: a Vagrantfile in the current
+    directory (or VAGRANT_CWD) would be loaded, and the lab's needs machines.json."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VAGRANT_CWD", "PROVISION_MACHINES")}
+    env["VAGRANT_CHECKPOINT_DISABLE"] = "1"
+    return subprocess.run(
+        ["vagrant", *args], capture_output=True, text=True, check=False, env=env, cwd="/"
+    )
