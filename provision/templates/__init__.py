@@ -25,6 +25,7 @@ Strings that are built from several parts are joined first and quoted once:
 
 from __future__ import annotations
 
+import functools
 import re
 from ipaddress import IPv4Address, IPv4Network
 
@@ -78,8 +79,10 @@ def finalize(value: object) -> object:
     )
 
 
+@functools.cache
 def environment(folder: str) -> Environment:
-    """The environment for the templates in provision/<folder>."""
+    """The environment for the templates in provision/<folder> (one per folder, so each
+    template is compiled once per process)."""
     env = Environment(
         loader=PackageLoader("provision", folder),
         undefined=StrictUndefined,
