@@ -11,6 +11,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -145,15 +146,28 @@ def staging(bundle: Path, kind: str, say: Callable[[str], None]) -> Iterator[Pat
             raise BundleError(
                 f"another bundle build or fetch is writing {bundle}\n  fix: wait for it to finish"
             ) from None
-        for left in ("build", "fetch"):
-            for stale in bundle.parent.glob(f".{bundle.name}-{left}-*"):
-                say(f"  removing {stale} (left by an interrupted run)")
-                shutil.rmtree(stale, ignore_errors=True)
+        for stale in _stale_stagings(bundle):
+            say(f"  removing {stale} (left by an interrupted run)")
+            shutil.rmtree(stale, ignore_errors=True)
         path = Path(tempfile.mkdtemp(prefix=f".{bundle.name}-{kind}-", dir=bundle.parent))
         try:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _stale_stagings(bundle: Path) -> list[Path]:
+    """Staging directories an interrupted build or fetch left: named as staging names
+    them, real directories (not links), holding only what staging puts there.
+    Anything else beside the bundle is left alone."""
+    shape = re.compile(rf"^\.{re.escape(bundle.name)}-(build|fetch)-[A-Za-z0-9_]+$")
+    found = []
+    for entry in bundle.parent.iterdir():
+        if not shape.fullmatch(entry.name) or entry.is_symlink() or not entry.is_dir():
+            continue
+        if {e.name for e in entry.iterdir()} <= {"bundle", "work", "previous"}:
+            found.append(entry)
+    return found
 
 
 def swap_in(out: Path, bundle: Path, staging: Path) -> None:

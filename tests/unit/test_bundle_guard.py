@@ -155,3 +155,16 @@ def test_tokens_are_only_plain_words():
     for bad in ["a b", "x\ny", "-x", "'q'", "a: b", "#c", ""]:
         with pytest.raises(ValueError):
             Token(bad)
+
+
+def test_staging_leaves_lookalikes_of_its_leftovers_alone(tmp_path):
+    bundle = tmp_path / "bundle"
+    ours = tmp_path / ".bundle-build-killed"
+    (ours / "work").mkdir(parents=True)
+    theirs = tmp_path / ".bundle-build-notes"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("mine")
+    with staging(bundle, "fetch", print):
+        pass
+    assert not ours.exists()
+    assert (theirs / "notes.txt").read_text() == "mine"
