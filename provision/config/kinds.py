@@ -253,6 +253,8 @@ def file_path(value: str) -> str:
         raise ValueError("must not start with '-'")
     if any(ord(c) < 32 or c == "\x7f" for c in value):
         raise ValueError("must not hold control characters (newlines, tabs)")
+    if any(c in "'\"`$;|&<>" for c in value):
+        raise ValueError("must not hold quotes or shell characters (' \" ` $ ; | & < >)")
     return value
 
 

@@ -131,6 +131,7 @@ CASES = [
     ("ssh-user-shell", ssh_with(user="root;id"), "machines.ssh.user", "POSIX"),
     ("ssh-user-long", ssh_with(user="a" * 40), "machines.ssh.user", "POSIX"),
     ("ssh-key-option", ssh_with(private_key="-oX"), "machines.ssh.private_key", "'-'"),
+    ("ssh-key-shell", ssh_with(private_key="/k/$(id)"), "machines.ssh.private_key", "shell"),
     ("ssh-hosts-newline", ssh_with(known_hosts="/k\nx"), "machines.ssh.known_hosts", "control"),
     ("ssh-port-string", ssh_with(port="22"), "machines.ssh.port", "valid integer"),
     # --- silent coercion -----------------------------------------------------------------

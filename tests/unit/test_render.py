@@ -99,3 +99,20 @@ def test_bad_config_renders_nothing(tmp_path, lab, write_config):
     result = CliRunner().invoke(cli, ["render", "-i", str(write_config(lab)), "--out", str(out)])
     assert result.exit_code == 2
     assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["yes", "null", "1e3", "true", "0x1f"])
+def test_names_yaml_would_retype_stay_strings(tmp_path, lab, write_config, name):
+    """Every config string reaches the files through the yaml filter: a cluster or node
+    name that YAML would read as a boolean, null or number stays the same string."""
+    lab["cluster"]["name"] = name
+    lab["nodes"][0]["name"] = name
+    lab["addons"]["nfs"]["server_node"] = name
+    out = render(tmp_path, "--provider", "docker", config=write_config(lab))
+    docs = list(yaml.safe_load_all((out / "kubeadm-config.yaml").read_text()))
+    kinds = {d["kind"]: d for d in docs}
+    assert kinds["ClusterConfiguration"]["clusterName"] == name
+    assert kinds["InitConfiguration"]["nodeRegistration"]["name"] == name
+    es = yaml.safe_load((out / "addons" / "elasticsearch.yaml").read_text().split("---")[1])
+    env = {e["name"]: e["value"] for e in es["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["cluster.name"] == name
