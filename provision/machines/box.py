@@ -51,6 +51,18 @@ PACKAGES = (
     "kmod",
     "less",
     "gnupg",
+    # What `prepare` installs on every node (role node_common), baked in like
+    # kind's node image: under software emulation dpkg takes minutes per run.
+    "apt-transport-https",
+    "conntrack",
+    "curl",
+    "ebtables",
+    "ethtool",
+    "ipset",
+    "iptables",
+    "socat",
+    "util-linux",
+    "systemd-timesyncd",
 )
 SCRIPT = Path(__file__).with_name("box.sh")
 DISK_GB = 16

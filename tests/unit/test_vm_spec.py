@@ -102,3 +102,14 @@ def test_offline_box_is_libvirt_only(lab):
     problems = vm_checks.vm_problems(c, "virtualbox", addresses=no_host_addresses)
     assert [p.path for p in problems] == ["machines.box"]
     assert vm_checks.vm_problems(c, "libvirt", addresses=no_host_addresses) == []
+
+
+def test_box_carries_what_prepare_installs():
+    """The offline box holds node_common's packages, so prepare finds them present."""
+    from provision.machines import box
+    from tests.conftest import ROOT
+
+    defaults = yaml.safe_load((ROOT / "playbooks/roles/node_common/defaults/main.yml").read_text())
+    assert set(defaults["node_common_packages"]) <= set(box.PACKAGES)
+    assert "systemd-timesyncd" in box.PACKAGES
+    assert box.box_name().startswith(box.OFFLINE_BOX + "-")

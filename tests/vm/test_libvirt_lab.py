@@ -1,0 +1,181 @@
+"""inventories/lab-libvirt on a real VM: Vagrant's libvirt provider, the offline
+box, `up --only machines,prepare` as the `vagrant` user, pinned host keys, a no-op
+second run, and a destroy that leaves no domain, network or volume behind.
+
+Needs scripts/host-setup-libvirt. Where KVM does not work (this CI host) the VM
+runs under QEMU's software emulation: minutes, not seconds. The tests run in file
+order and share one VM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from provision.inventory import SshEndpoint
+from provision.machines.ssh_hosts import connect
+from provision.project import Inventory
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.vm
+INV = "lab-libvirt"
+CLUSTER_FILE = ROOT / "inventories" / INV / "cluster.yml"
+CLUSTER = yaml.safe_load(CLUSTER_FILE.read_text())
+NODES = {n["name"]: n["ip"] for n in CLUSTER["nodes"]}
+PREFIX = f"{CLUSTER['cluster']['name']}-"
+STATE = Inventory(INV, CLUSTER_FILE.parent, ROOT, CLUSTER_FILE).state_dir
+TIMINGS: dict[str, float] = {}
+
+
+def provision(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+    start = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "provision", *args, "-i", INV],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    took = time.monotonic() - start
+    print(f"provision {' '.join(args)}: {took:.0f} s")
+    if out.returncode != 0:
+        pytest.fail(
+            f"provision {' '.join(args)} exited {out.returncode}\n{out.stdout}\n{out.stderr}"
+        )
+    return out
+
+
+def virsh(*args: str) -> list[str]:
+    out = subprocess.run(
+        ["virsh", "-c", "qemu:///system", *args], capture_output=True, text=True, check=True
+    )
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+
+def labs_leftovers() -> dict[str, list[str]]:
+    """This lab's domains, networks and volumes in libvirt."""
+    return {
+        "domains": [d for d in virsh("list", "--all", "--name") if d.startswith(PREFIX)],
+        "networks": [n for n in virsh("net-list", "--all", "--name") if n.startswith(PREFIX)],
+        "volumes": [
+            v.split()[0]
+            for v in virsh("vol-list", "default")[2:]
+            if v.split()[0].startswith(PREFIX)
+        ],
+    }
+
+
+def hosts() -> dict[str, dict]:
+    data = yaml.safe_load((ROOT / "inventories" / INV / "hosts.yml").read_text())
+    groups = data["all"]["children"]["k8s_cluster"]["children"]
+    return {name: h for g in groups.values() for name, h in (g["hosts"] or {}).items()}
+
+
+def endpoint(host: dict) -> SshEndpoint:
+    return SshEndpoint(
+        host["ansible_host"],
+        host["ansible_port"],
+        host["ansible_user"],
+        host["ansible_ssh_private_key_file"],
+    )
+
+
+def run_on(host: dict, command: str, known_hosts: Path | None = None) -> str:
+    """stdout of `command`, run as the login user over SSH with the pinned key."""
+    with connect(endpoint(host), known_hosts or STATE / "known_hosts") as conn:
+        return conn.run(command, hide=True, in_stream=False, timeout=120).stdout.strip()
+
+
+def latest_playbooks() -> list[dict]:
+    return json.loads((STATE / "runs" / "latest" / "playbooks.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def vm_lab():
+    provision("destroy", "--yes")
+    assert labs_leftovers() == {"domains": [], "networks": [], "volumes": []}
+    start = time.monotonic()
+    out = provision("up", "--only", "machines,prepare", timeout=2400)
+    TIMINGS["first up (machines,prepare)"] = time.monotonic() - start
+    yield out
+    print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items()))
+
+
+def test_up_says_which_libvirt_driver(vm_lab):
+    assert "machines: libvirt driver " in vm_lab.stdout
+    line = next(ln for ln in vm_lab.stdout.splitlines() if "libvirt driver" in ln)
+    assert ("driver kvm" in line) or ("driver qemu" in line), line
+
+
+def test_a_libvirt_domain_runs(vm_lab):
+    running = virsh("list", "--name")
+    for name in NODES:
+        assert f"{PREFIX}{name}" in running
+
+
+def test_eth1_holds_the_node_ip(vm_lab):
+    prefixlen = CLUSTER["network"]["node_subnet"].split("/")[1]
+    for name, host in hosts().items():
+        assert host["node_ip"] == NODES[name]
+        eth1 = run_on(host, "ip -4 -o addr show dev eth1")
+        assert f"inet {NODES[name]}/{prefixlen}" in eth1
+        assert NODES[name] not in run_on(host, "ip -4 -o addr show dev eth0")
+
+
+def test_login_is_vagrant_and_become_works(vm_lab):
+    for host in hosts().values():
+        assert host["ansible_user"] == "vagrant"
+        assert run_on(host, "id -un") == "vagrant"
+        assert run_on(host, "sudo -n id -u") == "0"
+        # what prepare did as root through become
+        assert run_on(host, "grep -c . /etc/hosts") != "0"
+
+
+def test_pinned_host_key_is_used_and_an_unknown_one_refused(vm_lab, tmp_path):
+    import paramiko
+
+    pinned = (STATE / "known_hosts").read_text().split()
+    for host in hosts().values():
+        # the pinned key is the VM's own (made at its first boot, not in the box)
+        own = run_on(host, "cat /etc/ssh/ssh_host_ed25519_key.pub").split()[:2]
+        assert own[1] in pinned
+        other = tmp_path / "other"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True
+        )
+        kind, key = other.with_suffix(".pub").read_text().split()[:2]
+        ep = endpoint(host)
+        name = ep.host if ep.port == 22 else f"[{ep.host}]:{ep.port}"
+        wrong = tmp_path / "known_hosts"
+        wrong.write_text(f"{name} {kind} {key}\n")
+        conn = connect(ep, wrong)
+        with pytest.raises(paramiko.SSHException):
+            conn.run("true", hide=True, in_stream=False)
+        conn.close()
+
+
+def test_second_run_changes_nothing(vm_lab):
+    start = time.monotonic()
+    provision("up", "--only", "machines,prepare", timeout=1800)
+    TIMINGS["second up"] = time.monotonic() - start
+    results = latest_playbooks()
+    assert results
+    for result in results:
+        for host, stats in result["hosts"].items():
+            assert stats["changed"] == 0, (result["playbook"], host, stats)
+
+
+def test_destroy_leaves_no_domain_network_or_volume(vm_lab):
+    start = time.monotonic()
+    provision("destroy", "--yes")
+    TIMINGS["destroy"] = time.monotonic() - start
+    assert labs_leftovers() == {"domains": [], "networks": [], "volumes": []}
