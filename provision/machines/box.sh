@@ -75,8 +75,11 @@ chroot "$rootfs" systemctl enable ssh.service
 rm -f "$rootfs/var/lib/dbus/machine-id"
 echo box >"$rootfs/etc/hostname"
 echo "LANG=C.UTF-8" >"$rootfs/etc/default/locale"
+# Package lists for the VM's own sources: a fresh box does not spend its
+# first minutes (under emulation) in `apt-get update`; apt refreshes them
+# when they age (prepare's cache_valid_time).
+chroot "$rootfs" apt-get update -qq
 chroot "$rootfs" apt-get clean
-find "$rootfs/var/lib/apt/lists" -type f -delete
 
 echo "== disk"
 raw=$work/disk.raw
