@@ -53,6 +53,11 @@ class Inventory:
         return Path(base) / "provision" / self.name
 
     @property
+    def hosts_file(self) -> Path:
+        """The generated Ansible inventory: state, never in the work tree."""
+        return self.state_dir / "hosts.yml"
+
+    @property
     def cache_dir(self) -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return Path(base) / "provision"
