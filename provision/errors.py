@@ -1,8 +1,8 @@
 """One root exception; every subclass carries the exit code the CLI returns.
 
-Exit codes, one meaning each: 1 a failure of no class below (an OS error, an
-internal error), 2 config or usage, 3 host, 4 machines, 5 playbook or remote,
-6 bundle or Calico, 7 verify, 8 rebuild, 9 data guard, 130 interrupted.
+The one table of exit codes: each code is set here, on one class (two for 2),
+and every error elsewhere subclasses the class of its meaning. README's "Exit
+codes" section is this table; tests/unit/test_exit_codes.py checks both.
 """
 
 from __future__ import annotations
@@ -66,3 +66,58 @@ class HostError(ProvisionError):
     """The operator's machine lacks something the chosen provider needs."""
 
     exit_code = 3
+
+
+class MachinesError(ProvisionError):
+    """Machines could not be made, started or reached (Vagrant, an existing host)."""
+
+    exit_code = 4
+
+
+class NodeStepFailed(ProvisionError):
+    """A step on the nodes failed: a playbook, or a command run on a node."""
+
+    exit_code = 5
+
+
+class BundleError(ProvisionError):
+    """The offline bundle is missing, incomplete or corrupt, or cannot be built."""
+
+    exit_code = 6
+
+
+class VerifyFailed(ProvisionError):
+    """A verify check failed on the running lab."""
+
+    exit_code = 7
+
+
+class RebuildFailed(ProvisionError):
+    """`provision rebuild` did not pass; its report names the phase or check."""
+
+    exit_code = 8
+
+
+class DataGuard(ProvisionError):
+    """Refused: the operation would lose the only copy of data (--force drops it)."""
+
+    exit_code = 9
+
+
+# Not an exception: Ctrl-C or SIGTERM, the shell's 128 + SIGINT.
+INTERRUPTED = 130
+
+# code -> meaning, in README's words; the CLI's --help epilog and the test read it.
+EXIT_CODES: dict[int, str] = {
+    0: "done",
+    1: "an OS or internal error of no class below (one line; `PROVISION_DEBUG=1` for the traceback)",
+    2: "the config or the command line (file, line, field and fix)",
+    3: "this host lacks something (`provision doctor` prints the fix)",
+    4: "machines: Vagrant or an existing host failed or cannot be reached",
+    5: "a step on the nodes failed: a playbook or a command run on a node",
+    6: "the offline bundle: missing, incomplete, corrupt, or a build that failed",
+    7: "a verify check failed",
+    8: "`rebuild` did not pass (its report says which phase or check)",
+    9: "refused: the operation would lose the only copy of data (`--force` to drop it)",
+    INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); run the same command again to continue",
+}
