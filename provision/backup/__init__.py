@@ -1,0 +1,1 @@
+"""Backups of a lab: the archive format (archive.py)."""
