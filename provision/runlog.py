@@ -38,5 +38,14 @@ class RunLog:
         if self._console is not None:
             self._console.print(line, style=style, markup=False, highlight=False)
 
-    def close(self) -> None:
-        self._file.close()
+
+class NoRunLog(RunLog):
+    """What a read-only command hands to code that takes a log: lines for the console
+    go there; no run directory is made, nothing is written, `latest` stays put."""
+
+    def __init__(self, console=None):
+        self._console = console
+        self._started = time.monotonic()
+
+    def write(self, line: str) -> None:
+        """A read-only command keeps no log."""

@@ -41,10 +41,11 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         """Every command, even one without @reports_errors, ends in a message and an
-        exit code, never a traceback."""
+        exit code, never a traceback; SIGTERM ends it as Ctrl-C does, children too."""
         from provision.cli.common import error_exit
+        from provision.cli.interrupts import interrupts
 
-        with error_exit():
+        with error_exit(), interrupts():
             return super().invoke(ctx)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:

@@ -11,7 +11,7 @@ from typing import NoReturn
 
 import click
 
-from provision.errors import OSFailure, ProvisionError, UsageError
+from provision.errors import INTERRUPTED, OSFailure, ProvisionError, UsageError
 
 
 def _inventory_value(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -37,10 +37,19 @@ inventory_option = click.option(
 )
 
 
+# Where output is not a terminal (a run log, a pipe, CI), lines are never broken:
+# rich would otherwise wrap at 80 columns, mid-path and mid-word.
+UNWRAPPED_WIDTH = 100_000
+
+
 def console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    out = Console(stderr=stderr, highlight=False)
+    if not out.is_terminal:
+        out.soft_wrap = True
+        out.width = UNWRAPPED_WIDTH
+    return out
 
 
 def reports_errors(fn: Callable) -> Callable:
@@ -66,7 +75,7 @@ def error_exit() -> Iterator[None]:
     except ProvisionError as e:
         _fail(e.render(), e.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail("interrupted", INTERRUPTED)
     except OSError as e:
         where = f": {e.filename}" if e.filename else ""
         _fail(
@@ -110,19 +119,3 @@ def load_config(inventory: str | None):
             "  fix: name an inventory under inventories/, or a cluster.yml file"
         ) from None
     return inv, load(inv.cluster_file)
-
-
-def open_run(inv, command: str):
-    """The run log of this command, printing to the console as it goes."""
-    from provision.runlog import RunLog
-
-    return RunLog(inv.state_dir, command, console())
-
-
-def interrupted(log) -> None:
-    log.say(
-        "interrupted: run the same command again to continue, or `provision destroy` "
-        "to remove what was made",
-        style="yellow",
-    )
-    sys.exit(130)

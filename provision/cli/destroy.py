@@ -1,12 +1,30 @@
 import click
 
-from provision.cli.common import (
-    interrupted,
-    inventory_option,
-    load_config,
-    open_run,
-    reports_errors,
-)
+from provision.cli.base import RunCommand
+from provision.cli.common import inventory_option, reports_errors
+
+
+class DestroyCommand(RunCommand):
+    run_name = "destroy"
+
+    def confirm(self) -> None:
+        click.confirm(
+            f"Destroy every machine of cluster {self.config.cluster.name} "
+            f"({', '.join(n.name for n in self.config.nodes)})?",
+            abort=True,
+        )
+
+    def execute(self) -> None:
+        from provision.destroy import destroy_lab
+
+        destroy_lab(self.inv, self.config, self.log)
+
+    def done(self) -> None:
+        self.log.say(
+            f"destroyed cluster {self.config.cluster.name}; "
+            f"run logs kept in {self.inv.state_dir / 'runs'}",
+            style="bold green",
+        )
 
 
 @click.command("destroy")
@@ -15,21 +33,7 @@ from provision.cli.common import (
 @reports_errors
 def command(inventory: str | None, yes: bool) -> None:
     """Remove the machines, their network and volumes, and the generated inventory."""
-    from provision.destroy import destroy_lab
-
-    inv, config = load_config(inventory)
+    destroy = DestroyCommand(inventory)
     if not yes:
-        click.confirm(
-            f"Destroy every machine of cluster {config.cluster.name} "
-            f"({', '.join(n.name for n in config.nodes)})?",
-            abort=True,
-        )
-    log = open_run(inv, "destroy")
-    try:
-        destroy_lab(inv, config, log)
-    except KeyboardInterrupt:
-        interrupted(log)
-    log.say(
-        f"destroyed cluster {config.cluster.name}; run logs kept in {inv.state_dir / 'runs'}",
-        style="bold green",
-    )
+        destroy.confirm()
+    destroy.main()

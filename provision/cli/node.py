@@ -2,37 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 
-from provision.cli.common import (
-    interrupted,
-    inventory_option,
-    load_config,
-    open_run,
-    reports_errors,
-)
+from provision.cli.base import RunCommand
+from provision.cli.common import inventory_option, reports_errors
 
 force_option = click.option(
     "--force", is_flag=True, help="go on even if data that lives only on this node is lost"
 )
 
 
+class NodeCommand(RunCommand):
+    def __init__(self, inventory: str | None, what: str, name: str, action: Callable) -> None:
+        super().__init__(inventory)
+        self.run_name = f"node-{what}"
+        self.what = what
+        self.name = name
+        self.action = action
+
+    def title(self) -> str:
+        return f"node {self.what} {self.name}"
+
+    def execute(self) -> None:
+        from provision.node_ops import NodeOps
+
+        self.action(NodeOps(self.inv, self.config, self.log))
+
+    def done(self) -> None:
+        self.log.say(
+            f"node {self.what} {self.name}: done in {self.log.elapsed():.1f} s", style="bold green"
+        )
+
+
 @click.group("node")
 def command() -> None:
     """Reset, replace, add or remove a worker of the running cluster."""
-
-
-def _run(inventory: str | None, what: str, name: str, action) -> None:
-    from provision.node_ops import NodeOps
-
-    inv, config = load_config(inventory)
-    log = open_run(inv, f"node-{what}")
-    log.say(f"provision node {what} {name}: cluster {config.cluster.name}; log {log.path}")
-    try:
-        action(NodeOps(inv, config, log))
-    except KeyboardInterrupt:
-        interrupted(log)
-    log.say(f"node {what} {name}: done in {log.elapsed():.1f} s", style="bold green")
 
 
 @command.command("reset")
@@ -41,7 +47,7 @@ def _run(inventory: str | None, what: str, name: str, action) -> None:
 @reports_errors
 def reset(inventory: str | None, name: str) -> None:
     """Drain, remove, kubeadm reset and clean the node (SSH stays up), rejoin it."""
-    _run(inventory, "reset", name, lambda ops: ops.reset(name))
+    NodeCommand(inventory, "reset", name, lambda ops: ops.reset(name)).main()
 
 
 @command.command("replace")
@@ -51,7 +57,7 @@ def reset(inventory: str | None, name: str) -> None:
 @reports_errors
 def replace(inventory: str | None, name: str, force: bool) -> None:
     """Drain, remove, destroy and recreate the machine, prepare it, rejoin it."""
-    _run(inventory, "replace", name, lambda ops: ops.replace(name, force))
+    NodeCommand(inventory, "replace", name, lambda ops: ops.replace(name, force)).main()
 
 
 @command.command("add")
@@ -65,7 +71,7 @@ def replace(inventory: str | None, name: str, force: bool) -> None:
 def add(inventory: str | None, name: str, role: str, ip: str, cpus: int, memory_mb: int) -> None:
     """Add a worker to cluster.yml (checked first), make it, prepare it, join it."""
     node = {"name": name, "role": role, "cpus": cpus, "memory_mb": memory_mb, "ip": ip}
-    _run(inventory, "add", name, lambda ops: ops.add(node))
+    NodeCommand(inventory, "add", name, lambda ops: ops.add(node)).main()
 
 
 @command.command("remove")
@@ -75,4 +81,4 @@ def add(inventory: str | None, name: str, role: str, ip: str, cpus: int, memory_
 @reports_errors
 def remove(inventory: str | None, name: str, force: bool) -> None:
     """Drain, remove from the cluster, destroy the machine, drop it from cluster.yml."""
-    _run(inventory, "remove", name, lambda ops: ops.remove(name, force))
+    NodeCommand(inventory, "remove", name, lambda ops: ops.remove(name, force)).main()

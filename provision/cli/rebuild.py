@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import click
 
-from provision.cli.common import (
-    interrupted,
-    inventory_option,
-    load_config,
-    open_run,
-    reports_errors,
-)
+from provision.cli.base import RunCommand
+from provision.cli.common import inventory_option, reports_errors
+
+
+class RebuildCommand(RunCommand):
+    run_name = "rebuild"
+
+    def execute(self) -> None:
+        from provision.rebuild import Rebuild
+
+        self.report, self.out = Rebuild(self.inv, self.config, self.log).run()
+
+    def done(self) -> None:
+        from provision.rebuild import RebuildFailed
+
+        for line in self.report.summary().splitlines():
+            self.log.say(line)
+        self.log.say(
+            f"report: {self.out} (report.json, junit.xml, summary.txt); history: {self.out.parent}"
+        )
+        if not self.report.passed:
+            raise RebuildFailed(f"rebuild failed; see {self.out / 'summary.txt'}")
+        self.log.say("rebuild passed", style="bold green")
 
 
 @click.command("rebuild")
@@ -18,18 +34,4 @@ from provision.cli.common import (
 @reports_errors
 def command(inventory: str | None) -> None:
     """Destroy and rebuild the lab, verify it, write a report (exit 0 only if all passed)."""
-    from provision.rebuild import Rebuild, RebuildFailed
-
-    inv, config = load_config(inventory)
-    log = open_run(inv, "rebuild")
-    log.say(f"provision rebuild: {config.cluster.name} ({inv.cluster_file}); log {log.path}")
-    try:
-        report, out = Rebuild(inv, config, log).run()
-    except KeyboardInterrupt:
-        interrupted(log)
-    for line in report.summary().splitlines():
-        log.say(line)
-    log.say(f"report: {out} (report.json, junit.xml, summary.txt); history: {out.parent}")
-    if not report.passed:
-        raise RebuildFailed(f"rebuild failed; see {out / 'summary.txt'}")
-    log.say("rebuild passed", style="bold green")
+    RebuildCommand(inventory).main()

@@ -3,8 +3,34 @@ from pathlib import Path
 
 import click
 
-from provision.cli.common import console, inventory_option, load_config, reports_errors
+from provision.cli.base import Command
+from provision.cli.common import console, inventory_option, reports_errors
 from provision.errors import UsageError
+
+
+class RenderCommand(Command):
+    def __init__(self, inventory: str | None, out: Path, provider: str | None) -> None:
+        super().__init__(inventory)
+        self.out = out
+        self.provider = provider
+
+    def execute(self) -> None:
+        from provision.machines.provider import resolve_provider
+        from provision.render import render_all
+
+        target = _writable_target(self.out)
+        provider = self.provider or resolve_provider(self.config)
+        try:
+            written = render_all(self.config, provider, target, source=str(self.inv.cluster_file))
+        except OSError as e:
+            raise UsageError(
+                f"cannot write into --out {self.out}: {e.strerror or e}"
+                + (f" ({e.filename})" if e.filename else "")
+                + "\n  fix: pick a directory you can write to (not under a file, not on a "
+                "read-only file system)"
+            ) from None
+        for path in written:
+            console().print(f"wrote {path}")
 
 
 @click.command("render")
@@ -25,23 +51,7 @@ from provision.errors import UsageError
 @reports_errors
 def command(inventory: str | None, out: Path, provider: str | None) -> None:
     """Write the files derived from the config (inventory, kubeadm, add-ons)."""
-    from provision.machines.provider import resolve_provider
-    from provision.render import render_all
-
-    inv, config = load_config(inventory)
-    target = _writable_target(out)
-    provider = provider or resolve_provider(config)
-    try:
-        written = render_all(config, provider, target, source=str(inv.cluster_file))
-    except OSError as e:
-        raise UsageError(
-            f"cannot write into --out {out}: {e.strerror or e}"
-            + (f" ({e.filename})" if e.filename else "")
-            + "\n  fix: pick a directory you can write to (not under a file, not on a "
-            "read-only file system)"
-        ) from None
-    for path in written:
-        console().print(f"wrote {path}")
+    RenderCommand(inventory, out, provider).main()
 
 
 # Kernel and device file systems: files there are interfaces, not files.

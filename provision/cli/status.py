@@ -2,7 +2,48 @@ import json
 
 import click
 
-from provision.cli.common import console, inventory_option, load_config, reports_errors
+from provision.cli.base import Command
+from provision.cli.common import console, inventory_option, reports_errors
+
+
+class StatusCommand(Command):
+    def __init__(self, inventory: str | None, as_json: bool) -> None:
+        super().__init__(inventory)
+        self.as_json = as_json
+
+    def execute(self) -> None:
+        from rich.table import Table
+
+        from provision.runlog import NoRunLog
+        from provision.status import collect
+
+        data = collect(self.inv, self.config, NoRunLog(console()))
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2))
+            return
+        out = console()
+        table = Table(title=f"machines of {self.config.cluster.name}", title_justify="left")
+        for col in ("machine", "state", "provider", "node ip", "ssh"):
+            table.add_column(col)
+        for m in data["machines"]:
+            style = None if m["state"] == "running" else "yellow"
+            row = (m["name"], m["state"], m["provider"], m["node_ip"], m["ssh"] or "-")
+            table.add_row(*row, style=style)
+        out.print(table)
+        for section, columns in (
+            ("nodes", ("name", "ready", "version", "internal_ip")),
+            ("addons", ("name", "kind", "ready", "wanted", "url")),
+        ):
+            rows = data[section]
+            if isinstance(rows, str):
+                out.print(f"{section}: {rows}", style="yellow")
+                continue
+            table = Table(title=f"kubernetes {section}", title_justify="left")
+            for col in columns:
+                table.add_column(col.replace("_", " "))
+            for r in rows:
+                table.add_row(*(str(r[c]) for c in columns))
+            out.print(table)
 
 
 @click.command("status")
@@ -11,36 +52,4 @@ from provision.cli.common import console, inventory_option, load_config, reports
 @reports_errors
 def command(inventory: str | None, as_json: bool) -> None:
     """Show machines, Kubernetes nodes and add-ons."""
-    from rich.table import Table
-
-    from provision.runlog import RunLog
-    from provision.status import collect
-
-    inv, config = load_config(inventory)
-    data = collect(inv, config, RunLog(inv.state_dir, "status"))
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    out = console()
-    table = Table(title=f"machines of {config.cluster.name}", title_justify="left")
-    for col in ("machine", "state", "provider", "node ip", "ssh"):
-        table.add_column(col)
-    for m in data["machines"]:
-        style = None if m["state"] == "running" else "yellow"
-        row = (m["name"], m["state"], m["provider"], m["node_ip"], m["ssh"] or "-")
-        table.add_row(*row, style=style)
-    out.print(table)
-    for section, columns in (
-        ("nodes", ("name", "ready", "version", "internal_ip")),
-        ("addons", ("name", "kind", "ready", "wanted", "url")),
-    ):
-        rows = data[section]
-        if isinstance(rows, str):
-            out.print(f"{section}: {rows}", style="yellow")
-            continue
-        table = Table(title=f"kubernetes {section}", title_justify="left")
-        for col in columns:
-            table.add_column(col.replace("_", " "))
-        for r in rows:
-            table.add_row(*(str(r[c]) for c in columns))
-        out.print(table)
+    StatusCommand(inventory, as_json).main()

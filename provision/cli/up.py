@@ -1,13 +1,31 @@
 import click
 
-from provision.cli.common import (
-    interrupted,
-    inventory_option,
-    load_config,
-    open_run,
-    reports_errors,
-)
+from provision.cli.base import RunCommand
+from provision.cli.common import inventory_option, reports_errors
 from provision.errors import UsageError
+
+
+class UpCommand(RunCommand):
+    run_name = "up"
+
+    def __init__(self, inventory: str | None, only: str | None, start_from: str | None) -> None:
+        super().__init__(inventory)
+        if only and start_from:
+            raise UsageError("use --only or --from, not both\n  fix: drop one of them")
+        self.only = only.split(",") if only else None
+        self.start_from = start_from
+
+    def execute(self) -> None:
+        from provision.up import Up
+
+        self.timings = Up(self.inv, self.config, self.log).run(self.only, self.start_from)
+
+    def done(self) -> None:
+        total = sum(t for _, t in self.timings)
+        self.log.say(
+            f"up finished in {total:.1f} s: " + ", ".join(f"{n} {t:.1f}s" for n, t in self.timings),
+            style="bold green",
+        )
 
 
 @click.command("up")
@@ -28,19 +46,4 @@ from provision.errors import UsageError
 @reports_errors
 def command(inventory: str | None, only: str | None, start_from: str | None) -> None:
     """Bring the lab up, phase by phase (see `provision plan`)."""
-    from provision.up import Up
-
-    inv, config = load_config(inventory)
-    log = open_run(inv, "up")
-    log.say(f"provision up: cluster {config.cluster.name} ({inv.cluster_file}); log {log.path}")
-    try:
-        if only and start_from:
-            raise UsageError("use --only or --from, not both\n  fix: drop one of them")
-        timings = Up(inv, config, log).run(only.split(",") if only else None, start_from)
-    except KeyboardInterrupt:
-        interrupted(log)
-    total = sum(t for _, t in timings)
-    log.say(
-        f"up finished in {total:.1f} s: " + ", ".join(f"{n} {t:.1f}s" for n, t in timings),
-        style="bold green",
-    )
+    UpCommand(inventory, only, start_from).main()

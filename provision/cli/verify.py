@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import click
 
-from provision.cli.common import inventory_option, load_config, open_run, reports_errors
+from provision.cli.base import RunCommand
+from provision.cli.common import inventory_option, reports_errors
+
+
+class VerifyCommand(RunCommand):
+    run_name = "verify"
+
+    def execute(self) -> None:
+        from provision.verify.run import Verify
+
+        Verify(self.inv, self.config, self.log).run()  # says its own summary
 
 
 @click.command("verify")
@@ -12,9 +22,4 @@ from provision.cli.common import inventory_option, load_config, open_run, report
 @reports_errors
 def command(inventory: str | None) -> None:
     """Check every enabled add-on by doing its job (exit 7 when a check fails)."""
-    from provision.verify.run import Verify
-
-    inv, config = load_config(inventory)
-    log = open_run(inv, "verify")
-    log.say(f"provision verify: {config.cluster.name} ({inv.cluster_file}); log {log.path}")
-    Verify(inv, config, log).run()
+    VerifyCommand(inventory).main()

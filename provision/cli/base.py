@@ -1,0 +1,66 @@
+"""The one life cycle of a command over a config (molecule's pattern): the click
+function parses its options and hands them to a Command, which loads the config and
+executes.
+
+A Command is read-only: it opens no run directory and leaves `runs/latest` alone
+(status, plan, validate, render, doctor, kubectl, bundle check). A RunCommand
+changes something: it opens a run (a log under the state directory), prints a banner
+naming the log, executes, then says what it finished. Ctrl-C or SIGTERM (see
+interrupts.py, installed for every command by the group) ends a RunCommand with the
+hint to run it again, exit 130; up's own handling records the phase as interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING
+
+from provision.cli.common import console, load_config
+from provision.errors import INTERRUPTED
+
+if TYPE_CHECKING:
+    from provision.runlog import RunLog
+
+
+class Command:
+    def __init__(self, inventory: str | None) -> None:
+        self.inv, self.config = load_config(inventory)
+
+    def execute(self) -> None:
+        raise NotImplementedError
+
+    def main(self) -> None:
+        self.execute()
+
+
+class RunCommand(Command):
+    # The run directory's suffix and the banner's words, e.g. "node-reset" / "node reset w1".
+    run_name: str
+    log: RunLog
+
+    def title(self) -> str:
+        return self.run_name
+
+    def banner(self) -> str:
+        """What runs on which config; the log's path follows."""
+        config, file = self.config, self.inv.cluster_file
+        return f"provision {self.title()}: cluster {config.cluster.name} ({file})"
+
+    def done(self) -> None:
+        """The closing lines, once execute returned."""
+
+    def main(self) -> None:
+        from provision.runlog import RunLog
+
+        self.log = RunLog(self.inv.state_dir, self.run_name, console())
+        self.log.say(f"{self.banner()}; log {self.log.path}")
+        try:
+            self.execute()
+        except KeyboardInterrupt:
+            self.log.say(
+                "interrupted: run the same command again to continue, or `provision destroy` "
+                "to remove what was made",
+                style="yellow",
+            )
+            sys.exit(INTERRUPTED)
+        self.done()
