@@ -28,7 +28,7 @@ def test_validate_by_inventory_name_from_project_root(monkeypatch):
 
 
 def test_plan_lists_phases_in_order():
-    result = CliRunner().invoke(cli, ["plan", "-i", str(LAB)], terminal_width=200)
+    result = CliRunner().invoke(cli, ["plan", "-i", str(LAB)])
     assert result.exit_code == 0, result.output
     order = [
         "machines",
