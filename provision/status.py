@@ -8,17 +8,11 @@ import json
 import shutil
 import subprocess
 
-from provision.addons.values import NODE_PORTS
+from provision.addons.values import web_urls
 from provision.config.model import ClusterConfig
 from provision.project import Inventory
 from provision.runlog import RunLog
 from provision.sources import bundle_dir
-
-URL_PORTS = {
-    "kibana": NODE_PORTS["kibana"],
-    "rabbitmq": NODE_PORTS["rabbitmq_management"],
-    "zipkin": NODE_PORTS["zipkin"],
-}
 
 
 def _kubectl(inv: Inventory, config: ClusterConfig, *args: str) -> dict | str:
@@ -73,7 +67,7 @@ def collect(inv: Inventory, config: ClusterConfig, log: RunLog) -> dict:
         inv, config, "-n", "addons", "get", "deployments,statefulsets,daemonsets"
     )
     if isinstance(addons, dict):
-        host = config.control_plane.ip
+        urls = web_urls(str(config.control_plane.ip))
         addons = [
             {
                 "name": w["metadata"]["name"],
@@ -88,11 +82,7 @@ def collect(inv: Inventory, config: ClusterConfig, log: RunLog) -> dict:
                     if w["kind"] == "DaemonSet"
                     else w["spec"].get("replicas", 0)
                 ),
-                "url": (
-                    f"http://{host}:{URL_PORTS[w['metadata']['name']]}/"
-                    if w["metadata"]["name"] in URL_PORTS
-                    else ""
-                ),
+                "url": urls.get(w["metadata"]["name"], ""),
             }
             for w in addons["items"]
         ]
