@@ -1,12 +1,49 @@
 import copy
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from provision.project import resolve_inventory
+
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "inventories" / "lab" / "cluster.yml"
+
+
+def provision(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+    """Run the real `provision` CLI from the project root, as a user would; with
+    check, a non-zero exit fails the test with both outputs."""
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "provision", *args],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    print(f"provision {' '.join(args)}: exit {out.returncode}, {time.monotonic() - started:.0f} s")
+    if check and out.returncode != 0:
+        pytest.fail(
+            f"provision {' '.join(args)} exited {out.returncode}\n{out.stdout}\n{out.stderr}"
+        )
+    return out
+
+
+def hosts_file(inventory: str = "lab") -> Path:
+    """The Ansible inventory `up` generated for -i `inventory` (a name or a cluster.yml)."""
+    return resolve_inventory(inventory).hosts_file
+
+
+def inventory_hosts(inventory: str = "lab") -> dict:
+    """The generated inventory's hosts, by node name."""
+    data = yaml.safe_load(hosts_file(inventory).read_text())
+    groups = data["all"]["children"]["k8s_cluster"]["children"]
+    return {name: host for g in groups.values() for name, host in (g["hosts"] or {}).items()}
 
 
 @pytest.fixture(scope="session")

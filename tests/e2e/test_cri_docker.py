@@ -11,8 +11,8 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from provision.project import resolve_inventory
-from tests.conftest import ROOT
-from tests.integration.conftest import ensure_bundle, inventory_hosts, provision
+from tests.conftest import inventory_hosts, provision
+from tests.integration.conftest import ensure_bundle
 from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.e2e
@@ -25,7 +25,7 @@ def lab():
     state = resolve_inventory(INV).state_dir
     shutil.rmtree(state / "reports", ignore_errors=True)
     provision("rebuild", "-i", INV)  # destroy, up (ends with verify), report
-    yield inventory_hosts(ROOT / "inventories" / INV / "hosts.yml"), state
+    yield inventory_hosts(INV), state
     provision("destroy", "-i", INV, "--yes")
 
 

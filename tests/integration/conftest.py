@@ -1,36 +1,15 @@
 """Helpers for the real-lab tests: run the CLI for real, read what it made."""
 
 import copy
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
-from provision.project import Inventory
-from tests.conftest import LAB, ROOT
+from provision.project import resolve_inventory
+from tests.conftest import LAB, inventory_hosts, provision
 
 LABEL = "io.provision.cluster"
-
-
-def provision(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run the real `provision` CLI from the project root, as a user would."""
-    out = subprocess.run(
-        [sys.executable, "-m", "provision", *args],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    if check and out.returncode != 0:
-        pytest.fail(
-            f"provision {' '.join(args)} exited {out.returncode}\n{out.stdout}\n{out.stderr}"
-        )
-    return out
 
 
 def ensure_bundle() -> None:
@@ -49,15 +28,9 @@ def lab_containers(cluster: str = "lab") -> list[str]:
     return docker("ps", "-aq", "--no-trunc", "--filter", f"label={LABEL}={cluster}").split()
 
 
-def inventory_hosts(inventory: Path = ROOT / "inventories" / "lab" / "hosts.yml") -> dict:
-    data = yaml.safe_load(inventory.read_text())
-    groups = data["all"]["children"]["k8s_cluster"]["children"]
-    return {name: host for g in groups.values() for name, host in (g["hosts"] or {}).items()}
-
-
 def lab_state() -> Path:
     """The default lab's state directory, as provision itself computes it."""
-    return Inventory("lab", LAB.parent, ROOT, LAB).state_dir
+    return resolve_inventory(str(LAB)).state_dir
 
 
 def known_hosts_file() -> Path:

@@ -6,7 +6,8 @@ refused before anything changes."""
 
 import pytest
 
-from tests.integration.conftest import existing_hosts_inventory, inventory_hosts, provision
+from tests.conftest import hosts_file, inventory_hosts, provision
+from tests.integration.conftest import existing_hosts_inventory
 from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.lab
@@ -22,7 +23,7 @@ def test_up_reaches_existing_hosts_and_writes_inventory(existing):
     inv, _ = existing
     out = provision("up", "-i", str(inv / "cluster.yml"), "--only", "machines").stdout
     assert "3 existing hosts reachable over SSH (as vagrant, sudo ok)" in out
-    hosts = inventory_hosts(inv / "hosts.yml")
+    hosts = inventory_hosts(str(inv / "cluster.yml"))
     assert {n: h["ansible_host"] for n, h in hosts.items()} == {
         "cp1": "192.168.56.10",
         "w1": "192.168.56.11",
@@ -59,7 +60,7 @@ def test_destroy_never_touches_existing_hosts(existing):
     inv, _ = existing
     out = provision("destroy", "--yes", "-i", str(inv / "cluster.yml")).stdout
     assert "existing hosts are not destroyed" in out
-    assert not (inv / "hosts.yml").exists()
+    assert not hosts_file(str(inv / "cluster.yml")).exists()
     assert len(inventory_hosts()) == 3  # the lab itself is still there
 
 
@@ -69,7 +70,7 @@ def test_root_login_runs_playbooks_too(existing, tmp_path):
     inv, _ = existing_hosts_inventory(tmp_path, user="root", name="existing-root")
     out = provision("up", "-i", str(inv / "cluster.yml"), "--only", "machines,prepare").stdout
     assert "(as root)" in out
-    hosts = inventory_hosts(inv / "hosts.yml")
+    hosts = inventory_hosts(str(inv / "cluster.yml"))
     assert {h["ansible_user"] for h in hosts.values()} == {"root"}
 
 

@@ -14,14 +14,8 @@ import pytest
 
 from provision.inventory import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
-from tests.conftest import ROOT
-from tests.integration.conftest import (
-    docker,
-    inventory_hosts,
-    known_hosts_file,
-    lab_containers,
-    provision,
-)
+from tests.conftest import ROOT, hosts_file, inventory_hosts, provision
+from tests.integration.conftest import docker, known_hosts_file, lab_containers
 
 pytestmark = pytest.mark.lab
 NODES = {"cp1": "192.168.56.10", "w1": "192.168.56.11", "w2": "192.168.56.12"}
@@ -154,6 +148,9 @@ def test_interrupted_up_is_finished_by_the_next_up(fresh_lab):
         text=True,
         start_new_session=True,
         env=os.environ.copy(),
+        # Ctrl-C's disposition, whatever the suite inherited (a background job ignores
+        # SIGINT, and provision would then ignore it while Vagrant did not).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     while not lab_containers() and time.monotonic() < deadline:
@@ -186,5 +183,5 @@ def test_destroy_leaves_nothing_behind(fresh_lab):
         "vagrant_network_192.168.56.0/24"
         not in docker("network", "ls", "--format", "{{.Name}}").split()
     )
-    assert not (ROOT / "inventories" / "lab" / "hosts.yml").exists()
+    assert not hosts_file().exists()
     assert "10.244.0.0/16" not in blackholes()

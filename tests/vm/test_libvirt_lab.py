@@ -10,9 +10,7 @@ order and share one VM.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,8 +19,8 @@ import yaml
 
 from provision.inventory import SshEndpoint
 from provision.machines.ssh_hosts import connect
-from provision.project import Inventory
-from tests.conftest import ROOT
+from provision.project import resolve_inventory
+from tests.conftest import ROOT, inventory_hosts, provision
 
 pytestmark = pytest.mark.vm
 INV = "lab-libvirt"
@@ -30,28 +28,8 @@ CLUSTER_FILE = ROOT / "inventories" / INV / "cluster.yml"
 CLUSTER = yaml.safe_load(CLUSTER_FILE.read_text())
 NODES = {n["name"]: n["ip"] for n in CLUSTER["nodes"]}
 PREFIX = f"{CLUSTER['cluster']['name']}-"
-STATE = Inventory(INV, CLUSTER_FILE.parent, ROOT, CLUSTER_FILE).state_dir
+STATE = resolve_inventory(str(CLUSTER_FILE)).state_dir
 TIMINGS: dict[str, float] = {}
-
-
-def provision(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    start = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-m", "provision", *args, "-i", INV],
-        cwd=ROOT,
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    took = time.monotonic() - start
-    print(f"provision {' '.join(args)}: {took:.0f} s")
-    if out.returncode != 0:
-        pytest.fail(
-            f"provision {' '.join(args)} exited {out.returncode}\n{out.stdout}\n{out.stderr}"
-        )
-    return out
 
 
 def virsh(*args: str) -> list[str]:
@@ -72,12 +50,6 @@ def labs_leftovers() -> dict[str, list[str]]:
             if v.split()[0].startswith(PREFIX)
         ],
     }
-
-
-def hosts() -> dict[str, dict]:
-    data = yaml.safe_load((ROOT / "inventories" / INV / "hosts.yml").read_text())
-    groups = data["all"]["children"]["k8s_cluster"]["children"]
-    return {name: h for g in groups.values() for name, h in (g["hosts"] or {}).items()}
 
 
 def endpoint(host: dict) -> SshEndpoint:
@@ -101,10 +73,10 @@ def latest_playbooks() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def vm_lab():
-    provision("destroy", "--yes")
+    provision("destroy", "--yes", "-i", INV)
     assert labs_leftovers() == {"domains": [], "networks": [], "volumes": []}
     start = time.monotonic()
-    out = provision("up", "--only", "machines,prepare", timeout=2400)
+    out = provision("up", "--only", "machines,prepare", "-i", INV, timeout=2400)
     TIMINGS["first up (machines,prepare)"] = time.monotonic() - start
     yield out
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items()))
@@ -124,7 +96,7 @@ def test_a_libvirt_domain_runs(vm_lab):
 
 def test_eth1_holds_the_node_ip(vm_lab):
     prefixlen = CLUSTER["network"]["node_subnet"].split("/")[1]
-    for name, host in hosts().items():
+    for name, host in inventory_hosts(INV).items():
         assert host["node_ip"] == NODES[name]
         eth1 = run_on(host, "ip -4 -o addr show dev eth1")
         assert f"inet {NODES[name]}/{prefixlen}" in eth1
@@ -132,7 +104,7 @@ def test_eth1_holds_the_node_ip(vm_lab):
 
 
 def test_login_is_vagrant_and_become_works(vm_lab):
-    for host in hosts().values():
+    for host in inventory_hosts(INV).values():
         assert host["ansible_user"] == "vagrant"
         assert run_on(host, "id -un") == "vagrant"
         assert run_on(host, "sudo -n id -u") == "0"
@@ -144,7 +116,7 @@ def test_pinned_host_key_is_used_and_an_unknown_one_refused(vm_lab, tmp_path):
     import paramiko
 
     pinned = (STATE / "known_hosts").read_text().split()
-    for host in hosts().values():
+    for host in inventory_hosts(INV).values():
         # the pinned key is the VM's own (made at its first boot, not in the box)
         own = run_on(host, "cat /etc/ssh/ssh_host_ed25519_key.pub").split()[:2]
         assert own[1] in pinned
@@ -165,7 +137,7 @@ def test_pinned_host_key_is_used_and_an_unknown_one_refused(vm_lab, tmp_path):
 
 def test_second_run_changes_nothing(vm_lab):
     start = time.monotonic()
-    provision("up", "--only", "machines,prepare", timeout=1800)
+    provision("up", "--only", "machines,prepare", "-i", INV, timeout=1800)
     TIMINGS["second up"] = time.monotonic() - start
     results = latest_playbooks()
     assert results
@@ -176,6 +148,6 @@ def test_second_run_changes_nothing(vm_lab):
 
 def test_destroy_leaves_no_domain_network_or_volume(vm_lab):
     start = time.monotonic()
-    provision("destroy", "--yes")
+    provision("destroy", "--yes", "-i", INV)
     TIMINGS["destroy"] = time.monotonic() - start
     assert labs_leftovers() == {"domains": [], "networks": [], "volumes": []}
