@@ -231,7 +231,10 @@ def alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def test_sigterm_stops_every_child(lab, write_config, tmp_path, env):
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_an_interrupt_stops_every_child(how, lab, write_config, tmp_path, env):
+    """SIGTERM goes to provision alone; Ctrl-C goes to the terminal's group: provision
+    and the child beside it, never the one in a session of its own."""
     config = write_config(lab)
     proc = subprocess.Popen(
         [sys.executable, "-c", CHILDREN, str(config)],
@@ -240,6 +243,8 @@ def test_sigterm_stops_every_child(lab, write_config, tmp_path, env):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert proc.stdout is not None
     line = ""
@@ -248,9 +253,36 @@ def test_sigterm_stops_every_child(lab, write_config, tmp_path, env):
         assert line, "the command ended before starting its children"
     pids = [int(p) for p in line.split()[1:]]
     started = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == INTERRUPTED, output
     assert HINT in output
     assert time.monotonic() - started < 10  # the children stopped at SIGINT, not at the kill
     assert not [p for p in pids if alive(p)]
+
+
+SETTLE = """
+import subprocess, sys, time
+from provision.cli.interrupts import settle
+
+child = subprocess.Popen(["sh", "-c", "trap '' INT TERM; sleep 600"])
+time.sleep(0.5)
+settle(timeout=1)
+print("child", child.pid, child.wait(), flush=True)
+"""
+
+
+def test_a_child_that_ignores_the_interrupt_is_killed_after_the_wait():
+    out = subprocess.run(
+        [sys.executable, "-c", SETTLE],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert out.split()[2] == str(-signal.SIGKILL), out
