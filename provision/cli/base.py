@@ -34,11 +34,11 @@ class Command:
 
 
 class RunCommand(Command):
-    # The run directory's suffix and the banner's words, e.g. "node-reset" / "node reset w1".
-    run_name: str
+    run_name: str  # the run directory's suffix, e.g. "node-reset"
     log: RunLog
 
     def title(self) -> str:
+        """The banner's words for this command, e.g. "node reset w1"."""
         return self.run_name
 
     def banner(self) -> str:
