@@ -34,3 +34,15 @@ def resolve_sources(config: ClusterConfig) -> Sources:
     if docker == "auto":
         docker = "distribution" if artifacts == "bundle" else "upstream"
     return Sources(artifacts, directory, docker)
+
+
+def runtime_packages(config: ClusterConfig) -> dict[str, str]:
+    """What the runtime phase installs for `versions.docker` and `versions.containerd`:
+    the pinned packages of Docker's apt repository, or the distribution's own packages
+    at the version the nodes' Debian carries (known only on the nodes; the pins unused)."""
+    if resolve_sources(config).docker == "upstream":
+        return {
+            "docker": f"docker-ce {config.versions.docker}",
+            "containerd": f"containerd.io {config.versions.containerd}",
+        }
+    return {"docker": "docker.io (Debian's version)", "containerd": "containerd (Debian's version)"}

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.integration.conftest import latest_run, provision
+from tests.conftest import provision
+from tests.integration.conftest import latest_run
 from tests.integration.test_machines import NODES, run_on
 
 pytestmark = pytest.mark.lab
@@ -22,7 +23,7 @@ SYSCTLS = {
 def prepared():
     provision("up", "--only", "machines")
     provision("up", "--only", "prepare,runtime")
-    from tests.integration.conftest import inventory_hosts
+    from tests.conftest import inventory_hosts
 
     return inventory_hosts()
 
