@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from provision.config.model import ClusterConfig
+from provision.sources import runtime_packages
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,7 @@ PHASES: tuple[Phase, ...] = (
         "runtime",
         "Docker Engine and containerd (the kubelet's one CRI)",
         "runtime.yml",
-        lambda c, p: (
-            f"Docker {c.versions.docker}, containerd {c.versions.containerd} on {_nodes(c)}"
-        ),
+        lambda c, p: f"{', '.join(runtime_packages(c).values())} on {_nodes(c)}",
     ),
     Phase(
         "kubernetes",

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from provision.addons.manifests import local_volumes, part_of, render_manifests, render_secrets
 from provision.addons.secrets import ensure_secrets, secrets_file, write_private
-from provision.addons.values import NODE_PORTS
+from provision.addons.values import NODE_PORTS, web_urls
 from provision.config.model import ClusterConfig
 from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
@@ -118,14 +118,14 @@ class AddonsPhase:
 
     def report(self, deployed: list[str]) -> None:
         host = self.config.control_plane.ip
+        web = web_urls(str(host))
         urls = {
-            "kibana": f"http://{host}:{NODE_PORTS['kibana']}/",
+            "kibana": web["kibana"],
             "elasticsearch": "elasticsearch.addons.svc:9200 inside the cluster",
             "rabbitmq": (
-                f"amqp://{host}:{NODE_PORTS['rabbitmq_amqp']}/, management "
-                f"http://{host}:{NODE_PORTS['rabbitmq_management']}/"
+                f"amqp://{host}:{NODE_PORTS['rabbitmq_amqp']}/, management {web['rabbitmq']}"
             ),
-            "zipkin": f"http://{host}:{NODE_PORTS['zipkin']}/zipkin/",
+            "zipkin": web["zipkin"],
             "mysql": "mysql.addons.svc:3306 inside the cluster "
             f"(provision kubectl{cli_for(self.inv.name)} -- -n addons exec -it mysql-0 -- "
             "mysql -uroot -p)",

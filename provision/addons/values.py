@@ -25,6 +25,15 @@ NODE_PORTS = {
 }
 
 
+def web_urls(host: str) -> dict[str, str]:
+    """The add-ons' web UIs on a node's address: what up's report and status print."""
+    return {
+        "kibana": f"http://{host}:{NODE_PORTS['kibana']}/",
+        "rabbitmq": f"http://{host}:{NODE_PORTS['rabbitmq_management']}/",
+        "zipkin": f"http://{host}:{NODE_PORTS['zipkin']}/zipkin/",
+    }
+
+
 def image(config: ClusterConfig, component: str) -> str:
     """Image reference for a component: addons.images if it names one, otherwise the
     pinned upstream image, honouring registry.mirror."""

@@ -8,15 +8,13 @@ import time
 import pytest
 
 from provision.verify.checks import in_pod
-from tests.conftest import LAB
+from tests.conftest import LAB, inventory_hosts, provision
 from tests.integration.conftest import (
     docker,
     existing_hosts_inventory,
-    inventory_hosts,
     lab_containers,
     lab_state,
     latest_run,
-    provision,
 )
 from tests.integration.test_machines import run_on
 

@@ -20,15 +20,8 @@ from provision.addons.secrets import wanted
 from provision.config import load
 from provision.inventory import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
-from tests.conftest import ROOT
-from tests.integration.conftest import (
-    ensure_bundle,
-    inventory_hosts,
-    known_hosts_file,
-    lab_state,
-    latest_run,
-    provision,
-)
+from tests.conftest import ROOT, inventory_hosts, provision
+from tests.integration.conftest import ensure_bundle, known_hosts_file, lab_state, latest_run
 from tests.integration.test_machines import NODES, run_on
 
 pytestmark = pytest.mark.e2e

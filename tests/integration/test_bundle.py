@@ -13,8 +13,8 @@ import yaml
 
 from provision.config import load
 from provision.sources import bundle_dir
-from tests.conftest import LAB
-from tests.integration.conftest import docker, provision
+from tests.conftest import LAB, provision
+from tests.integration.conftest import docker
 
 pytestmark = pytest.mark.lab
 

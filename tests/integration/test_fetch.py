@@ -16,8 +16,7 @@ import yaml
 from provision.bundle.fetch import host_arch
 from provision.config import load
 from provision.sources import bundle_dir
-from tests.conftest import LAB
-from tests.integration.conftest import provision
+from tests.conftest import LAB, provision
 
 pytestmark = pytest.mark.lab
 

@@ -324,7 +324,6 @@ def test_missing_pin_names_the_table_and_the_fix(tmp_path, upstream, monkeypatch
 
 def test_cli_prints_each_verified_artifact(tmp_path, upstream, write_config, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
-    monkeypatch.setenv("COLUMNS", "300")
     path = write_config(lab_data(tmp_path, upstream))
     result = CliRunner().invoke(cli, ["bundle", "fetch", "-i", str(path), "--arch", ARCH])
     assert result.exit_code == 0, result.output
