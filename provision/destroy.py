@@ -27,7 +27,7 @@ def destroy_lab(inv: Inventory, config: ClusterConfig, log: RunLog) -> None:
     from provision.machines.factory import machines_for
 
     machines_for(inv, config, log).destroy()
-    (inv.dir / "hosts.yml").unlink(missing_ok=True)
+    inv.hosts_file.unlink(missing_ok=True)
     for leftover in LEFTOVERS:
         path = inv.state_dir / leftover
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

@@ -31,7 +31,7 @@ def shells(inv: Inventory, names: dict[str, str], error=RemoteFailed) -> Iterato
     from provision.inventory import read_endpoints
     from provision.machines.ssh_hosts import as_root, connect, sudo_fix
 
-    hosts = inv.dir / "hosts.yml"
+    hosts = inv.hosts_file
     if not hosts.is_file():
         raise UsageError(f"no inventory at {hosts}\n  fix: run `provision up` first")
     endpoints = read_endpoints(hosts)

@@ -89,7 +89,7 @@ class Up:
             # Existing hosts: reachable with pinned keys and passwordless sudo for the
             # login user, checked before any phase changes anything.
             self.machines.up()
-        if "machines" not in phases and (self.inv.dir / "hosts.yml").exists():
+        if "machines" not in phases and self.inv.hosts_file.exists():
             self.refresh_inventory()
         self.state.begin_run(
             self.log.dir.name, keep=[p for p in self.state.phases if p not in phases]
@@ -151,7 +151,7 @@ class Up:
         """Rewrite hosts.yml from the machines as they are now: a machine made again
         (or by another checkout of this project) may have another SSH port."""
         write_inventory(
-            self.inv.dir / "hosts.yml",
+            self.inv.hosts_file,
             self.config,
             endpoints or self.machines.endpoints(),
             self.inv.state_dir / "known_hosts",
@@ -164,7 +164,7 @@ class Up:
         known_hosts.write_text(self.machines.known_hosts(endpoints))
         os.chmod(known_hosts, 0o600)
         self.refresh_inventory(endpoints)
-        self.log.say(f"machines: inventory written to {self.inv.dir / 'hosts.yml'}")
+        self.log.say(f"machines: inventory written to {self.inv.hosts_file}")
 
     def control_plane_phase(self) -> None:
         from provision.render import kubeadm_config
@@ -215,7 +215,7 @@ class Up:
         from provision.playbooks.runner import run_playbook
         from provision.playbooks.variables import playbook_vars
 
-        hosts = self.inv.dir / "hosts.yml"
+        hosts = self.inv.hosts_file
         if not hosts.exists():
             raise UsageError(
                 f"no generated inventory at {hosts}\n"

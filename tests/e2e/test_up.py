@@ -281,6 +281,19 @@ def test_no_generated_secret_in_logs_or_repo(cluster):
             assert value not in text, f"a generated secret is in {file}"
 
 
+def test_up_writes_nothing_into_the_work_tree(cluster):
+    """Generated files (the inventory, keys, Vagrant's records) live in the state dir."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored", "--", "inventories", "Vagrantfile", "playbooks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert status == ""
+    assert (lab_state() / "hosts.yml").is_file()
+
+
 def test_second_up_changes_nothing(cluster):
     start = time.monotonic()
     provision("up")
