@@ -107,10 +107,10 @@ class DataGuard(ProvisionError):
 # Not an exception: Ctrl-C or SIGTERM, the shell's 128 + SIGINT.
 INTERRUPTED = 130
 
-# code -> meaning, in README's words; the CLI's --help epilog and the test read it.
+# code -> meaning: README's "Exit codes" table says exactly this (tested).
 EXIT_CODES: dict[int, str] = {
     0: "done",
-    1: "an OS or internal error of no class below (one line; `PROVISION_DEBUG=1` for the traceback)",
+    1: "an OS or internal error of no class below (`PROVISION_DEBUG=1` shows the traceback)",
     2: "the config or the command line (file, line, field and fix)",
     3: "this host lacks something (`provision doctor` prints the fix)",
     4: "machines: Vagrant or an existing host failed or cannot be reached",

@@ -12,7 +12,7 @@ import json
 
 from provision.config.edit import add_node, remove_node, replace_config
 from provision.config.model import ClusterConfig
-from provision.errors import ProvisionError, UsageError
+from provision.errors import DataGuard, UsageError
 from provision.project import Inventory
 from provision.remote import KUBECTL, control_plane
 from provision.runlog import RunLog
@@ -22,8 +22,8 @@ from provision.runlog import RunLog
 REJOIN = ("machines", "prepare", "runtime", "kubernetes", "join", "addons")
 
 
-class NodeOpRefused(ProvisionError):
-    exit_code = 9
+class NodeOpRefused(DataGuard):
+    pass
 
 
 class NodeOps:

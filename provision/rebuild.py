@@ -21,10 +21,6 @@ from provision.report.build import (
 from provision.runlog import RunLog
 
 
-class RebuildFailed(ProvisionError):
-    exit_code = 8
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -36,9 +32,9 @@ class Rebuild:
         self.log = log
 
     def run(self) -> tuple[Report, object]:
+        from provision.errors import VerifyFailed
         from provision.playbooks.runner import PlaybookFailed
         from provision.up import Up
-        from provision.verify.run import VerifyFailed
 
         started, clock = _now(), time.monotonic()
         failures: list[FailureReport] = []

@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from provision.config.model import ClusterConfig
-from provision.errors import ProvisionError, UsageError
+from provision.errors import NodeStepFailed, UsageError
 from provision.project import Inventory
 
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 
 
-class RemoteFailed(ProvisionError):
-    exit_code = 5
+class RemoteFailed(NodeStepFailed):
+    pass
 
 
 Shell = Callable[[str], str]

@@ -26,8 +26,9 @@ from provision.bundle.images import (
     write_image,
     write_layer,
 )
-from provision.bundle.manifest import Artifact, BundleError, sha256_of
+from provision.bundle.manifest import Artifact, sha256_of
 from provision.bundle.maven import run_maven
+from provision.errors import BundleError
 
 KIND = "addon-image"
 DPKG_STATUS = "var/lib/dpkg/status"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.bundle.images import Layer, add_tree, write_layer
-from provision.bundle.manifest import BundleError
+from provision.errors import BundleError
 from provision.machines.apt_mirror import mirror_for
 
 SUITE = "bookworm"

@@ -29,15 +29,9 @@ from provision.bundle.addon_images import AddonImages, wanted_images
 from provision.bundle.baseimage import base_layer
 from provision.bundle.calico import CalicoBuild
 from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
-from provision.bundle.manifest import (
-    Artifact,
-    BundleError,
-    sha256_of,
-    staging,
-    swap_in,
-    write_manifest,
-)
+from provision.bundle.manifest import Artifact, sha256_of, staging, swap_in, write_manifest
 from provision.config.model import ClusterConfig
+from provision.errors import BundleError
 from provision.project import Inventory
 from provision.runlog import RunLog
 from provision.sources import bundle_dir

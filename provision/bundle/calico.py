@@ -34,7 +34,8 @@ from provision.bundle.images import (
     write_image,
     write_layer,
 )
-from provision.bundle.manifest import Artifact, BundleError, sha256_of
+from provision.bundle.manifest import Artifact, sha256_of
+from provision.errors import BundleError
 from provision.runlog import RunLog
 
 MODULE = "github.com/projectcalico/calico"

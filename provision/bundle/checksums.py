@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from provision.bundle.manifest import BundleError
 from provision.config.model import SHA256
+from provision.errors import BundleError
 
 TABLE = "provision/bundle/checksums.py"
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from provision.bundle import gomod
-from provision.bundle.manifest import BundleError
+from provision.errors import BundleError
 
 MODULE = "github.com/Mirantis/cri-dockerd"
 WRAPPER = "provision.local/cri-dockerd"

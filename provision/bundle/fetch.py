@@ -32,7 +32,6 @@ from pathlib import Path
 from provision.bundle.checksums import MissingChecksum, calico_sha256, kubernetes_sha256
 from provision.bundle.manifest import (
     Artifact,
-    BundleError,
     read_manifest,
     staging,
     swap_in,
@@ -40,6 +39,7 @@ from provision.bundle.manifest import (
     write_manifest,
 )
 from provision.config.model import ClusterConfig
+from provision.errors import BundleError
 from provision.sources import bundle_dir
 
 KUBE_BINARIES = ("kubeadm", "kubelet", "kubectl")

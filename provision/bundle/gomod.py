@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.bundle.manifest import BundleError
+from provision.errors import BundleError
 
 WRAPPER_GO = "1.24"
 ZERO_COMMIT = "0" * 40

@@ -21,14 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from provision.config.kinds import unsafe_dir
-from provision.errors import ProvisionError
+from provision.errors import BundleError
 
 FORMAT = 1
 NAME = "manifest.json"
-
-
-class BundleError(ProvisionError):
-    exit_code = 6
 
 
 @dataclass(frozen=True)

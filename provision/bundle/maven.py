@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from provision.bundle.manifest import BundleError
+from provision.errors import BundleError
 
 
 def run_maven(args: list[str], cwd: Path, log: Path, what: str) -> None:

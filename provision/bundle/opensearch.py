@@ -13,8 +13,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from provision.bundle.manifest import BundleError
 from provision.bundle.maven import run_maven
+from provision.errors import BundleError
 
 NETTY_MODULE = "modules/transport-netty4"
 CLIENT = "transport-netty4-client"  # the module's own jar (org.opensearch.plugin)

@@ -57,7 +57,8 @@ class CheckCommand(Command):
     def execute(self) -> None:
         from rich.table import Table
 
-        from provision.bundle.manifest import BundleError, read_manifest, verify
+        from provision.bundle.manifest import read_manifest, verify
+        from provision.errors import BundleError
         from provision.sources import bundle_dir
 
         directory = bundle_dir(self.config)

@@ -17,7 +17,7 @@ class RebuildCommand(RunCommand):
         self.report, self.out = Rebuild(self.inv, self.config, self.log).run()
 
     def done(self) -> None:
-        from provision.rebuild import RebuildFailed
+        from provision.errors import RebuildFailed
 
         for line in self.report.summary().splitlines():
             self.log.say(line)

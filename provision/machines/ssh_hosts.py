@@ -14,18 +14,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provision.config.model import ClusterConfig
-from provision.errors import ProvisionError
+from provision.errors import MachinesError
 from provision.inventory import SshEndpoint, static_endpoints
 from provision.machines.base import MachineState
 from provision.runlog import RunLog
 
 
-class UnreachableHost(ProvisionError):
-    exit_code = 4
+class UnreachableHost(MachinesError):
+    pass
 
 
-class NoPasswordlessSudo(ProvisionError):
-    exit_code = 4
+class NoPasswordlessSudo(MachinesError):
+    pass
 
 
 def as_root(command: str, user: str) -> str:

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from provision.config.model import ClusterConfig
-from provision.errors import ProvisionError
+from provision.errors import MachinesError
 from provision.inventory import SshEndpoint
 from provision.machines.base import MachineState
 from provision.machines.node_image import INIT_PATH, LOGIN_HOME, LOGIN_USER
@@ -25,10 +25,6 @@ from provision.render import machines_spec
 from provision.runlog import RunLog
 
 LABEL = "io.provision.cluster"
-
-
-class MachinesError(ProvisionError):
-    exit_code = 4
 
 
 def docker_create_args(cluster: str, authorized_keys: Path) -> list[str]:

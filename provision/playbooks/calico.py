@@ -13,13 +13,13 @@ from pathlib import Path
 import yaml
 
 from provision.config.model import ClusterConfig
-from provision.errors import ProvisionError
+from provision.errors import BundleError
 
 POOL_MODES = {"vxlan": ("Never", "Always"), "ipip": ("Always", "Never"), "none": ("Never", "Never")}
 
 
-class CalicoManifestError(ProvisionError):
-    exit_code = 6
+class CalicoManifestError(BundleError):
+    pass
 
 
 def set_env(container: dict, name: str, value: str) -> None:

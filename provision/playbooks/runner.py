@@ -12,7 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
-from provision.errors import ProvisionError
+from provision.errors import NodeStepFailed
 from provision.playbooks.result import (
     Failure,
     PlaybookResult,
@@ -22,8 +22,8 @@ from provision.playbooks.result import (
 from provision.runlog import RunLog
 
 
-class PlaybookFailed(ProvisionError):
-    exit_code = 5
+class PlaybookFailed(NodeStepFailed):
+    pass
 
     def __init__(self, result: PlaybookResult):
         self.result = result

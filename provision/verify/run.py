@@ -8,14 +8,10 @@ import time
 from dataclasses import asdict, dataclass
 
 from provision.config.model import ClusterConfig, addon_of_part
-from provision.errors import ProvisionError
+from provision.errors import VerifyFailed
 from provision.project import Inventory
 from provision.runlog import RunLog
 from provision.verify import checks as c
-
-
-class VerifyFailed(ProvisionError):
-    exit_code = 7
 
 
 @dataclass

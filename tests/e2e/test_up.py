@@ -284,7 +284,16 @@ def test_no_generated_secret_in_logs_or_repo(cluster):
 def test_up_writes_nothing_into_the_work_tree(cluster):
     """Generated files (the inventory, keys, Vagrant's records) live in the state dir."""
     status = subprocess.run(
-        ["git", "status", "--porcelain", "--ignored", "--", "inventories", "Vagrantfile", "playbooks"],
+        [
+            "git",
+            "status",
+            "--porcelain",
+            "--ignored",
+            "--",
+            "inventories",
+            "Vagrantfile",
+            "playbooks",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

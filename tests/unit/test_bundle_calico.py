@@ -10,7 +10,7 @@ import pytest
 
 from provision.bundle import calico, gomod
 from provision.bundle.images import File, ImageConfig, add_files, config_blob, write_layer
-from provision.bundle.manifest import BundleError
+from provision.errors import BundleError
 
 MANIFEST = """---
 # Source: calico/templates/calico-node.yaml

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from provision.addons.secrets import write_private
-from provision.bundle.manifest import BundleError, check_replaceable, staging, swap_in
+from provision.bundle.manifest import check_replaceable, staging, swap_in
+from provision.errors import BundleError
 from provision.templates import RawInterpolation, Token, finalize, to_yaml
 
 OURS = {"format": 1, "kubernetes": "1.35.4", "artifacts": []}

@@ -12,7 +12,7 @@ import pytest
 from provision.bundle import gomod
 from provision.bundle.build import ImageRefs
 from provision.bundle.images import File, ImageConfig, add_files, write_image, write_layer
-from provision.bundle.manifest import BundleError
+from provision.errors import BundleError
 
 UPSTREAM_GOMOD = """// This is a generated file. Do not edit directly.
 

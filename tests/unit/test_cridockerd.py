@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from provision.bundle import cridockerd
-from provision.bundle.manifest import BundleError
 from provision.config import load
+from provision.errors import BundleError
 from tests.conftest import LAB
 
 COMMIT = "2104021544064fc73260e6ef9f26fcdc253382ed"

@@ -13,9 +13,10 @@ from click.testing import CliRunner
 from provision.bundle import checksums
 from provision.bundle.checksums import MissingChecksum, pin_image
 from provision.bundle.fetch import ChecksumMismatch, Fetch, FetchError, plan
-from provision.bundle.manifest import BundleError, read_manifest, staging, verify
+from provision.bundle.manifest import read_manifest, staging, verify
 from provision.cli import cli
 from provision.config.model import SHA256, ClusterConfig
+from provision.errors import BundleError
 from provision.runlog import RunLog
 from tests.conftest import LAB
 
