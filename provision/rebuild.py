@@ -11,13 +11,8 @@ from provision.destroy import destroy_lab
 from provision.errors import ProvisionError
 from provision.phases import PHASE_NAMES
 from provision.project import Inventory
-from provision.report.build import (
-    CheckReport,
-    FailureReport,
-    PhaseReport,
-    Report,
-    write_report,
-)
+from provision.report.build import FailureReport, PhaseReport, Report
+from provision.report.write import write_report
 from provision.runlog import RunLog
 
 
@@ -66,10 +61,7 @@ class Rebuild:
             )
             for name, r in recorded.items()
         ]
-        checks = [
-            CheckReport(r.addon, r.check, r.status, r.detail, r.seconds)
-            for r in up.verify_results or self._verify_results()
-        ]
+        checks = list(up.verify_results or self._verify_results())
         report = Report(
             cluster=self.config.cluster.name,
             inventory=str(self.inv.cluster_file),

@@ -167,7 +167,7 @@ class Up:
         self.log.say(f"machines: inventory written to {self.inv.hosts_file}")
 
     def control_plane_phase(self) -> None:
-        from provision.render import kubeadm_config
+        from provision.playbooks.kubeadm import kubeadm_config
 
         state = self.inv.state_dir
         rendered = state / "kubeadm-config.yaml"

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.apt_mirror import mirror_for
 from provision.bundle.images import Layer, add_tree, write_layer
 from provision.errors import BundleError
-from provision.machines.apt_mirror import mirror_for
 
 SUITE = "bookworm"
 PACKAGES = ("iptables", "conntrack", "ipset", "kmod")

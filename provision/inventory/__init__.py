@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from provision.config.model import ClusterConfig
-
-
-@dataclass(frozen=True)
-class SshEndpoint:
-    """How Ansible and fabric reach one node."""
-
-    host: str
-    port: int
-    user: str
-    private_key: str
-
-
-def static_endpoints(config: ClusterConfig) -> dict[str, SshEndpoint]:
-    """Endpoints known from the config alone (existing hosts, or before machines exist)."""
-    ssh = config.machines.ssh
-    user = ssh.user if ssh else "root"
-    port = ssh.port if ssh else 22
-    key = ssh.private_key if ssh else ""
-    return {n.name: SshEndpoint(n.address or str(n.ip), port, user, key) for n in config.nodes}
+from provision.machines.base import SshEndpoint
 
 
 def build_hosts(
@@ -63,7 +43,7 @@ def build_hosts(
 def write_inventory(
     path, config: ClusterConfig, endpoints: dict[str, SshEndpoint], known_hosts
 ) -> None:
-    """Write the generated Ansible inventory (git-ignored) next to cluster.yml."""
+    """Write the generated Ansible inventory (Inventory.hosts_file, in the state dir)."""
     import yaml
 
     ssh_args = (

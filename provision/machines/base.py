@@ -5,7 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from provision.inventory import SshEndpoint
+from provision.config.model import ClusterConfig
+
+
+@dataclass(frozen=True)
+class SshEndpoint:
+    """How Ansible and fabric reach one node."""
+
+    host: str
+    port: int
+    user: str
+    private_key: str
+
+
+def static_endpoints(config: ClusterConfig) -> dict[str, SshEndpoint]:
+    """Endpoints known from the config alone (existing hosts, or before machines exist)."""
+    ssh = config.machines.ssh
+    user = ssh.user if ssh else "root"
+    port = ssh.port if ssh else 22
+    key = ssh.private_key if ssh else ""
+    return {n.name: SshEndpoint(n.address or str(n.ip), port, user, key) for n in config.nodes}
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from provision.apt_mirror import mirror_for
 from provision.errors import HostError
-from provision.machines.apt_mirror import mirror_for
 
 OFFLINE_BOX = "provision/bookworm"
 SUITE = "bookworm"

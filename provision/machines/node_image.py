@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from provision.apt_mirror import mirror_for
 from provision.errors import HostError
-from provision.machines.apt_mirror import mirror_for
 from provision.machines.docker import docker
 
 SUITE = "bookworm"  # systemd 256+ (trixie) mishandles cgroup v1 in containers

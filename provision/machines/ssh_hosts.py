@@ -15,8 +15,7 @@ from pathlib import Path
 
 from provision.config.model import ClusterConfig
 from provision.errors import MachinesError
-from provision.inventory import SshEndpoint, static_endpoints
-from provision.machines.base import MachineState
+from provision.machines.base import MachineState, SshEndpoint, static_endpoints
 from provision.runlog import RunLog
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from provision.config.model import ClusterConfig
 from provision.errors import MachinesError
-from provision.inventory import SshEndpoint
-from provision.machines.base import MachineState
+from provision.machines.base import MachineState, SshEndpoint
 from provision.machines.node_image import INIT_PATH, LOGIN_HOME, LOGIN_USER
 from provision.machines.routes import add_blackholes, remove_blackholes
+from provision.machines.spec import machines_spec
 from provision.project import Inventory
-from provision.render import machines_spec
 from provision.runlog import RunLog
 
 LABEL = "io.provision.cluster"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from provision.config import compat
 from provision.config.model import ClusterConfig
-from provision.render import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS
+from provision.playbooks.kubeadm import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS
 from provision.sources import resolve_sources
 
 

@@ -5,13 +5,15 @@
 <state>/reports/<time>/summary.txt   a few lines for people
 <state>/reports/history.jsonl        one line per rebuild (appended)
 <state>/reports/history.html         phase durations and pass/fail across runs
+
+The report is data (this module); write.py writes the files.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+
+from provision.verify.run import Result
 
 
 @dataclass
@@ -22,15 +24,6 @@ class PhaseReport:
     ended: str = ""
     seconds: float = 0.0
     error: str = ""
-
-
-@dataclass
-class CheckReport:
-    addon: str
-    check: str
-    status: str  # passed | failed | validated
-    detail: str
-    seconds: float
 
 
 @dataclass
@@ -50,7 +43,7 @@ class Report:
     seconds: float
     versions: dict[str, str]
     phases: list[PhaseReport] = field(default_factory=list)
-    checks: list[CheckReport] = field(default_factory=list)
+    checks: list[Result] = field(default_factory=list)
     failures: list[FailureReport] = field(default_factory=list)
 
     @property
@@ -95,20 +88,3 @@ class Report:
             task = f" task '{f.task}'" if f.task else ""
             lines.append(f"failure in {f.where}:{host}{task}: {f.message.splitlines()[0][:200]}")
         return "\n".join(lines) + "\n"
-
-
-def write_report(report: Report, reports_dir: Path, stamp: str) -> Path:
-    from provision.report.chart import write_chart
-    from provision.report.junit import junit_xml
-
-    out = reports_dir / stamp
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n")
-    (out / "junit.xml").write_text(junit_xml(report))
-    (out / "summary.txt").write_text(report.summary())
-    history = reports_dir / "history.jsonl"
-    with history.open("a") as f:
-        f.write(json.dumps({"report": stamp, **report.history_line()}) + "\n")
-    entries = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
-    write_chart(entries, reports_dir / "history.html")
-    return out

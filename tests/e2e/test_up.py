@@ -18,7 +18,7 @@ import yaml
 from provision.addons.manifests import render_manifests, render_secrets
 from provision.addons.secrets import wanted
 from provision.config import load
-from provision.inventory import SshEndpoint
+from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
 from tests.conftest import ROOT, inventory_hosts, provision
 from tests.integration.conftest import ensure_bundle, known_hosts_file, lab_state, latest_run

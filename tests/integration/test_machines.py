@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.inventory import SshEndpoint
+from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
 from tests.conftest import ROOT, hosts_file, inventory_hosts, provision
 from tests.integration.conftest import docker, known_hosts_file, lab_containers

@@ -3,7 +3,9 @@
 import json
 from xml.etree import ElementTree as ET
 
-from provision.report.build import CheckReport, FailureReport, PhaseReport, Report, write_report
+from provision.report.build import FailureReport, PhaseReport, Report
+from provision.report.write import write_report
+from provision.verify.run import Result
 
 
 def report(passed: bool = True) -> Report:
@@ -14,8 +16,8 @@ def report(passed: bool = True) -> Report:
                     "" if passed else "playbook join.yml failed (rc 2)"),
     ]  # fmt: skip
     checks = [
-        CheckReport("mysql", "create, insert, select", "passed", "ok", 0.2),
-        CheckReport("elk", "manifests (validate only)", "validated", "12 objects", 0.4),
+        Result("mysql", "create, insert, select", "passed", "ok", 0.2),
+        Result("elk", "manifests (validate only)", "validated", "12 objects", 0.4),
     ]
     failures = [] if passed else [FailureReport("join.yml", "w1", "Join the cluster", "boom")]
     return Report("lab", "inventories/lab/cluster.yml", "2026-11-23T18:00:00+00:00",
@@ -27,7 +29,7 @@ def test_passed_only_when_every_phase_and_check_passed():
     assert report().passed
     assert not report(passed=False).passed
     failing_check = report()
-    failing_check.checks.append(CheckReport("zipkin", "span", "failed", "no trace", 10.0))
+    failing_check.checks.append(Result("zipkin", "span", "failed", "no trace", 10.0))
     assert not failing_check.passed
 
 

@@ -3,9 +3,9 @@ import json
 import pytest
 import yaml
 
+from provision.apt_mirror import host_sources, mirror_for
 from provision.config.model import ClusterConfig
 from provision.errors import BundleError, HostError
-from provision.machines.apt_mirror import host_sources, mirror_for
 from provision.playbooks.result import failure_message, stats_from_event
 from provision.playbooks.variables import playbook_vars
 from provision.sources import resolve_sources

@@ -9,7 +9,7 @@ import yaml
 
 from provision.config.load import load_text
 from provision.machines import vm_checks
-from provision.render import machines_spec
+from provision.machines.spec import machines_spec
 
 
 def config(data: dict):

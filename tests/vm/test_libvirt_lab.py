@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from provision.inventory import SshEndpoint
+from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import connect
 from provision.project import resolve_inventory
 from tests.conftest import ROOT, inventory_hosts, provision
