@@ -1,0 +1,138 @@
+"""Dependencies inside provision/ point one way, as the flow does:
+config -> machines -> inventory -> playbooks -> add-ons -> verify -> report,
+with the operations that drive them above and the CLI on top.
+
+Every import counts, at any depth (a function-local import is still a
+dependency). `from a import b` is an import of a.b when a.b is a module.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "provision"
+
+# Lower layers never import higher ones; one layer's modules may import each other
+# (without a cycle).
+LAYERS: dict[int, tuple[str, ...]] = {
+    0: ("provision", "errors", "project", "runlog", "templates", "apt_mirror"),
+    1: ("config",),
+    2: ("sources", "bundle"),
+    3: ("machines",),
+    4: ("inventory", "remote"),
+    5: ("playbooks", "phases", "phase_state"),
+    6: ("addons",),
+    7: ("verify",),
+    8: ("report",),
+    9: ("up", "node_ops", "destroy", "rebuild", "status", "doctor", "render", "backup"),
+    10: ("cli", "__main__"),
+}
+
+
+def modules(root: Path = PACKAGE) -> dict[str, Path]:
+    found = {}
+    for path in root.rglob("*.py"):
+        parts = ("provision", *path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def import_graph(mods: dict[str, Path]) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {m: set() for m in mods}
+    for name, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods else node.module
+                    for a in node.names
+                ]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in mods and t != name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle as a path a -> ... -> a, or [] (depth-first, colours)."""
+    colour: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        colour[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if colour.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in colour and (found := visit(nxt)):
+                return found
+        stack.pop()
+        colour[node] = 2
+        return []
+
+    for node in sorted(graph):
+        if node not in colour and (found := visit(node)):
+            return found
+    return []
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".")[1] if "." in module else module
+    for rank, names in LAYERS.items():
+        if top in names:
+            return rank
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS in {__file__}")
+
+
+def test_no_import_cycle_in_provision():
+    cycle = find_cycle(import_graph(modules()))
+    assert not cycle, "import cycle: " + " -> ".join(cycle)
+
+
+def test_imports_point_down_the_layers():
+    against = [
+        f"{a} (layer {layer_of(a)}) imports {b} (layer {layer_of(b)})"
+        for a, targets in import_graph(modules()).items()
+        for b in targets
+        if layer_of(b) > layer_of(a)
+    ]
+    assert not against, "imports against the flow:\n" + "\n".join(sorted(against))
+
+
+def test_every_module_has_a_layer():
+    for module in modules():
+        layer_of(module)
+
+
+@pytest.mark.parametrize(
+    ("graph", "cycle"),
+    [
+        ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a", "b", "c", "a"]),
+        ({"a": {"b"}, "b": {"b2", "c"}, "c": set(), "b2": {"b"}}, ["b", "b2", "b"]),
+        ({"a": {"b", "c"}, "b": {"c"}, "c": set()}, []),
+    ],
+)
+def test_the_cycle_finder_finds_cycles(graph, cycle):
+    assert find_cycle(graph) == cycle
+
+
+def test_from_import_of_a_submodule_is_an_edge_to_it(tmp_path):
+    pkg = tmp_path / "provision"
+    (pkg / "config").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "config" / "__init__.py").write_text("from provision.config.load import load\n")
+    (pkg / "config" / "load.py").write_text(
+        "def load():\n    from provision.config import kinds, CONSTANT\n"
+    )
+    (pkg / "config" / "kinds.py").write_text("")
+    graph = import_graph(modules(pkg))
+    # kinds is a module: an edge to it; CONSTANT is not: an edge to the package,
+    # which imports load: a cycle.
+    assert graph["provision.config.load"] == {"provision.config.kinds", "provision.config"}
+    assert find_cycle(graph) == ["provision.config", "provision.config.load", "provision.config"]
