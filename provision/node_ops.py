@@ -23,7 +23,7 @@ REJOIN = ("machines", "prepare", "runtime", "kubernetes", "join", "addons")
 
 
 class NodeOpRefused(DataGuard):
-    pass
+    """A node operation refused: it would lose the cluster, or data only this node holds."""
 
 
 class NodeOps:
@@ -114,7 +114,7 @@ class NodeOps:
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
             self.drain_and_delete(sh, name)
-            self._playbook("node-reset.yml", {"node_target": name})
+            self._playbook("node-reset.yml", name)
             self._up(("join",))
             self._wait_ready(sh, name)
 
@@ -131,7 +131,7 @@ class NodeOps:
         machines = machines_for(self.inv, self.config, self.log)
         machines.destroy_one(name)
         if self.config.machines.kind == "ssh":
-            self._playbook("node-reset.yml", {"node_target": name})
+            self._playbook("node-reset.yml", name)
         self._up(REJOIN)
         with control_plane(self.inv, self.config) as on:
             self._wait_ready(on["control-plane"], name)
@@ -168,13 +168,13 @@ class NodeOps:
             self.refuse_data_loss(sh, name, force)
             self.drain_and_delete(sh, name)
         if self.config.machines.kind == "ssh":
-            self._playbook("node-reset.yml", {"node_target": name})
+            self._playbook("node-reset.yml", name)
         machines_for(self.inv, self.config, self.log).destroy_one(name)
         self.config = replace_config(path, text)
         self.log.say(f"node: {name} removed from {path}")
         self._up(("machines",))  # rewrites the inventory without it
 
-    def _playbook(self, name: str, extra: dict) -> None:
-        from provision.up import Up
+    def _playbook(self, name: str, host: str) -> None:
+        from provision.playbooks.runner import Playbooks
 
-        Up(self.inv, self.config, self.log).playbook(name, extra)
+        Playbooks(self.inv, self.config, self.log).run(name, [host], {"node_target": host})

@@ -18,7 +18,7 @@ KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 
 
 class RemoteFailed(NodeStepFailed):
-    pass
+    """A command run on a node exited non-zero."""
 
 
 Shell = Callable[[str], str]

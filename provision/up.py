@@ -6,7 +6,6 @@ this version performs. A phase with no runner yet is reported, never faked.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 
@@ -18,6 +17,7 @@ from provision.machines.factory import machines_for
 from provision.phase_state import PhaseState
 from provision.phases import PHASE_NAMES
 from provision.playbooks.result import PlaybookResult
+from provision.playbooks.runner import Playbooks
 from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
 
@@ -30,7 +30,7 @@ class Up:
         self.config = config
         self.log = log
         self.machines = machines_for(inv, config, log, provider)
-        self.results: list[PlaybookResult] = []
+        self.playbooks = Playbooks(inv, config, log)
         self.verify_results: list = []  # verify.run.Result, once the verify phase ran
         self.state = PhaseState.load(inv.state_dir, inv.cluster_file)
         self.runners: dict[str, Callable[[], None]] = {
@@ -212,25 +212,4 @@ class Up:
         self.verify_results = Verify(self.inv, self.config, self.log).run()
 
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
-        from provision.playbooks.runner import run_playbook
-        from provision.playbooks.variables import playbook_vars
-
-        hosts = self.inv.hosts_file
-        if not hosts.exists():
-            raise UsageError(
-                f"no generated inventory at {hosts}\n"
-                "  fix: run `provision up --only machines` first"
-            )
-        result = run_playbook(
-            self.inv.root,
-            hosts,
-            name,
-            self.log,
-            extravars={**playbook_vars(self.config), **(extra or {})},
-            fact_cache=self.inv.state_dir / "facts",
-        )
-        self.results.append(result)
-        (self.log.dir / "playbooks.json").write_text(
-            json.dumps([r.as_dict() for r in self.results], indent=2) + "\n"
-        )
-        return result
+        return self.playbooks.run(name, extra=extra)

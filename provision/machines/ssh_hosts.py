@@ -20,11 +20,11 @@ from provision.runlog import RunLog
 
 
 class UnreachableHost(MachinesError):
-    pass
+    """An existing host that SSH cannot reach with the configured user and key."""
 
 
 class NoPasswordlessSudo(MachinesError):
-    pass
+    """An existing host where the login user cannot run `sudo -n`."""
 
 
 def as_root(command: str, user: str) -> str:

@@ -19,7 +19,7 @@ POOL_MODES = {"vxlan": ("Never", "Always"), "ipip": ("Always", "Never"), "none":
 
 
 class CalicoManifestError(BundleError):
-    pass
+    """The bundle's Calico manifest lacks what the network phase rewrites."""
 
 
 def set_env(container: dict, name: str, value: str) -> None:

@@ -7,23 +7,27 @@ extra vars passed here carry no secret (roles read secrets from files on disk).
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from provision.errors import NodeStepFailed
+from provision.config.model import ClusterConfig
+from provision.errors import NodeStepFailed, UsageError
 from provision.playbooks.result import (
     Failure,
     PlaybookResult,
     failure_message,
     stats_from_event,
 )
+from provision.project import Inventory
 from provision.runlog import RunLog
 
 
 class PlaybookFailed(NodeStepFailed):
-    pass
+    """A playbook that did not succeed; carries its typed result."""
 
     def __init__(self, result: PlaybookResult):
         self.result = result
@@ -81,7 +85,6 @@ def run_playbook(
     log: RunLog,
     extravars: dict | None = None,
     limit: str | None = None,
-    tags: list[str] | None = None,
     fact_cache: Path | None = None,
 ) -> PlaybookResult:
     """Run playbooks/<playbook>; raise PlaybookFailed unless it succeeded."""
@@ -110,7 +113,6 @@ def run_playbook(
             envvars=env,
             extravars=extravars or {},
             limit=limit,
-            tags=",".join(tags) if tags else None,
             quiet=True,
             event_handler=Progress(log, result),
             cancel_callback=cancel.is_set,
@@ -136,3 +138,44 @@ def _tail(runner) -> str:
         return "\n".join(runner.stdout.read().splitlines()[-15:])
     except (AttributeError, OSError):
         return f"see {runner.config.artifact_dir}"
+
+
+class Playbooks:
+    """The one way anything runs Ansible on a lab: a named playbook of this project,
+    on all hosts or some, with the config's variables, on the generated inventory;
+    every result is kept in the run's playbooks.json. `up`, node operations and
+    later commands share it."""
+
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.log = log
+        self.results: list[PlaybookResult] = []
+
+    def run(
+        self, name: str, hosts: Sequence[str] = (), extra: dict | None = None
+    ) -> PlaybookResult:
+        """Run playbooks/<name> on hosts (all when empty); PlaybookFailed unless it
+        succeeded."""
+        from provision.playbooks.variables import playbook_vars
+
+        inventory = self.inv.hosts_file
+        if not inventory.exists():
+            raise UsageError(
+                f"no generated inventory at {inventory}\n"
+                "  fix: run `provision up --only machines` first"
+            )
+        result = run_playbook(
+            self.inv.root,
+            inventory,
+            name,
+            self.log,
+            extravars={**playbook_vars(self.config), **(extra or {})},
+            limit=",".join(hosts) or None,
+            fact_cache=self.inv.state_dir / "facts",
+        )
+        self.results.append(result)
+        (self.log.dir / "playbooks.json").write_text(
+            json.dumps([r.as_dict() for r in self.results], indent=2) + "\n"
+        )
+        return result
