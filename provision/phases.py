@@ -1,7 +1,7 @@
 """The phases of `provision up`, in order: the flow made explicit.
 
-A phase names the playbook it runs (playbooks are named by operation) and says,
-for a given config, what it will change. Later issues attach runners to them.
+A phase says, for a given config, what it will change (`provision plan` prints
+it); up.py runs it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from provision.sources import runtime_packages
 class Phase:
     name: str
     summary: str
-    playbook: str | None
     changes: Callable[[ClusterConfig, str], str]
 
 
@@ -33,7 +32,6 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "machines",
         "create and start the machines, write the inventory",
-        None,
         lambda c, p: (
             f"{p}: {len(c.nodes)} machines ({_nodes(c)}) on {c.network.node_subnet}"
             if p != "ssh"
@@ -43,19 +41,16 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "prepare",
         "hostname, /etc/hosts, swap, kernel modules, sysctls, time sync",
-        "prepare.yml",
         lambda c, p: f"base OS settings on {_nodes(c)}",
     ),
     Phase(
         "runtime",
         "Docker Engine and containerd (the kubelet's one CRI)",
-        "runtime.yml",
         lambda c, p: f"{', '.join(runtime_packages(c).values())} on {_nodes(c)}",
     ),
     Phase(
         "kubernetes",
         "kubeadm, kubelet, kubectl and images",
-        "kubernetes.yml",
         lambda c, p: (
             f"Kubernetes {c.versions.kubernetes} packages from "
             f"{c.artifacts.source} source on {_nodes(c)}"
@@ -64,13 +59,11 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "control-plane",
         "kubeadm init, admin kubeconfig",
-        "control-plane.yml",
         lambda c, p: f"kubeadm init on {c.control_plane.name} ({c.control_plane.ip})",
     ),
     Phase(
         "network",
         "Calico",
-        "network.yml",
         lambda c, p: (
             f"Calico {c.versions.calico}, {c.network.encapsulation}, pool {c.network.pod_cidr}"
         ),
@@ -78,19 +71,16 @@ PHASES: tuple[Phase, ...] = (
     Phase(
         "join",
         "workers join the cluster",
-        "join.yml",
         lambda c, p: f"kubeadm join on {_workers(c)}",
     ),
     Phase(
         "addons",
         "NFS storage, MySQL, RabbitMQ, Zipkin, ELK",
-        "addons.yml",
         lambda c, p: "deploys " + (", ".join(c.addons.enabled()) or "nothing (all disabled)"),
     ),
     Phase(
         "verify",
         "prove every part does its job",
-        None,
         lambda c, p: "changes nothing: runs checks inside the nodes",
     ),
 )

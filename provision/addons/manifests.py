@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from jinja2 import Environment
 
 from provision.addons.values import NODE_PORTS, UPSTREAM_IMAGES, image
-from provision.config.model import PARTS, ClusterConfig, addon_of_part
+from provision.config.model import PARTS, ClusterConfig
 from provision.templates import Quoted, Token, environment
 
 NAMESPACE = "addons"
@@ -126,11 +126,6 @@ def part_of(file_name: str) -> str | None:
     """The add-on part a manifest file holds (None: shared by all)."""
     name = file_name.removesuffix(".yaml")
     return name if name in PARTS else None
-
-
-def addon_of(file_name: str) -> str | None:
-    part = part_of(file_name)
-    return addon_of_part(part) if part else None
 
 
 def render_secrets(config: ClusterConfig, secrets: dict[str, str]) -> str:

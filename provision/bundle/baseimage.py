@@ -63,14 +63,6 @@ class BaseRecipe:
 KUBE_PROXY = BaseRecipe("kube-proxy", PACKAGES)
 
 
-def recipe() -> dict:
-    return KUBE_PROXY.as_dict()
-
-
-def recipe_hash() -> str:
-    return KUBE_PROXY.hash()
-
-
 def kept_dir(cache_dir: Path, base: BaseRecipe = KUBE_PROXY) -> Path:
     """Where the paths a recipe keeps out of its layer are (kept/<path>)."""
     return cache_dir / "bundle-base" / base.hash() / "kept"

@@ -1,8 +1,7 @@
-"""The one table of pinned sha256 for what `provision bundle fetch` downloads, and image digests.
+"""The one table of pinned sha256 for what `provision bundle fetch` downloads.
 
     KUBERNETES[version][arch][name]   kubeadm, kubelet, kubectl from {release_url}
     CALICO[version]["calico.yaml"]    Calico's manifest from {calico_url}
-    IMAGES["registry/name:tag"]       "sha256:..." digest, for pulling by digest
 
 Every value is copied from a published upstream source named above its entry; none is
 computed from a download made here, and none may be guessed: a wrong pin only turns into a
@@ -18,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from provision.config.model import SHA256
 from provision.errors import BundleError
 
 TABLE = "provision/bundle/checksums.py"
@@ -57,15 +55,6 @@ KUBERNETES: dict[str, dict[str, dict[str, str]]] = {
 # Calico's manifest (manifests/calico.yaml at the release tag). No published sha256 of it
 # was found for any release, so the table is empty: give it as artifacts.checksums.calico.yaml.
 CALICO: dict[str, dict[str, str]] = {}
-
-# Image digests (the multi-arch index), for `pin_image`. registry.k8s.io/pause:3.10.1: the
-# digest that many independent public projects pin for it; check with
-# `crane digest registry.k8s.io/pause:3.10.1` before relying on a new entry.
-IMAGES: dict[str, str] = {
-    "registry.k8s.io/pause:3.10.1": (
-        "sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a3a08cc3c80002767d24c"
-    ),
-}
 
 
 class MissingChecksum(BundleError):
@@ -106,23 +95,3 @@ def calico_sha256(version: str, overrides: Mapping[str, str] | None = None) -> t
         f"to the sha256 of manifests/{name} at Calico's v{version} tag once you have "
         "reviewed that file (Calico publishes no checksum for it)"
     )
-
-
-def pin_image(ref: str, digests: Mapping[str, str] | None = None) -> str:
-    """registry/name:tag -> registry/name:tag@sha256:... when a digest is pinned for it.
-
-    `digests` adds to or overrides IMAGES. A reference that already carries a digest, or
-    one with no pinned digest, is returned as it is.
-    """
-    if "@" in ref:
-        return ref
-    table = {**IMAGES, **(digests or {})}
-    digest = table.get(ref)
-    if digest is None:
-        return ref
-    if not (digest.startswith("sha256:") and SHA256.fullmatch(digest.removeprefix("sha256:"))):
-        raise BundleError(
-            f"image digest for {ref} is not sha256:<64 lower-case hex digits>: {digest!r}\n"
-            f"  fix: correct IMAGES in {TABLE}"
-        )
-    return f"{ref}@{digest}"

@@ -5,7 +5,7 @@
     <bundle>/manifest.json                   the same format `provision bundle build` writes
 
 so `up` installs from it exactly as from a built bundle. It holds no images: on the online
-path the nodes pull them from their registries (see checksums.pin_image for pulling by digest).
+path the nodes pull them from their registries.
 
 Every file must match a pinned sha256 (checksums.py, or the config's artifacts.checksums),
 all resolved before anything is downloaded. Each download streams into a staging directory

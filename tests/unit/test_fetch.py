@@ -11,7 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from provision.bundle import checksums
-from provision.bundle.checksums import MissingChecksum, pin_image
+from provision.bundle.checksums import MissingChecksum
 from provision.bundle.fetch import ChecksumMismatch, Fetch, FetchError, plan
 from provision.bundle.manifest import read_manifest, staging, verify
 from provision.cli import cli
@@ -349,7 +349,7 @@ def test_cli_reports_a_missing_pin_with_exit_6(tmp_path, upstream, write_config,
     assert "no pinned sha256 for kubeadm" in result.output and "fix: " in result.output
 
 
-# --- the table and image pinning --------------------------------------------------------
+# --- the table --------------------------------------------------------
 
 
 def test_every_pinned_checksum_is_a_sha256():
@@ -359,50 +359,6 @@ def test_every_pinned_checksum_is_a_sha256():
             assert all(SHA256.fullmatch(v) for v in names.values()), (version, arch)
     for version, names in checksums.CALICO.items():
         assert all(SHA256.fullmatch(v) for v in names.values()), version
-    for ref, digest in checksums.IMAGES.items():
-        assert ":" in ref.rsplit("/", 1)[-1] and "@" not in ref, ref
-        assert digest.startswith("sha256:") and SHA256.fullmatch(digest[7:]), ref
-
-
-PAUSE = "sha256:278fb9dbcca9518083ad1e11276933a2e96f23de604a3a08cc3c80002767d24c"
-OTHER = "sha256:" + "ab" * 32
-
-
-@pytest.mark.parametrize(
-    ("ref", "digests", "expected"),
-    [
-        ("registry.k8s.io/pause:3.10.1", None, f"registry.k8s.io/pause:3.10.1@{PAUSE}"),
-        ("registry.k8s.io/pause:3.10", None, "registry.k8s.io/pause:3.10"),
-        ("docker.io/calico/node:v3.28.5", None, "docker.io/calico/node:v3.28.5"),
-        (
-            "docker.io/calico/node:v3.28.5",
-            {"docker.io/calico/node:v3.28.5": OTHER},
-            f"docker.io/calico/node:v3.28.5@{OTHER}",
-        ),
-        (
-            "registry.k8s.io/pause:3.10.1",
-            {"registry.k8s.io/pause:3.10.1": OTHER},
-            f"registry.k8s.io/pause:3.10.1@{OTHER}",
-        ),
-        (f"registry.k8s.io/pause:3.10.1@{OTHER}", None, f"registry.k8s.io/pause:3.10.1@{OTHER}"),
-    ],
-    ids=[
-        "pinned",
-        "other-tag",
-        "not-pinned",
-        "pinned-by-caller",
-        "caller-overrides-table",
-        "already-by-digest",
-    ],
-)
-def test_pin_image(ref, digests, expected):
-    assert pin_image(ref, digests) == expected
-
-
-@pytest.mark.parametrize("digest", ["278fb9db" * 8, "sha256:" + "AB" * 32, "sha256:abc"])
-def test_pin_image_refuses_a_malformed_digest(digest):
-    with pytest.raises(BundleError, match="sha256:<64 lower-case hex digits>"):
-        pin_image("registry.k8s.io/pause:3.10.1", {"registry.k8s.io/pause:3.10.1": digest})
 
 
 def test_staging_removes_what_a_killed_run_left_and_runs_one_at_a_time(tmp_path):
