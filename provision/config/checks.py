@@ -230,9 +230,3 @@ def _machines(c: ClusterConfig) -> Iterator[Problem]:
                     "address is for existing hosts (kind: ssh)",
                     "remove it: Vagrant machines are reached through Vagrant",
                 )
-    if m.provider == "docker" and c.network.encapsulation == "ipip":
-        yield Problem(
-            "network.encapsulation",
-            "the docker provider's nodes share the host kernel, which has no IPIP here",
-            "use encapsulation: vxlan",
-        )

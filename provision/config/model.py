@@ -129,8 +129,10 @@ class Network(Strict):
     service_cidr: Net(12, 24, "the API server accepts at most /12; below /24 too few remain") = (
         Field(description="service network, CIDR, /12 to /24")
     )
-    encapsulation: Literal["vxlan", "ipip", "none"] = Field(
-        "vxlan", description="Calico encapsulation: vxlan, ipip or none"
+    # The network phase deploys Calico's VXLAN manifest: IPIP and no encapsulation
+    # need its BGP manifest, which provision does not deploy.
+    encapsulation: Literal["vxlan"] = Field(
+        "vxlan", description="Calico encapsulation: vxlan (the one the network phase deploys)"
     )
     allow_untested_calico: StrictBool = Field(
         False,

@@ -15,7 +15,8 @@ import yaml
 from provision.config.model import ClusterConfig
 from provision.errors import BundleError
 
-POOL_MODES = {"vxlan": ("Never", "Always"), "ipip": ("Always", "Never"), "none": ("Never", "Never")}
+# The pool's (ipipMode, vxlanMode) by network.encapsulation.
+POOL_MODES = {"vxlan": ("Never", "Always")}
 
 
 class CalicoManifestError(BundleError):
@@ -43,11 +44,6 @@ def rewrite_image(image: str, mirror: str) -> str:
 def fit(manifest_text: str, config: ClusterConfig, source: str = "calico.yaml") -> str:
     """Calico's manifest with the config's pool, encapsulation, autodetection, images."""
     net = config.network
-    if net.encapsulation != "vxlan":
-        raise CalicoManifestError(
-            f"network.encapsulation {net.encapsulation} needs Calico's BGP manifest, which this "
-            "version does not deploy\n  fix: use encapsulation: vxlan"
-        )
     ipip, vxlan = POOL_MODES[net.encapsulation]
     docs = [d for d in yaml.safe_load_all(manifest_text) if d]
     node = next(

@@ -58,11 +58,6 @@ def test_pool_encapsulation_and_autodetection_follow_the_config():
     assert env["IP_AUTODETECTION_METHOD"] == "cidr=192.168.56.0/24"
 
 
-def test_ipip_is_refused_with_a_fix():
-    with pytest.raises(CalicoManifestError, match="use encapsulation: vxlan"):
-        fit(MANIFEST, config(encapsulation="ipip"))
-
-
 def test_registry_mirror_rewrites_every_image():
     data = yaml.safe_load(LAB.read_text())
     data["registry"]["mirror"] = "mirror.lab:5000"

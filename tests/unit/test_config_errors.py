@@ -181,9 +181,12 @@ CASES = [
     ),
     ("bad-provider", setp(("machines", "provider"), "vmware"), "machines.provider", "docker"),
     ("ssh-without-settings", setp(("machines", "kind"), "ssh"), "machines.ssh", "user"),
+    # The network phase deploys Calico's VXLAN manifest only: validate refuses the
+    # rest rather than the network phase after five phases have run.
+    ("ipip", setp(("network", "encapsulation"), "ipip"), "network.encapsulation", "vxlan"),
     (
-        "ipip-on-docker",
-        both(setp(("machines", "provider"), "docker"), setp(("network", "encapsulation"), "ipip")),
+        "no-encapsulation",
+        setp(("network", "encapsulation"), "none"),
         "network.encapsulation",
         "vxlan",
     ),
@@ -191,7 +194,7 @@ CASES = [
         "bad-encapsulation",
         setp(("network", "encapsulation"), "gre"),
         "network.encapsulation",
-        "ipip",
+        "vxlan",
     ),
     ("bad-cluster-name", setp(("cluster", "name"), "My_Lab"), "cluster.name", "lower-case"),
     ("nodes-empty", setp(("nodes",), []), "nodes", "at least 1"),
@@ -287,10 +290,6 @@ def test_malformed_config_is_refused(lab, write_config, mutate, path, words):
     assert f": {path}: " in result.output, result.output
     assert words in result.output
     assert "fix: " in result.output
-
-
-def test_at_least_thirty_cases():
-    assert len(CASES) >= 30
 
 
 @pytest.mark.parametrize(
