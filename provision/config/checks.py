@@ -184,10 +184,7 @@ def _memory(c: ClusterConfig) -> Iterator[Problem]:
     workers = c.workers
     if not workers:
         return
-    deployed = c.addons.deployed()  # what runs: validate_only parts take no memory
-    need = {
-        k: v for k, v in compat.addon_memory_mb(c.addons, len(workers)).items() if k in deployed
-    }
+    need = compat.addon_memory_mb(c.addons, len(workers))
     have = sum(n.memory_mb - compat.NODE_RESERVED_MB["worker"] for n in workers)
     if sum(need.values()) > have:
         detail = ", ".join(f"{k} {v}" for k, v in need.items())

@@ -38,7 +38,9 @@ SHIPPER_MB = {"filebeat": 200, "rsyslog": 128}
 
 
 def addon_memory_mb(addons, workers: int) -> dict[str, int]:
-    """Memory (MiB) each enabled add-on part requests in total, across the workers."""
+    """Memory (MiB) each deployed add-on part requests in total, across the workers
+    (validate_only parts are never created: they take none). `validate` and `doctor`
+    both count this."""
     need: dict[str, int] = {}
     if addons.elk.enabled:
         # Elasticsearch container = heap + as much again off-heap; one log shipper
@@ -55,7 +57,8 @@ def addon_memory_mb(addons, workers: int) -> dict[str, int]:
         need["mysql"] = 512
     if addons.nfs.enabled:
         need["nfs"] = 64
-    return need
+    deployed = addons.deployed()
+    return {part: mb for part, mb in need.items() if part in deployed}
 
 
 def minor(version: str) -> str:

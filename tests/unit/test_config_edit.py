@@ -2,6 +2,7 @@
 are refused before the file changes."""
 
 import pytest
+import yaml
 
 from provision.config import load
 from provision.config.edit import add_node, remove_node, replace_config
@@ -43,3 +44,22 @@ def test_a_bad_node_is_refused_and_the_file_is_untouched(tmp_path):
 def test_unknown_node_is_named():
     with pytest.raises(ConfigError, match="no node named w9"):
         remove_node(LAB.read_text(), "w9", "cluster.yml")
+
+
+def test_validate_and_doctor_count_the_same_addon_memory():
+    """validate_only parts are never created: neither validate nor doctor counts them."""
+    from provision.config import compat
+    from provision.config.model import ClusterConfig
+    from provision.doctor import needed_memory_mb
+
+    data = yaml.safe_load(LAB.read_text())
+    full = ClusterConfig.model_validate(data)
+    data["addons"]["validate_only"] = ["elk"]
+    light = ClusterConfig.model_validate(data)
+    parts = compat.addon_memory_mb(light.addons, len(light.workers))
+    assert "elasticsearch" not in parts and "mysql" in parts
+    counted = sum(compat.addon_memory_mb(full.addons, len(full.workers)).values()) - sum(
+        parts.values()
+    )
+    assert counted > 0
+    assert needed_memory_mb(full, "docker") - needed_memory_mb(light, "docker") == counted
