@@ -28,6 +28,7 @@ def destroy_lab(inv: Inventory, config: ClusterConfig, log: RunLog) -> None:
 
     machines_for(inv, config, log).destroy()
     inv.hosts_file.unlink(missing_ok=True)
+    inv.release_state()
     for leftover in LEFTOVERS:
         path = inv.state_dir / leftover
         shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)

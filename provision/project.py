@@ -3,12 +3,14 @@
 The project tree (playbooks/, inventories/, Vagrantfile) is found from the
 current directory upwards, or from PROVISION_ROOT. State that must stay out of
 git (generated inventory, keys, secrets, run logs, Vagrant's machine records)
-lives under $XDG_STATE_HOME/provision/<inventory>; big reusable artifacts under
-$XDG_CACHE_HOME/provision.
+lives under $XDG_STATE_HOME/provision/<inventory>-<hash of its folder>; big reusable
+artifacts under $XDG_CACHE_HOME/provision.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +51,52 @@ class Inventory:
 
     @property
     def state_dir(self) -> Path:
+        """<inventory name>-<hash of its folder's path>: two checkouts, or two
+        inventory folders of the same name, never share state."""
         base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
-        return Path(base) / "provision" / self.name
+        where = hashlib.sha256(str(self.dir.resolve()).encode()).hexdigest()[:8]
+        return Path(base) / "provision" / f"{self.name}-{where}"
+
+    @property
+    def owner_file(self) -> Path:
+        """Which cluster.yml this state belongs to (see claim_state)."""
+        return self.state_dir / "owner.json"
+
+    def claim_state(self, cluster_name: str, makes_machines: bool) -> None:
+        """Record that this state is this cluster.yml's, after making sure that no other
+        lab's machines carry the same names.
+
+        Vagrant names machines (containers, VMs, networks) after cluster.name: two
+        inventories with the same cluster name would fight over them. Refused while
+        the other lab's cluster.yml exists and it has not been destroyed (`destroy`
+        releases the claim). Existing hosts (kind ssh) are named by nobody."""
+        mine = str(self.cluster_file.resolve())
+        record = {"cluster_file": mine, "cluster": cluster_name, "makes_machines": makes_machines}
+        for other in sorted(self.state_dir.parent.glob("*/owner.json")):
+            theirs = _read_owner(other)
+            if (
+                makes_machines
+                and other.parent != self.state_dir
+                and theirs
+                and theirs["makes_machines"]
+                and theirs["cluster"] == cluster_name
+                and theirs["cluster_file"] != mine
+                and Path(theirs["cluster_file"]).is_file()
+            ):
+                raise UsageError(
+                    f"cluster name {cluster_name!r} is already used by the lab of "
+                    f"{theirs['cluster_file']} (state {other.parent}): its machines are "
+                    "named after it\n"
+                    f"  fix: set another cluster.name in {mine}, or run `provision destroy -i "
+                    f"{theirs['cluster_file']}` first"
+                )
+        if _read_owner(self.owner_file) != record:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            self.owner_file.write_text(json.dumps(record) + "\n")
+
+    def release_state(self) -> None:
+        """After destroy: nothing of this lab is left to share."""
+        self.owner_file.unlink(missing_ok=True)
 
     @property
     def hosts_file(self) -> Path:
@@ -83,3 +129,18 @@ def resolve_inventory(value: str | None) -> Inventory:
             f"  fix: use one of: {', '.join(known) or '(none)'}, or pass a path to a cluster.yml"
         )
     return Inventory(value, directory, root, directory / "cluster.yml")
+
+
+def _read_owner(path: Path) -> dict | None:
+    """An owner record, or None when there is none or it is not ours to read."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (
+        isinstance(data, dict)
+        and all(isinstance(data.get(k), str) for k in ("cluster_file", "cluster"))
+        and isinstance(data.get("makes_machines"), bool)
+    ):
+        return None
+    return {k: data[k] for k in ("cluster_file", "cluster", "makes_machines")}

@@ -52,6 +52,7 @@ class RunCommand(Command):
     def main(self) -> None:
         from provision.runlog import RunLog
 
+        self.inv.claim_state(self.config.cluster.name, self.config.machines.kind == "vagrant")
         self.log = RunLog(self.inv.state_dir, self.run_name, console())
         self.log.say(f"{self.banner()}; log {self.log.path}")
         try:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from provision.cli import cli
+from provision.project import resolve_inventory
 from tests.conftest import ROOT
 
 LONG = "a-folder-whose-name-alone-is-longer-than-a-terminal-of-eighty-columns-would-hold"
@@ -121,7 +122,7 @@ def test_status_prints_zipkins_url_as_up_does(lab, write_config, tmp_path, monke
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     lab["artifacts"] = {"bundle_dir": str(tmp_path / "no-bundle")}
     config = write_config(lab)
-    state = tmp_path / "state" / "provision" / "inv"
+    state = resolve_inventory(str(config)).state_dir
     state.mkdir(parents=True)
     (state / "kubeconfig").write_text("")
     result = CliRunner().invoke(cli, ["status", "--json", "-i", str(config)])

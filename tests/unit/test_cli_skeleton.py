@@ -118,8 +118,13 @@ def interrupt(proc: subprocess.Popen, signum: int, nodes: SilentNodes) -> str:
     return output
 
 
-def runs(tmp_path) -> Path:
-    return tmp_path / "state" / "provision" / "inv" / "runs"
+def state(config: Path) -> Path:
+    """The config's state dir, under the test's XDG_STATE_HOME (see env)."""
+    return resolve_inventory(str(config)).state_dir
+
+
+def runs(config: Path) -> Path:
+    return state(config) / "runs"
 
 
 # --- read-only commands ---------------------------------------------------------------
@@ -139,13 +144,13 @@ READ_ONLY = [
 @pytest.mark.parametrize("argv", READ_ONLY, ids=lambda a: " ".join(a[:2]))
 def test_a_read_only_command_opens_no_run(argv, lab, write_config, tmp_path, env):
     config = write_config(lab)
-    latest = runs(tmp_path) / "latest"
-    (runs(tmp_path) / "20260101T000000.000000Z-up").mkdir(parents=True)
+    latest = runs(config) / "latest"
+    (runs(config) / "20260101T000000.000000Z-up").mkdir(parents=True)
     latest.symlink_to("20260101T000000.000000Z-up")
     argv = [a.replace("{OUT}", str(tmp_path / "out")) for a in argv]
     result = CliRunner().invoke(cli, [*argv[:2], "-i", str(config), *argv[2:]])
     assert "Traceback" not in result.output, result.output
-    assert sorted(p.name for p in runs(tmp_path).iterdir()) == [
+    assert sorted(p.name for p in runs(config).iterdir()) == [
         "20260101T000000.000000Z-up",
         "latest",
     ]
@@ -156,9 +161,9 @@ def test_a_command_that_changes_something_opens_a_run(lab, write_config, tmp_pat
     config = write_config(lab)
     result = CliRunner().invoke(cli, ["verify", "-i", str(config)])
     assert result.exit_code == 2, result.output  # no inventory yet: nothing to verify
-    (run,) = [p for p in runs(tmp_path).iterdir() if p.name != "latest"]
+    (run,) = [p for p in runs(config).iterdir() if p.name != "latest"]
     assert run.name.endswith("-verify")
-    assert (runs(tmp_path) / "latest").resolve() == run
+    assert (runs(config) / "latest").resolve() == run
     assert f"provision verify: cluster lab ({config}); log {run / 'run.log'}" in result.output
 
 
@@ -186,7 +191,7 @@ def test_verify_interrupted_says_so_and_exits_130(signum, nodes, lab, write_conf
     output = interrupt(proc, signum, nodes)
     assert HINT in output
     assert "Traceback" not in output
-    assert HINT in (runs(tmp_path) / "latest" / "run.log").read_text()
+    assert HINT in (runs(config) / "latest" / "run.log").read_text()
 
 
 def test_sigterm_during_up_records_the_phase_as_interrupted(
@@ -196,7 +201,7 @@ def test_sigterm_during_up_records_the_phase_as_interrupted(
     proc = start("up", "-i", str(config), env=env)
     output = interrupt(proc, signal.SIGTERM, nodes)
     assert HINT in output
-    phases = json.loads((tmp_path / "state" / "provision" / "inv" / "phases.json").read_text())
+    phases = json.loads((state(config) / "phases.json").read_text())
     assert phases["phases"]["machines"]["status"] == "failed"
     assert phases["phases"]["machines"]["error"] == "KeyboardInterrupt"
 

@@ -336,7 +336,8 @@ def test_cli_prints_each_verified_artifact(tmp_path, upstream, write_config, mon
     ):
         assert f"{p}: sha256 {PINS[name]} verified" in result.output
     assert "bundle fetched: 4 artifacts verified" in result.output
-    runs = tmp_path / "xdg-state" / "provision" / "inv" / "runs"
+    (state,) = (tmp_path / "xdg-state" / "provision").glob("inv-*")
+    runs = state / "runs"
     assert "bundle fetched" in (runs / "latest" / "run.log").read_text()
 
 
