@@ -47,9 +47,7 @@ class Rebuild:
             pass  # each failed check is in the report's checks
         except ProvisionError as e:
             failures.append(FailureReport("up", "", "", str(e)))
-        recorded = {
-            name: up.state.phases.get(name, {}) for name in PHASE_NAMES if name in up.runners
-        }
+        recorded = {name: up.state.phases.get(name, {}) for name in PHASE_NAMES}
         phases = [
             PhaseReport(
                 name,
