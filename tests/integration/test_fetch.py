@@ -1,8 +1,10 @@
 """`provision bundle fetch` for real: the real CLI downloads the real bundle's binaries and
 Calico manifest from a release server on 127.0.0.1 (upstream's URL layout), checked against
-the real bundle's own checksums given in the config, and the result is byte-identical."""
+checksums this test computes itself, given in the config; the result is byte-identical, and
+bytes that differ from a pin (a wrong pin, or a server that alters a file) are refused."""
 
 import filecmp
+import hashlib
 import json
 import shutil
 import subprocess
@@ -46,6 +48,7 @@ def release_server(real_bundle):
     }
     routes[f"/calico/v{calico}/manifests/calico.yaml"] = real_bundle / "manifests" / "calico.yaml"
     asked: list[str] = []
+    tampered: set[str] = set()  # names whose first byte the server flips
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
@@ -58,6 +61,8 @@ def release_server(real_bundle):
             self.send_header("Content-Length", str(file.stat().st_size))
             self.end_headers()
             with file.open("rb") as f:
+                if file.name in tampered:
+                    self.wfile.write(bytes([f.read(1)[0] ^ 0xFF]))
                 shutil.copyfileobj(f, self.wfile, 1 << 20)
 
         def log_message(self, *args):
@@ -68,9 +73,13 @@ def release_server(real_bundle):
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     )
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", asked, set(routes)
+    yield f"http://127.0.0.1:{server.server_port}", asked, set(routes), tampered
     server.shutdown()
     server.server_close()
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture
@@ -81,12 +90,16 @@ def fetch_config(tmp_path, real_bundle, release_server, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    url, _, _ = release_server
-    manifest = json.loads((real_bundle / "manifest.json").read_text())
+    url = release_server[0]
+    # The pins are this test's own sha256 of the bytes, not the bundle manifest's.
     pins = {
-        ("calico.yaml" if a["name"] == "calico" else a["name"]): a["sha256"]
-        for a in manifest["artifacts"]
-        if a["name"] in ("kubeadm", "kubelet", "kubectl", "calico")
+        name: sha256(real_bundle / where / name)
+        for where, name in (
+            ("bin", "kubeadm"),
+            ("bin", "kubelet"),
+            ("bin", "kubectl"),
+            ("manifests", "calico.yaml"),
+        )
     }
     data = yaml.safe_load(LAB.read_text())
     data["artifacts"].update(
@@ -104,7 +117,7 @@ def fetch_config(tmp_path, real_bundle, release_server, monkeypatch):
 def test_fetch_reproduces_the_real_bundle_byte_for_byte(
     tmp_path, real_bundle, release_server, fetch_config
 ):
-    _, asked, routes = release_server
+    _, asked, routes, _ = release_server
     out = provision("bundle", "fetch", "-i", str(fetch_config))
     for path in ("bin/kubeadm", "bin/kubelet", "bin/kubectl", "manifests/calico.yaml"):
         assert f"{path}: sha256 " in out.stdout and " verified (" in out.stdout, out.stdout
@@ -114,6 +127,7 @@ def test_fetch_reproduces_the_real_bundle_byte_for_byte(
     fetched = tmp_path / "cache" / "bundle"
     for path in ("bin/kubeadm", "bin/kubelet", "bin/kubectl", "manifests/calico.yaml"):
         assert filecmp.cmp(real_bundle / path, fetched / path, shallow=False), path
+        assert sha256(fetched / path) == sha256(real_bundle / path)
     real_manifest = json.loads((real_bundle / "manifest.json").read_text())
     real = {a["path"]: a for a in real_manifest["artifacts"]}
     got = json.loads((fetched / "manifest.json").read_text())
@@ -144,5 +158,17 @@ def test_fetch_refuses_a_wrong_pin_and_keeps_nothing(tmp_path, fetch_config):
     assert out.returncode == 6, out.stdout + out.stderr
     assert f"expected {wrong} (artifacts.checksums.kubelet)" in out.stderr
     assert f"got      {right}" in out.stderr and "fix: " in out.stderr
+    assert not (tmp_path / "cache" / "bundle").exists()
+    assert list((tmp_path / "cache").iterdir()) == [], "staging left"
+
+
+def test_fetch_refuses_bytes_that_differ_from_the_pin(tmp_path, release_server, fetch_config):
+    """The server sends kubelet with its first byte flipped; the pin is right."""
+    release_server[3].add("kubelet")
+    pinned = yaml.safe_load(fetch_config.read_text())["artifacts"]["checksums"]["kubelet"]
+    out = provision("bundle", "fetch", "-i", str(fetch_config), check=False)
+    assert out.returncode == 6, out.stdout + out.stderr
+    assert f"expected {pinned} (artifacts.checksums.kubelet)" in out.stderr
+    assert "got      " in out.stderr and f"got      {pinned}" not in out.stderr
     assert not (tmp_path / "cache" / "bundle").exists()
     assert list((tmp_path / "cache").iterdir()) == [], "staging left"
