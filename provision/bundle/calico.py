@@ -39,8 +39,9 @@ from provision.errors import BundleError
 from provision.runlog import RunLog
 
 MODULE = "github.com/projectcalico/calico"
-# The only Calico the Go module proxy here serves: a snapshot of the calico repo
-# whose manifests name calico/*:v3.28.5. Pinned; no tagged v3.29+ is served.
+# The calico repo module, pinned to one version (a pseudo-version: a snapshot whose
+# manifests name calico/*:<the release tag>). README ("Calico") says which release
+# the default lab uses and why.
 VERSION = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
 # calico's go.mod replaces github.com/projectcalico/api with ./api (not in the zip).
 LOCAL_REPLACES = {"github.com/projectcalico/api": "v0.0.0-20240708202104-e3f70b269c2c"}

@@ -2,13 +2,12 @@
 
     <bundle>/bin/cri-dockerd    (static, CGO_ENABLED=0, from github.com/Mirantis/cri-dockerd)
 
-Built from one pinned version of the Go module (never @latest: the proxy here
-refuses @latest and the version list, so `go install module@version` cannot run).
-Its go.mod has replace directives, which a dependency's go.mod cannot carry, so
+Built from one pinned version of the Go module (never @latest: a module proxy may
+refuse @latest and the version list). Its go.mod has replace directives, which a
+dependency's go.mod cannot carry, so `go install module@version` cannot build it:
 the binary is built from a wrapper module that repeats them. The wrapper also
-takes upstream's go.sum: the checksum database behind this host's proxy does not
-know some of its dependencies (k8s.io/component-helpers v0.29.10), and upstream's
-go.sum - part of the module zip the checksum database did verify - pins them.
+takes upstream's go.sum, part of the module zip the checksum database verified, so
+dependencies a checksum database may not know are still pinned.
 """
 
 from __future__ import annotations

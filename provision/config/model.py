@@ -92,7 +92,9 @@ class Machines(Strict):
         "vagrant", description="vagrant: machines made by Vagrant; ssh: existing hosts"
     )
     provider: Literal["auto", "virtualbox", "libvirt", "docker"] = Field(
-        "auto", description="Vagrant provider; auto = virtualbox or libvirt if present, else docker"
+        "auto",
+        description="Vagrant provider; auto = virtualbox or libvirt where VMs run at hardware "
+        "speed (KVM works), else docker",
     )
     box: Annotated[StrictStr, AfterValidator(kinds.vagrant_box)] = Field(
         "debian/bookworm64", description="Vagrant box for virtualbox and libvirt"
@@ -148,9 +150,9 @@ class Versions(Strict):
     kubernetes: StrictStr = version("Kubernetes (kubeadm, kubelet, kubectl, control plane)")
     containerd: StrictStr = version("containerd")
     docker: StrictStr = version("Docker Engine")
-    # cri-dockerd (the kubelet's CRI shim for Docker Engine): 0.3.17 is the newest 0.3 patch
-    # release the Go module proxy here serves (0.3.15/16/18/19/20 are refused); it speaks
-    # CRI v1 and negotiates the Docker API down to bookworm's docker.io 20.10 (API 1.41).
+    # cri-dockerd (the kubelet's CRI shim for Docker Engine): a release that speaks CRI v1
+    # and negotiates the Docker API down to the nodes' Docker (bookworm's docker.io 20.10
+    # speaks API 1.41). README ("Offline bundle") says why the default lab pins its version.
     cri_dockerd: StrictStr = version("cri-dockerd")
     calico: StrictStr = version("Calico")
     elasticsearch: StrictStr = version("Elasticsearch")

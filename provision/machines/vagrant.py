@@ -27,9 +27,9 @@ LABEL = "io.provision.cluster"
 
 
 def docker_create_args(cluster: str, authorized_keys: Path) -> list[str]:
-    """Flags that boot a systemd node container here (shared/lab-notes.md).
-
-    --privileged does not work in this sandbox (no CAP_SYS_RESOURCE). The volumes
+    """Flags that boot a systemd node container without --privileged (README:
+    "Machines"): every capability but CAP_SYS_RESOURCE, which a sandboxed Docker
+    engine may not grant, every device, seccomp and AppArmor unconfined. The volumes
     give containerd, Docker and the kubelet a real filesystem; they start empty,
     so creating several nodes at once does not race on copying image content.
     """
