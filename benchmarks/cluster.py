@@ -8,7 +8,6 @@ again. Prints the wall time of each and the per-phase times `up` reports.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -32,7 +31,6 @@ def cli(*args: str) -> tuple[float, str]:
         check=True,
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "COLUMNS": "300"},
     )
     return time.monotonic() - start, out.stdout
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -102,25 +101,21 @@ def run_playbook(
     }
     if fact_cache is not None:
         env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(fact_cache)
-    cancel = threading.Event()
     log.say(f"  playbook {playbook}" + (f" (limit {limit})" if limit else ""))
-    try:
-        runner = ansible_runner.run(
-            private_data_dir=str(private),
-            project_dir=str(root / "playbooks"),
-            playbook=playbook,
-            inventory=str(inventory.resolve()),
-            envvars=env,
-            extravars=extravars or {},
-            limit=limit,
-            quiet=True,
-            event_handler=Progress(log, result),
-            cancel_callback=cancel.is_set,
-            settings={"pexpect_timeout": 0.5, "suppress_ansible_output": True},
-        )
-    except KeyboardInterrupt:
-        cancel.set()
-        raise
+    # Ctrl-C or SIGTERM: KeyboardInterrupt leaves ansible-runner here, and
+    # cli/interrupts.py stops ansible-playbook (in a session of its own) with SIGINT.
+    runner = ansible_runner.run(
+        private_data_dir=str(private),
+        project_dir=str(root / "playbooks"),
+        playbook=playbook,
+        inventory=str(inventory.resolve()),
+        envvars=env,
+        extravars=extravars or {},
+        limit=limit,
+        quiet=True,
+        event_handler=Progress(log, result),
+        settings={"pexpect_timeout": 0.5, "suppress_ansible_output": True},
+    )
     result.status = runner.status
     result.rc = runner.rc
     log.say(
