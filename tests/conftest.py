@@ -105,3 +105,23 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("PROVISION_NO_SKIP") == "1" and skipped and exitstatus == 0:
         reporter.write_line(f"FAILED: {len(skipped)} test(s) skipped; CI does not allow skips")
         session.exitstatus = 1
+
+
+def as_existing_hosts(
+    lab: dict, tmp_path: Path, address: str | None = None, port: int = 22
+) -> dict:
+    """The lab config turned into existing hosts (kind ssh) for tests that reach no
+    real node: a key and a known_hosts file that exist (and hold nothing useful),
+    every node at `address` (default: its own IP) and `port`."""
+    key = tmp_path / "id"
+    key.write_text("not a key\n")
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    lab["machines"] = {
+        "kind": "ssh",
+        "ssh": {"user": "root", "private_key": str(key), "known_hosts": str(known), "port": port},
+    }
+    if address is not None:
+        for node in lab["nodes"]:
+            node["address"] = address
+    return lab

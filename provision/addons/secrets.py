@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provision.config.model import ClusterConfig
+from provision.files import private_file
 
 ALPHABET = string.ascii_letters + string.digits  # safe in YAML, SQL and shell quoting
 
@@ -54,25 +55,7 @@ def ensure_secrets(config: ClusterConfig, state_dir: Path) -> dict[str, str]:
 
 
 def write_private(path: Path, text: str) -> Path:
-    """Write a file only its owner can read (0600 from creation), atomically.
-
-    A temporary file left by an earlier run (any mode, or a symlink planted there) is
-    removed first and the new one made with O_EXCL, so its mode is always 0600 and it
-    is always a new file of ours; fchmod covers a umask that would take bits away."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            fd = -1
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if fd != -1:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a file only its owner can read (0600 from creation), atomically."""
+    with private_file(path) as f:
+        f.write(text.encode())
     return path

@@ -14,7 +14,6 @@ import contextlib
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import DataGuard, UsageError
+from provision.files import private_file
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -98,25 +98,10 @@ def write_archive(
             n: {"sha256": hashlib.sha256(b).hexdigest(), "size": len(b)} for n, b in parts.items()
         },
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            fd = -1
-            with tarfile.open(fileobj=f, mode="w:gz") as tar:
-                _add(tar, MANIFEST, json.dumps(manifest.as_dict(), indent=2).encode())
-                for name, data in sorted(parts.items()):
-                    _add(tar, name, data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if fd != -1:
-            os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
+    with private_file(path) as f, tarfile.open(fileobj=f, mode="w:gz") as tar:
+        _add(tar, MANIFEST, json.dumps(manifest.as_dict(), indent=2).encode())
+        for name, data in sorted(parts.items()):
+            _add(tar, name, data)
     return manifest
 
 

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from provision.cli import cli
 from provision.errors import INTERRUPTED
 from provision.project import resolve_inventory
-from tests.conftest import ROOT
+from tests.conftest import ROOT, as_existing_hosts
 
 HINT = "interrupted: run the same command again to continue"
 
@@ -78,22 +78,7 @@ def env(tmp_path, monkeypatch) -> dict[str, str]:
 
 def existing_hosts(lab, write_config, tmp_path, nodes: SilentNodes) -> Path:
     """An inventory of existing hosts, every node on the silent server."""
-    key = tmp_path / "id"
-    key.write_text("not a key\n")
-    known = tmp_path / "known_hosts"
-    known.write_text("")
-    lab["machines"] = {
-        "kind": "ssh",
-        "ssh": {
-            "user": "root",
-            "private_key": str(key),
-            "known_hosts": str(known),
-            "port": nodes.port,
-        },
-    }
-    for node in lab["nodes"]:
-        node["address"] = nodes.name
-    return write_config(lab)
+    return write_config(as_existing_hosts(lab, tmp_path, nodes.name, nodes.port))
 
 
 def start(*args: str, env: dict[str, str]) -> subprocess.Popen:
@@ -138,6 +123,7 @@ READ_ONLY = [
     ["doctor"],
     ["kubectl", "--", "get", "nodes"],
     ["bundle", "check"],
+    ["backup", "--list"],
 ]
 
 

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "provision"
 # Lower layers never import higher ones; one layer's modules may import each other
 # (without a cycle).
 LAYERS: dict[int, tuple[str, ...]] = {
-    0: ("provision", "errors", "project", "runlog", "templates", "apt_mirror"),
+    0: ("provision", "errors", "project", "runlog", "templates", "apt_mirror", "files"),
     1: ("config",),
     2: ("sources", "bundle"),
     3: ("machines",),

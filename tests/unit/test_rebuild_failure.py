@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from provision.cli import cli
 from provision.errors import RebuildFailed
 from provision.project import resolve_inventory
+from tests.conftest import as_existing_hosts
 
 HOST = socket.gethostname()  # this machine, by a name the config accepts
 
@@ -26,21 +27,7 @@ def test_a_failed_rebuild_exits_8_with_a_report_naming_the_phase(
     lab, write_config, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    key = tmp_path / "id"
-    key.write_text("not a key\n")
-    known = tmp_path / "known_hosts"
-    known.write_text("")
-    lab["machines"] = {
-        "kind": "ssh",
-        "ssh": {
-            "user": "root",
-            "private_key": str(key),
-            "known_hosts": str(known),
-            "port": closed_port(),
-        },
-    }
-    for node in lab["nodes"]:
-        node["address"] = HOST
+    as_existing_hosts(lab, tmp_path, HOST, closed_port())
     path = write_config(lab)
     result = CliRunner().invoke(cli, ["rebuild", "-i", str(path)])
     assert result.exit_code == RebuildFailed.exit_code == 8, result.output

@@ -11,6 +11,7 @@ from provision.phases import PHASE_NAMES
 from provision.project import resolve_inventory
 from provision.runlog import RunLog
 from provision.up import Up
+from tests.conftest import as_existing_hosts
 
 ALL = list(PHASE_NAMES)
 
@@ -19,15 +20,7 @@ ALL = list(PHASE_NAMES)
 def make_up(lab, write_config, tmp_path, monkeypatch):
     """An Up over existing hosts (kind ssh: nothing is contacted until a phase runs)."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    key = tmp_path / "id"
-    key.write_text("not a key\n")
-    known = tmp_path / "known_hosts"
-    known.write_text("")
-    lab["machines"] = {
-        "kind": "ssh",
-        "ssh": {"user": "root", "private_key": str(key), "known_hosts": str(known)},
-    }
-    path = write_config(lab)
+    path = write_config(as_existing_hosts(lab, tmp_path))
 
     def make() -> Up:
         from provision.config import load
