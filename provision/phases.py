@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from provision.config.model import ClusterConfig
-from provision.sources import runtime_packages
+from provision.sources import resolve_sources, runtime_packages
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,14 @@ class Phase:
 
 def _nodes(c: ClusterConfig) -> str:
     return ", ".join(n.name for n in c.nodes)
+
+
+def _artifacts(c: ClusterConfig) -> str:
+    """Where the kubernetes phase takes its binaries and images, as up resolves it."""
+    sources = resolve_sources(c)
+    if sources.artifacts == "bundle":
+        return f"offline bundle ({sources.bundle_dir})"
+    return "upstream release and registries"
 
 
 def _workers(c: ClusterConfig) -> str:
@@ -52,8 +60,8 @@ PHASES: tuple[Phase, ...] = (
         "kubernetes",
         "kubeadm, kubelet, kubectl and images",
         lambda c, p: (
-            f"Kubernetes {c.versions.kubernetes} packages from "
-            f"{c.artifacts.source} source on {_nodes(c)}"
+            f"Kubernetes {c.versions.kubernetes} binaries and images from the "
+            f"{_artifacts(c)} on {_nodes(c)}"
         ),
     ),
     Phase(
