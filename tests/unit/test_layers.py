@@ -3,7 +3,8 @@ config -> machines -> inventory -> playbooks -> add-ons -> verify -> report,
 with the operations that drive them above and the CLI on top.
 
 Every import counts, at any depth (a function-local import is still a
-dependency). `from a import b` is an import of a.b when a.b is a module.
+dependency), relative ones too. `from a import b` is an import of a.b when a.b
+is a module.
 """
 
 from __future__ import annotations
@@ -42,15 +43,26 @@ def modules(root: Path = PACKAGE) -> dict[str, Path]:
     return found
 
 
+def source_of(node: ast.ImportFrom, importer: str, path: Path) -> str:
+    """The absolute name of the module a `from X import ...` reads (`from .x`,
+    `from ..` resolved against the importer's package)."""
+    if node.level == 0:
+        return node.module or ""
+    package = importer.split(".") if path.name == "__init__.py" else importer.split(".")[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join([*base, node.module] if node.module else base)
+
+
 def import_graph(mods: dict[str, Path]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {m: set() for m in mods}
     for name, path in mods.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            elif isinstance(node, ast.ImportFrom):
+                source = source_of(node, name, path)
                 targets = [
-                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in mods else node.module
+                    f"{source}.{a.name}" if f"{source}.{a.name}" in mods else source
                     for a in node.names
                 ]
             else:
@@ -136,3 +148,23 @@ def test_from_import_of_a_submodule_is_an_edge_to_it(tmp_path):
     # which imports load: a cycle.
     assert graph["provision.config.load"] == {"provision.config.kinds", "provision.config"}
     assert find_cycle(graph) == ["provision.config", "provision.config.load", "provision.config"]
+
+
+def test_relative_imports_are_edges(tmp_path):
+    pkg = tmp_path / "provision"
+    (pkg / "machines").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "render.py").write_text("")
+    (pkg / "machines" / "__init__.py").write_text("from .spec import machines_spec\n")
+    (pkg / "machines" / "spec.py").write_text(
+        "def machines_spec():\n    from .. import render\n    from . import base\n"
+    )
+    (pkg / "machines" / "base.py").write_text("from ..machines import spec\n")
+    graph = import_graph(modules(pkg))
+    assert graph["provision.machines"] == {"provision.machines.spec"}
+    assert graph["provision.machines.spec"] == {"provision.render", "provision.machines.base"}
+    assert find_cycle(graph) == [
+        "provision.machines.spec",
+        "provision.machines.base",
+        "provision.machines.spec",
+    ]
