@@ -10,11 +10,13 @@ is a module.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "provision"
+README = PACKAGE.parent / "README.md"
 
 # Lower layers never import higher ones; one layer's modules may import each other
 # (without a cycle).
@@ -120,6 +122,40 @@ def test_imports_point_down_the_layers():
 def test_every_module_has_a_layer():
     for module in modules():
         layer_of(module)
+
+
+def readme_layers() -> list[list[str]]:
+    """The paths each row of README's layers table names in its code column, in row
+    order: `provision/errors.py`, `project.py` (in provision/), `Vagrantfile`."""
+    section = README.read_text(encoding="utf-8").split("## The flow", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| [^|]+ \| ([^|]+) \| [^|]+ \|$", section, re.M)[2:]  # header, rule
+    return [re.findall(r"`([^`]+)`", code) for code in rows]
+
+
+def test_readme_layers_table_is_the_table():
+    """Row by row, README names the modules of one layer each, in LAYERS' order,
+    every module of provision/ once, and nothing that is not there."""
+    layered = {t for names in LAYERS.values() for t in names} - {"provision", "__main__"}
+    paths = readme_layers()
+    # provision/errors.py, project.py, backup/, machines/spec.py: errors, project, backup, machines
+    rows = [
+        {p.removeprefix("provision/").split("/")[0].removesuffix(".py") for p in row} & layered
+        for row in paths
+    ]
+    assert sorted(t for row in rows for t in row) == sorted(layered), (
+        "README's layers table and LAYERS name different modules"
+    )
+    assert [{layer_of(t) for t in row} for row in rows] == [{r} for r in LAYERS], (
+        "README's layers table is not LAYERS row by row"
+    )
+    missing = [
+        p
+        for row in paths
+        for p in row
+        if not (PACKAGE.parent / p).exists()
+        and not (PACKAGE / p.removeprefix("provision/")).exists()
+    ]
+    assert not missing, f"README's layers table names what is not in the repository: {missing}"
 
 
 @pytest.mark.parametrize(
