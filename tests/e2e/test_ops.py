@@ -70,7 +70,7 @@ def test_status_shows_nodes_and_addons(lab):
     }
     assert all(n["ready"] and n["version"] == "v1.35.4" for n in data["nodes"])
     addons = {a["name"]: a for a in data["addons"]}
-    assert addons["mysql"]["ready"] == 1 and addons["zipkin"]["url"].endswith(":30008/")
+    assert addons["mysql"]["ready"] == 1 and addons["zipkin"]["url"].endswith(":30008/zipkin/")
 
 
 def test_reset_a_worker_and_it_comes_back(lab):
