@@ -1,15 +1,24 @@
-"""`provision node reset|replace|add|remove`: reprovision one worker of a running
+"""`provision node reset|replace|add|remove`: reprovision one node of a running
 cluster, for Vagrant machines and existing SSH hosts alike.
 
-Every operation acts on workers only (the control plane is never touched), drains
-before it removes, and refuses, unless forced, to destroy data that lives only on
-that node: local volumes bound to claims.
+A worker is drained before it is removed. Data that lives only on it (local
+volumes bound to claims) is kept: the add-ons' data that a backup carries
+(MySQL, RabbitMQ) is backed up first and put back once the node is back;
+anything else is refused unless --force, which knowingly drops it.
+
+The control plane is reset or replaced from a backup (a fresh one, or --backup
+FILE when it is too broken to take one): the machine is reset or made again,
+etcd's data and the PKI are put back (backup/put.py), and `kubeadm init` starts
+the same cluster on them; the workers reconnect without a rejoin. Each stage is
+recorded (backup/stages.py): run the same command again to resume.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+from provision.addons.manifests import NAMESPACE
 from provision.config.edit import add_node, remove_node, replace_config
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard, UsageError
@@ -20,6 +29,16 @@ from provision.runlog import RunLog
 # After a machine is (re)made: the phases that prepare it and join it; each is
 # idempotent, so the other nodes report no change.
 REJOIN = ("machines", "prepare", "runtime", "kubernetes", "join", "addons")
+# The control plane made again from a backup: the node phases first, then (once
+# etcd and the PKI are the backup's) kubeadm init, then the rest.
+CP_PREPARE = ("machines", "prepare", "runtime", "kubernetes")
+CP_REST = ("network", "join", "addons")
+# Claims whose data `provision backup` carries and a restore puts back: the
+# add-on, and the part of the backup that holds it.
+BACKED_UP_CLAIMS = {
+    f"{NAMESPACE}/data-mysql-0": ("mysql", "mysql/dump.sql"),
+    f"{NAMESPACE}/data-rabbitmq-0": ("rabbitmq", "rabbitmq/definitions.json"),
+}
 
 
 class NodeOpRefused(DataGuard):
@@ -42,14 +61,15 @@ class NodeOps:
             )
         if name == self.config.control_plane.name:
             raise NodeOpRefused(
-                f"{name} is the control plane: node operations act on workers only\n"
-                "  fix: rebuild the cluster (`provision rebuild`) to remake the control plane"
+                f"{name} is the control plane: `node add` and `node remove` act on workers\n"
+                f"  fix: `provision node replace {name}` remakes it from a backup"
             )
 
-    def local_data(self, sh, name: str) -> list[str]:
-        """Volumes bound to claims whose data lives only on this node."""
+    def local_data(self, sh, name: str) -> dict[str, str]:
+        """{namespace/claim: description} of the volumes bound to claims whose data
+        lives only on this node."""
         pvs = json.loads(sh(f"{KUBECTL} get pv -o json"))["items"]
-        held = []
+        held = {}
         for pv in pvs:
             spec = pv["spec"]
             if "local" not in spec and "hostPath" not in spec:
@@ -58,22 +78,48 @@ class NodeOps:
             nodes = {v for t in terms for e in t.get("matchExpressions", []) for v in e["values"]}
             scratch = pv["metadata"].get("annotations", {}).get("provision.io/scratch") == "true"
             if name in nodes and pv["status"].get("phase") == "Bound" and not scratch:
-                claim = spec.get("claimRef", {})
-                held.append(
-                    f"{pv['metadata']['name']} (claim {claim.get('namespace')}/"
-                    f"{claim.get('name')}, {spec['capacity']['storage']})"
+                ref = spec.get("claimRef", {})
+                claim = f"{ref.get('namespace')}/{ref.get('name')}"
+                held[claim] = (
+                    f"{pv['metadata']['name']} (claim {claim}, {spec['capacity']['storage']})"
                 )
         return held
 
+    def data_plan(self, sh, name: str, force: bool) -> list[str]:
+        """The backup parts to put back once the node is back: the add-ons' data its
+        volumes hold. Other data that lives only there is refused unless --force;
+        with --force nothing is kept."""
+        held = self.local_data(sh, name)
+        if force:
+            if held:
+                lost = "; ".join(held.values())
+                self.log.say(f"node: --force: the data of {lost} is lost", style="red")
+            return []
+        other = [d for c, d in held.items() if c not in BACKED_UP_CLAIMS]
+        if other:
+            raise NodeOpRefused(
+                f"{name} holds data that lives only there: {'; '.join(other)}\n"
+                f"  fix: move that data first, or pass --force to lose it"
+            )
+        kept = [BACKED_UP_CLAIMS[c][1] for c in held]
+        if kept:
+            self.log.say(
+                f"node: {name} holds {', '.join(BACKED_UP_CLAIMS[c][0] for c in held)} data: "
+                "backed up now, put back once the node is back"
+            )
+        return kept
+
     def refuse_data_loss(self, sh, name: str, force: bool) -> None:
+        """`node remove`: the node does not come back, so its data cannot either."""
         held = self.local_data(sh, name)
         if held and not force:
             raise NodeOpRefused(
-                f"{name} holds data that lives only there: {'; '.join(held)}\n"
+                f"{name} holds data that lives only there: {'; '.join(held.values())}\n"
                 f"  fix: move that data first, or pass --force to lose it"
             )
         if held:
-            self.log.say(f"node: --force: the data of {'; '.join(held)} is lost", style="red")
+            lost = "; ".join(held.values())
+            self.log.say(f"node: --force: the data of {lost} is lost", style="red")
 
     def hosts_ready(self) -> None:
         """Existing hosts: reachable, and sudo without a password, before any change."""
@@ -106,27 +152,36 @@ class NodeOps:
         self.log.say(f"node: {name} is Ready", style="green")
 
     # -- operations --------------------------------------------------------------
-    def reset(self, name: str) -> None:
+    def reset(self, name: str, backup: Path | None = None) -> None:
         """Drain, remove, kubeadm reset and clean on the node, rejoin. The node's
-        local volumes keep their data."""
+        local volumes keep their data (backed up first all the same). The control
+        plane: from a backup, see control_plane()."""
+        if name == self.config.control_plane.name:
+            return self.control_plane(name, remake=False, archive=backup)
         self.worker(name)
         self.hosts_ready()
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
+            if self.data_plan(sh, name, force=False):
+                self._backup()  # a safety copy: reset keeps the volumes
             self.drain_and_delete(sh, name)
             self._playbook("node-reset.yml", name)
             self._up(("join",))
             self._wait_ready(sh, name)
 
-    def replace(self, name: str, force: bool) -> None:
-        """Drain, remove, destroy and recreate the machine, prepare it, rejoin."""
+    def replace(self, name: str, force: bool, backup: Path | None = None) -> None:
+        """Drain, remove, destroy and recreate the machine, prepare it, rejoin; the
+        add-ons' data it held put back. The control plane: see control_plane()."""
         from provision.machines.factory import machines_for
 
+        if name == self.config.control_plane.name:
+            return self.control_plane(name, remake=True, archive=backup)
         self.worker(name)
         self.hosts_ready()
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
-            self.refuse_data_loss(sh, name, force)
+            kept = self.data_plan(sh, name, force)
+            archive = self._backup() if kept else None
             self.drain_and_delete(sh, name)
         machines = machines_for(self.inv, self.config, self.log)
         machines.destroy_one(name)
@@ -135,6 +190,72 @@ class NodeOps:
         self._up(REJOIN)
         with control_plane(self.inv, self.config) as on:
             self._wait_ready(on["control-plane"], name)
+            if archive is not None:
+                self._put_back_data(on["control-plane"], archive, kept)
+
+    def control_plane(self, name: str, remake: bool, archive: Path | None) -> None:
+        """The control plane reset (kubeadm reset) or made again, from a backup: the
+        same cluster comes back, every object, the workers without a rejoin."""
+        from provision.backup.put import ControlPlaneData, Trust
+        from provision.backup.restore import fetch_kubeconfig, read_backup
+        from provision.backup.stages import Stages
+        from provision.remote import shells
+        from provision.verify.run import Verify
+
+        what = "replace" if remake else "reset"
+        stages = Stages.begin(
+            self.inv.state_dir, f"node {what} {name}", self.log, "the backup is not taken again"
+        )
+        if archive is not None and stages.archive and Path(stages.archive) != archive.resolve():
+            raise UsageError(
+                f"node {what} {name} is unfinished with the backup {stages.archive}\n"
+                f"  fix: run it again without --backup to finish it"
+            )
+        self.hosts_ready()
+
+        def take() -> None:
+            if archive is not None:
+                read_backup(self.inv, self.config, archive)  # checked before any change
+                stages.archive = str(archive.resolve())
+            else:
+                stages.archive = str(self._backup())
+            stages.save()
+
+        stages.step("backup", take, self.log)
+        parts = read_backup(self.inv, self.config, Path(stages.archive))
+
+        def machine() -> None:
+            from provision.machines.factory import machines_for
+
+            if not remake or self.config.machines.kind == "ssh":
+                self._playbook("node-reset.yml", name, {"kube_reset_control_plane": True})
+            if remake:
+                machines_for(self.inv, self.config, self.log).destroy_one(name)
+
+        def init() -> None:
+            with control_plane(self.inv, self.config) as on:
+                ControlPlaneData(on["control-plane"], self.config, self.log).restore(
+                    parts, running=False
+                )
+            self._up(("control-plane",))
+
+        def nodes() -> None:
+            with shells(self.inv, {n.name: n.name for n in self.config.nodes}) as on:
+                cp = on[name]
+                trust = Trust(cp, self.config, self.log)
+                trust.run(on)
+                trust.wait_nodes()
+                fetch_kubeconfig(self.inv, cp)
+                ControlPlaneData(cp, self.config, self.log).cleanup()
+
+        stages.step("machine", machine, self.log)
+        stages.step("prepare", lambda: self._up(CP_PREPARE), self.log)
+        stages.step("control-plane", init, self.log)
+        stages.step("rest", lambda: self._up(CP_REST), self.log)
+        stages.step("nodes", nodes, self.log)
+        stages.finish()
+        self.log.say("==> verify", style="bold")
+        Verify(self.inv, self.config, self.log).run()
 
     def add(self, node: dict) -> None:
         """Add a worker to cluster.yml (checked first), make it, prepare it, join it."""
@@ -174,7 +295,21 @@ class NodeOps:
         self.log.say(f"node: {name} removed from {path}")
         self._up(("machines",))  # rewrites the inventory without it
 
-    def _playbook(self, name: str, host: str) -> None:
+    def _backup(self) -> Path:
+        from provision.backup.take import Backup
+
+        return Backup(self.inv, self.config, self.log).run()
+
+    def _put_back_data(self, sh, archive: Path, kept: list[str]) -> None:
+        from provision.backup.put import AddonData
+        from provision.backup.restore import read_backup
+
+        parts = read_backup(self.inv, self.config, archive)
+        AddonData(sh, self.log).restore({k: parts[k] for k in kept if k in parts})
+
+    def _playbook(self, name: str, host: str, extra: dict | None = None) -> None:
         from provision.playbooks.runner import Playbooks
 
-        Playbooks(self.inv, self.config, self.log).run(name, [host], {"node_target": host})
+        Playbooks(self.inv, self.config, self.log).run(
+            name, [host], {"node_target": host, **(extra or {})}
+        )

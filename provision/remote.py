@@ -7,6 +7,7 @@ logs are root's), so a login user with passwordless sudo works like root."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -21,7 +22,8 @@ class RemoteFailed(NodeStepFailed):
     """A command run on a node exited non-zero."""
 
 
-Shell = Callable[[str], str]
+# run(command, stdin=None) -> stdout; stdin (text) is fed to the command, then closed
+Shell = Callable[..., str]
 
 
 @contextmanager
@@ -45,9 +47,13 @@ def shells(inv: Inventory, names: dict[str, str], error=RemoteFailed) -> Iterato
         def shell(role: str) -> Shell:
             user = endpoints[names[role]].user
 
-            def run(command: str) -> str:
+            def run(command: str, stdin: str | None = None) -> str:
                 out = conns[role].run(
-                    as_root(command, user), hide=True, warn=True, in_stream=False, timeout=600
+                    as_root(command, user),
+                    hide=True,
+                    warn=True,
+                    in_stream=io.StringIO(stdin) if stdin is not None else False,
+                    timeout=600,
                 )
                 if out.exited != 0:
                     text = out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}"

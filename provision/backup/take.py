@@ -1,6 +1,7 @@
 """`provision backup`: one archive of what a lab cannot make again from its config.
 
-    etcd/snapshot.db           etcdctl snapshot save, run in the etcd static pod
+    etcd/snapshot.db           etcdctl snapshot save in the etcd static pod, then
+                               etcdutl snapshot status (the bundle's) on the node
     pki/kubernetes.tar.gz      /etc/kubernetes/pki and the kubeconfigs of the control plane
     secrets/addons.json        the generated add-on credentials (<state>/secrets)
     mysql/dump.sql             mysqldump --all-databases (when MySQL is deployed)
@@ -109,10 +110,18 @@ class Backup:
         pod = shlex.quote(f"etcd-{self.config.control_plane.name}")
         save = (
             f"{KUBECTL} -n kube-system exec {pod} -- etcdctl {ETCD_TLS} "
-            f"snapshot save {SNAPSHOT_ON_NODE} >/dev/null 2>&1"
+            f"snapshot save {SNAPSHOT_ON_NODE} >/dev/null"
         )
         try:
-            data = self._b64(sh, f"{save} && cat {SNAPSHOT_ON_NODE}")
+            sh(save)
+            status = json.loads(sh(f"etcdutl snapshot status {SNAPSHOT_ON_NODE} -w json"))
+            data = self._b64(sh, f"cat {SNAPSHOT_ON_NODE}")
+        except RemoteFailed as e:
+            raise RemoteFailed(
+                f"etcd's snapshot failed: {e}\n  fix: check the etcd pod "
+                "(`provision kubectl -- -n kube-system get pods`); a lab made before "
+                "etcdutl was in the bundle gets it from `provision up --only kubernetes`"
+            ) from None
         finally:
             sh(f"rm -f {SNAPSHOT_ON_NODE}")
         # A bbolt file (etcd's backend) starts with a meta page: a 16-byte page header,
@@ -122,6 +131,10 @@ class Backup:
                 f"etcd's snapshot is not a bbolt database ({len(data)} bytes)\n"
                 "  fix: check the etcd pod (`provision kubectl -- -n kube-system get pods`)"
             )
+        self.log.say(
+            f"backup: etcd snapshot: revision {status.get('revision')}, "
+            f"{status.get('totalKey')} keys (etcdutl snapshot status)"
+        )
         return data
 
     @staticmethod

@@ -1,6 +1,6 @@
 """`provision bundle build`: the offline bundle for the pinned Kubernetes release.
 
-    <bundle>/bin/{kubeadm,kubelet,kubectl,etcdctl}
+    <bundle>/bin/{kubeadm,kubelet,kubectl,etcdctl,etcdutl}
     <bundle>/bin/cri-dockerd             (the CRI shim for Docker Engine, see cridockerd.py)
     <bundle>/images/<name>-<tag>.tar     (one per image kubeadm lists)
     <bundle>/images/calico-*-<tag>.tar   (the images the Calico manifest runs)
@@ -45,7 +45,8 @@ KUBE_BINARIES = (
     "kube-scheduler",
     "kube-proxy",
 )
-BUNDLE_BINARIES = ("kubeadm", "kubelet", "kubectl", "etcdctl")
+BUNDLE_BINARIES = ("kubeadm", "kubelet", "kubectl", "etcdctl", "etcdutl")
+ETCD_TOOLS = ("etcdctl", "etcdutl")
 STATIC_CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 T = TypeVar("T")
@@ -147,7 +148,7 @@ class BundleBuild:
         artifacts = []
         for name in BUNDLE_BINARIES:
             shutil.copy2(built / name, out / "bin" / name)
-            version = images.etcd_version()[1:] if name == "etcdctl" else self.kubernetes
+            version = images.etcd_version()[1:] if name in ETCD_TOOLS else self.kubernetes
             artifacts.append(_artifact(out, f"bin/{name}", name, "binary", version))
         artifacts.append(
             _artifact(out, cridockerd.BUNDLE_PATH, "cri-dockerd", "binary", cri_dockerd)
@@ -208,7 +209,11 @@ class BundleBuild:
         return ImageRefs.parse(done.stdout)
 
     def _etcd(self, module: Path, built: Path, version: str) -> None:
-        requires = {"go.etcd.io/etcd/server/v3": version, "go.etcd.io/etcd/etcdctl/v3": version}
+        requires = {
+            "go.etcd.io/etcd/server/v3": version,
+            "go.etcd.io/etcd/etcdctl/v3": version,
+            "go.etcd.io/etcd/etcdutl/v3": version,
+        }
         gomod.write_module(
             module,
             {
@@ -217,7 +222,12 @@ class BundleBuild:
             },
         )
         ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA={version}"
-        for name, package in (("etcd", "./cmd/etcd"), ("etcdctl", "go.etcd.io/etcd/etcdctl/v3")):
+        # etcdutl is etcd's offline tool: `snapshot restore` and `snapshot status`
+        for name, package in (
+            ("etcd", "./cmd/etcd"),
+            ("etcdctl", "go.etcd.io/etcd/etcdctl/v3"),
+            ("etcdutl", "go.etcd.io/etcd/etcdutl/v3"),
+        ):
             self._step(
                 f"{name} {version}",
                 lambda name=name, package=package: self.go.build(
@@ -249,7 +259,7 @@ class BundleBuild:
             files = [File(f"{bin_dir}/kube-proxy", built / "kube-proxy")]
             entrypoint = [f"{bin_dir}/kube-proxy"]
         elif name == "etcd":
-            files = [File(f"{bin_dir}/{b}", built / b) for b in ("etcd", "etcdctl")]
+            files = [File(f"{bin_dir}/{b}", built / b) for b in ("etcd", *ETCD_TOOLS)]
             entrypoint = [f"{bin_dir}/etcd"]
         elif name == "coredns":
             files = [File("/coredns", built / "coredns")]

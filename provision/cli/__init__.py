@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "rebuild": "Destroy, up and verify the lab; write a report (for nightly jobs).",
     "node": "Reset, replace, add or remove a worker of the running cluster.",
     "backup": "Back up the lab: etcd, PKI, credentials, MySQL and RabbitMQ (--list).",
+    "restore": "Put a backup back onto the lab made from the same config (etcd, PKI, data).",
     "status": "Show machines, Kubernetes nodes and add-ons (--json for scripts).",
     "destroy": "Remove the machines, their network and volumes, and the generated inventory.",
     "kubectl": "Run kubectl against the lab with its admin kubeconfig.",

@@ -1,8 +1,9 @@
-"""`provision node reset|replace|add|remove NAME`: reprovision one worker."""
+"""`provision node reset|replace|add|remove NAME`: reprovision one node."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -11,6 +12,12 @@ from provision.cli.common import inventory_option, reports_errors
 
 force_option = click.option(
     "--force", is_flag=True, help="go on even if data that lives only on this node is lost"
+)
+backup_option = click.option(
+    "--backup",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="the control plane: restore from this backup instead of taking a fresh one",
 )
 
 
@@ -38,26 +45,33 @@ class NodeCommand(RunCommand):
 
 @click.group("node")
 def command() -> None:
-    """Reset, replace, add or remove a worker of the running cluster."""
+    """Reset or replace a node (the control plane from a backup); add or remove a worker."""
 
 
 @command.command("reset")
 @inventory_option
 @click.argument("name")
+@backup_option
 @reports_errors
-def reset(inventory: str | None, name: str) -> None:
-    """Drain, remove, kubeadm reset and clean the node (SSH stays up), rejoin it."""
-    NodeCommand(inventory, "reset", name, lambda ops: ops.reset(name)).main()
+def reset(inventory: str | None, name: str, backup: Path | None) -> None:
+    """Drain, remove, kubeadm reset and clean the node (SSH stays up), rejoin it.
+
+    The control plane: backed up, reset, and started again on the backup."""
+    NodeCommand(inventory, "reset", name, lambda ops: ops.reset(name, backup)).main()
 
 
 @command.command("replace")
 @inventory_option
 @click.argument("name")
 @force_option
+@backup_option
 @reports_errors
-def replace(inventory: str | None, name: str, force: bool) -> None:
-    """Drain, remove, destroy and recreate the machine, prepare it, rejoin it."""
-    NodeCommand(inventory, "replace", name, lambda ops: ops.replace(name, force)).main()
+def replace(inventory: str | None, name: str, force: bool, backup: Path | None) -> None:
+    """Drain, remove, destroy and recreate the machine, prepare it, rejoin it; the
+    add-ons' data it held is backed up first and put back.
+
+    The control plane: backed up, made again, and started again on the backup."""
+    NodeCommand(inventory, "replace", name, lambda ops: ops.replace(name, force, backup)).main()
 
 
 @command.command("add")

@@ -1,6 +1,7 @@
-"""What node operations refuse before they change anything: an unknown node, the
-control plane, and a node holding the only copy of bound volumes' data (parsed
-from `kubectl get pv -o json` as the API server returns it)."""
+"""What node operations refuse or keep before they change anything: an unknown
+node, the control plane for add and remove, and a node holding the only copy of
+bound volumes' data (parsed from `kubectl get pv -o json` as the API server
+returns it): the add-ons' data a backup carries is kept, any other is refused."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from provision.cli.common import console
 from provision.config import load
 from provision.errors import EXIT_CODES, UsageError
+from provision.addons.manifests import NAMESPACE
 from provision.node_ops import NodeOpRefused, NodeOps
 from provision.project import resolve_inventory
 from provision.runlog import RunLog
@@ -66,10 +68,11 @@ def test_unknown_node_is_a_usage_error_naming_the_nodes(ops):
     assert "cp1, w1, w2" in str(e.value)
 
 
-def test_the_control_plane_is_refused(ops):
+def test_the_control_plane_is_refused_for_worker_only_operations(ops):
     with pytest.raises(NodeOpRefused, match="cp1 is the control plane") as e:
         ops.worker("cp1")
     assert e.value.exit_code == 9 and "data" in EXIT_CODES[9]
+    assert "node replace cp1" in str(e.value)  # the way that does work
     ops.worker("w1")  # a worker passes
 
 
@@ -82,12 +85,12 @@ def test_bound_local_and_hostpath_volumes_on_the_node_are_its_data(ops):
         pv("elsewhere", "w1"),
         {"metadata": {"name": "nfs-pv"}, "spec": {"nfs": {}}, "status": {"phase": "Bound"}},
     )
-    assert ops.local_data(sh, "w2") == [
-        "mysql-data (claim data/mysql, 1Gi)",
-        "rabbit-data (claim mq/rabbitmq, 1Gi)",
-    ]
-    assert ops.local_data(sh, "w1") == ["elsewhere (claim data/mysql, 1Gi)"]
-    assert ops.local_data(sh, "cp1") == []
+    assert ops.local_data(sh, "w2") == {
+        "data/mysql": "mysql-data (claim data/mysql, 1Gi)",
+        "mq/rabbitmq": "rabbit-data (claim mq/rabbitmq, 1Gi)",
+    }
+    assert ops.local_data(sh, "w1") == {"data/mysql": "elsewhere (claim data/mysql, 1Gi)"}
+    assert ops.local_data(sh, "cp1") == {}
 
 
 def test_data_loss_is_refused_unless_forced(ops):
@@ -98,3 +101,22 @@ def test_data_loss_is_refused_unless_forced(ops):
     ops.refuse_data_loss(sh, "w2", force=True)
     assert "is lost" in ops.log.path.read_text()
     ops.refuse_data_loss(sh, "w1", force=False)  # nothing held there
+
+
+def test_the_addons_data_is_kept_other_data_refused_and_force_keeps_nothing(ops):
+    addons = kubectl_pvs(
+        pv("m", "w2", claim=(NAMESPACE, "data-mysql-0")),
+        pv("r", "w2", claim=(NAMESPACE, "data-rabbitmq-0")),
+    )
+    assert ops.data_plan(addons, "w2", force=False) == [
+        "mysql/dump.sql",
+        "rabbitmq/definitions.json",
+    ]
+    assert ops.data_plan(addons, "w1", force=False) == []
+    assert ops.data_plan(addons, "w2", force=True) == []  # --force: knowingly dropped
+    mixed = kubectl_pvs(
+        pv("m", "w2", claim=(NAMESPACE, "data-mysql-0")), pv("x", "w2", claim=("shop", "db"))
+    )
+    with pytest.raises(NodeOpRefused, match="claim shop/db") as e:
+        ops.data_plan(mixed, "w2", force=False)
+    assert "data-mysql-0" not in str(e.value)  # that one would be kept

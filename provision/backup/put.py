@@ -1,0 +1,325 @@
+"""Putting each part of a backup back: the control plane's etcd and PKI, the nodes' trust in
+it, and the add-ons' data.
+
+etcd is restored the kubeadm way, by one script on the control plane run as a
+systemd unit (so a dropped SSH session or a killed `provision` does not stop it
+half-way, and running it again finishes it):
+
+    1. the static pods are stopped: their manifests move out of
+       /etc/kubernetes/manifests, and the script waits until etcd and the API
+       server no longer listen;
+    2. what is there is kept in /var/lib/provision/restore/before (the PKI as a
+       tar, etcd's data dir moved whole), until the restore is done;
+    3. `etcdutl snapshot restore` writes the snapshot into a fresh data dir,
+       which then takes /var/lib/etcd's place (the manifests keep pointing at
+       /var/lib/etcd; a marker file records the swap, so a second run never
+       swaps twice);
+    4. the backup's PKI (and, on a running control plane, its kubeconfigs) is
+       put in /etc/kubernetes;
+    5. the manifests move back and the kubelet starts the control plane on the
+       restored data.
+
+On a control plane made again (`node reset|replace cp1`) nothing runs yet:
+steps 2-4 put the data and certificates in place, and the control-plane phase's
+`kubeadm init` starts the control plane on them (it uses existing certificates,
+and is told that /var/lib/etcd is not empty).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shlex
+import time
+from collections.abc import Mapping
+
+from provision.addons.manifests import NAMESPACE
+from provision.config.model import ClusterConfig
+from provision.errors import DataGuard
+from provision.remote import KUBECTL, RemoteFailed, Shell
+from provision.runlog import RunLog
+
+NODE_DIR = "/var/lib/provision/restore"
+UNIT = "provision-restore"
+ETCDUTL = "/usr/local/bin/etcdutl"
+KUBEADM_CONFIG = "/etc/kubernetes/provision/kubeadm-config.yaml"
+# What a lab made by `provision up` holds; anything else is the cluster's own.
+BASE_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", NAMESPACE}
+BASE_DEFAULT_OBJECTS = {"service/kubernetes", "configmap/kube-root-ca.crt"}
+
+# The script of steps 1-5; $1: node name, $2: its IP, $3: running|fresh.
+NODE_SCRIPT = r"""#!/bin/bash
+set -euo pipefail
+shopt -s nullglob
+D=/var/lib/provision/restore
+M=/etc/kubernetes/manifests
+S=/etc/kubernetes/manifests.provision-stopped
+NAME=$1 IP=$2 MODE=$3
+exec >>"$D/restore.log" 2>&1
+echo "== $(date -u +%FT%TZ) restore on $NAME ($MODE)"
+listening() { ss -Hltn '( sport = :2379 or sport = :6443 )' | grep -q .; }
+
+mkdir -p "$S" "$D/before" "$M"
+for f in "$M"/*.yaml; do mv "$f" "$S/"; done
+for _ in $(seq 90); do listening || break; sleep 2; done
+if listening; then
+  echo "etcd or the API server still listens 180 s after its manifest moved"; exit 1
+fi
+echo "static pods stopped"
+
+if [ ! -e "$D/before/pki.tar.gz" ]; then
+  tar -C /etc/kubernetes --ignore-failed-read -czf "$D/before/pki.tar.gz.part" \
+    pki admin.conf super-admin.conf controller-manager.conf scheduler.conf kubelet.conf
+  mv "$D/before/pki.tar.gz.part" "$D/before/pki.tar.gz"
+fi
+
+if [ ! -e "$D/etcd-swapped" ]; then
+  rm -rf /var/lib/etcd.provision-restoring
+  etcdutl snapshot restore "$D/snapshot.db" --data-dir /var/lib/etcd.provision-restoring \
+    --name "$NAME" --initial-cluster "$NAME=https://$IP:2380" \
+    --initial-advertise-peer-urls "https://$IP:2380"
+  if [ -e "$D/before/etcd" ]; then rm -rf /var/lib/etcd
+  elif [ -e /var/lib/etcd ]; then mv /var/lib/etcd "$D/before/etcd"; fi
+  mv /var/lib/etcd.provision-restoring /var/lib/etcd
+  chmod 0700 /var/lib/etcd
+  touch "$D/etcd-swapped"
+  echo "etcd's data dir is the snapshot's"
+fi
+
+if [ "$MODE" = running ]; then tar -C /etc/kubernetes -xzf "$D/pki.tar.gz"
+else tar -C /etc/kubernetes -xzf "$D/pki.tar.gz" pki; fi
+echo "PKI in place"
+
+for f in "$S"/*.yaml; do mv "$f" "$M/"; done
+rmdir "$S"
+echo "== done"
+"""
+
+
+class RestoreFailed(DataGuard):
+    """A restore step failed on a node; running the same command again resumes it."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class ControlPlaneData:
+    """etcd's snapshot and the PKI, put in place on the control plane."""
+
+    def __init__(self, sh: Shell, config: ClusterConfig, log: RunLog):
+        self.sh = sh
+        self.config = config
+        self.log = log
+
+    def restore(self, parts: Mapping[str, bytes], running: bool) -> None:
+        self.upload(parts)
+        self.swap("running" if running else "fresh")
+        if running:
+            self.wait_api()
+
+    def upload(self, parts: Mapping[str, bytes]) -> None:
+        sh = self.sh
+        self.wait_unit()
+        try:
+            sh(f"test -x {ETCDUTL} || command -v etcdutl >/dev/null")
+        except RemoteFailed:
+            raise RestoreFailed(
+                f"etcdutl is not on {self.config.control_plane.name}\n"
+                "  fix: `provision up --only kubernetes` installs it from the bundle"
+            ) from None
+        # The node's copy belongs to one snapshot: another one's (a restore left
+        # unfinished with another archive) goes, with its marker, before anything.
+        key = hashlib.sha256(parts["etcd/snapshot.db"]).hexdigest()
+        sh(
+            f'if [ "$(cat {NODE_DIR}/for 2>/dev/null)" != {key} ]; then rm -rf {NODE_DIR}; fi; '
+            f"mkdir -p {NODE_DIR} && chmod 0700 {NODE_DIR} && echo {key} > {NODE_DIR}/for"
+        )
+        for name, node_file in (
+            ("etcd/snapshot.db", "snapshot.db"),
+            ("pki/kubernetes.tar.gz", "pki.tar.gz"),
+        ):
+            path = f"{NODE_DIR}/{node_file}"
+            sh(
+                f"base64 -d > {path}.part && chmod 0600 {path}.part && mv {path}.part {path}",
+                stdin=_b64(parts[name]),
+            )
+            got = sh(f"sha256sum {path}").split()[0]
+            if got != hashlib.sha256(parts[name]).hexdigest():
+                raise RestoreFailed(f"{path} on the control plane does not match the backup")
+        status = json.loads(sh(f"etcdutl snapshot status {NODE_DIR}/snapshot.db -w json"))
+        self.log.say(
+            f"restore: etcd snapshot: revision {status.get('revision')}, "
+            f"{status.get('totalKey')} keys, {status.get('totalSize')} bytes"
+        )
+        sh(f"cat > {NODE_DIR}/restore.sh && chmod 0700 {NODE_DIR}/restore.sh", stdin=NODE_SCRIPT)
+
+    def swap(self, mode: str) -> None:
+        """Run the node script as a systemd unit and wait for it; a unit left
+        running by a killed earlier run is waited for first (the script is safe
+        to run again)."""
+        sh = self.sh
+        self.wait_unit()
+        node = self.config.control_plane
+        args = " ".join(shlex.quote(a) for a in (node.name, str(node.ip), mode))
+        try:
+            sh(
+                f"systemd-run --quiet --wait --collect --unit {UNIT} "
+                f"--property=KillMode=process /bin/bash {NODE_DIR}/restore.sh {args}"
+            )
+        except RemoteFailed:
+            tail = sh(f"tail -n 15 {NODE_DIR}/restore.log || true")
+            raise RestoreFailed(
+                f"the restore script failed on {node.name}:\n{tail}\n"
+                f"  fix: see {NODE_DIR}/restore.log there, then run the same command "
+                "again (it resumes)"
+            ) from None
+        self.log.say(f"restore: etcd and the PKI are the backup's on {node.name}")
+
+    def wait_unit(self) -> None:
+        """A restore unit a killed earlier run left running is let finish first."""
+        for _ in range(150):
+            state = self.sh(f"systemctl is-active {UNIT} || true").strip()
+            if state not in ("active", "activating", "deactivating"):
+                return
+            time.sleep(2)
+        raise RestoreFailed(f"{UNIT} still runs on the control plane after 300 s")
+
+    def wait_api(self, seconds: int = 300) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                if self.sh(f"{KUBECTL} get --raw /readyz").strip() == "ok":
+                    self.log.say("restore: the API server is ready")
+                    return
+            except RemoteFailed:
+                pass
+            if time.monotonic() > deadline:
+                raise RestoreFailed(
+                    f"the API server was not ready {seconds} s after the restore\n"
+                    f"  fix: see {NODE_DIR}/restore.log and `crictl ps -a` on "
+                    f"{self.config.control_plane.name}"
+                )
+            time.sleep(3)
+
+    def cleanup(self) -> None:
+        self.sh(f"rm -rf {NODE_DIR}")
+
+
+class Trust:
+    """Nodes whose kubelet trusts another CA than the restored one (a cluster made
+    again since the backup) get the restored CA and a kubelet kubeconfig signed by
+    it: the kubelet reconnects without a rejoin."""
+
+    def __init__(self, cp: Shell, config: ClusterConfig, log: RunLog):
+        self.cp = cp
+        self.config = config
+        self.log = log
+
+    def ca_of(self, sh: Shell) -> str:
+        return sh(
+            "grep -m1 'certificate-authority-data:' /etc/kubernetes/kubelet.conf "
+            "| awk '{print $2}' | base64 -d | sha256sum"
+        ).split()[0]
+
+    def run(self, shells: Mapping[str, Shell]) -> list[str]:
+        ca = self.cp("cat /etc/kubernetes/pki/ca.crt")
+        want = hashlib.sha256(ca.encode()).hexdigest()
+        changed = []
+        for name, sh in shells.items():
+            if self.ca_of(sh) == want:
+                continue
+            user = shlex.quote(f"system:node:{name}")
+            kubeconfig = self.cp(
+                f"kubeadm kubeconfig user --config {KUBEADM_CONFIG} "
+                f"--client-name {user} --org system:nodes"
+            )
+            sh(
+                "base64 -d > /etc/kubernetes/kubelet.conf.part && "
+                "chmod 0600 /etc/kubernetes/kubelet.conf.part && "
+                "mv /etc/kubernetes/kubelet.conf.part /etc/kubernetes/kubelet.conf",
+                stdin=_b64(kubeconfig.encode()),
+            )
+            sh("cat > /etc/kubernetes/pki/ca.crt", stdin=ca)
+            sh("rm -f /var/lib/kubelet/pki/kubelet-client-*.pem && systemctl restart kubelet")
+            changed.append(name)
+            self.log.say(f"restore: {name}'s kubelet now trusts the restored CA")
+        return changed
+
+    def wait_nodes(self, seconds: int = 300) -> None:
+        self.cp(f"{KUBECTL} wait node --all --for=condition=Ready --timeout {seconds}s")
+        self.log.say("restore: every node is Ready")
+
+
+class AddonData:
+    """MySQL's dump and RabbitMQ's definitions, loaded into the running add-ons."""
+
+    MYSQL_LOAD = r"""read -r P
+for pw in "$MYSQL_ROOT_PASSWORD" "$P"; do
+  if MYSQL_PWD="$pw" mysql -h 127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
+    { cat; echo 'FLUSH PRIVILEGES;'; } | MYSQL_PWD="$pw" mysql -h 127.0.0.1 -uroot
+    exit $?
+  fi
+done
+echo "MySQL accepts neither the pod's root password nor the lab's current one" >&2
+exit 1"""
+    RABBIT_LOAD = (
+        'f=$(mktemp) && cat > "$f" && rabbitmqctl -q import_definitions "$f"; '
+        'rc=$?; rm -f "$f"; exit $rc'
+    )
+
+    def __init__(self, cp: Shell, log: RunLog):
+        self.cp = cp
+        self.log = log
+
+    def restore(self, parts: Mapping[str, bytes], root_password: str = "") -> None:
+        if "mysql/dump.sql" in parts:
+            self.wait_ready("mysql-0")
+            payload = root_password.encode() + b"\n" + parts["mysql/dump.sql"]
+            self._exec("mysql-0", self.MYSQL_LOAD, payload)
+            self.log.say(f"restore: MySQL: {len(parts['mysql/dump.sql'])} bytes of dump loaded")
+        if "rabbitmq/definitions.json" in parts:
+            self.wait_ready("rabbitmq-0")
+            self._exec("rabbitmq-0", self.RABBIT_LOAD, parts["rabbitmq/definitions.json"])
+            self.log.say("restore: RabbitMQ: definitions imported")
+
+    def wait_ready(self, pod: str, seconds: int = 600) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                self.cp(
+                    f"{KUBECTL} -n {NAMESPACE} wait pod/{pod} --for=condition=Ready --timeout 30s"
+                )
+                return
+            except RemoteFailed as e:
+                if time.monotonic() > deadline:
+                    raise RestoreFailed(
+                        f"{pod} was not Ready {seconds} s after the restore: {e}\n"
+                        f"  fix: `provision kubectl -- -n {NAMESPACE} describe pod {pod}`"
+                    ) from None
+                time.sleep(5)
+
+    def _exec(self, pod: str, script: str, data: bytes) -> None:
+        exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script)}"
+        self.cp(
+            f"bash -o pipefail -c {shlex.quote(f'base64 -d | {exec_} >/dev/null')}",
+            stdin=_b64(data),
+        )
+
+
+def own_objects(cp: Shell) -> list[str]:
+    """What a cluster holds that `provision up` did not make: namespaces of its
+    own, and objects in `default`."""
+    names = cp(f"{KUBECTL} get namespaces -o name").split()
+    found = [n for n in names if n.removeprefix("namespace/") not in BASE_NAMESPACES]
+    kinds = "configmaps,secrets,services,deployments,statefulsets,daemonsets,pods,pvc,jobs"
+    objects = cp(f"{KUBECTL} -n default get {kinds} -o name").split()
+    found += [f"default/{o}" for o in objects if _bare(o) not in BASE_DEFAULT_OBJECTS]
+    return found
+
+
+def _bare(name: str) -> str:
+    """service/kubernetes from service/kubernetes or from services/kubernetes."""
+    kind, _, rest = name.partition("/")
+    return f"{kind.split('.')[0]}/{rest}"

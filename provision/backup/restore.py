@@ -1,0 +1,139 @@
+"""`provision restore FILE`: a backup put back onto a running lab made from the
+same cluster.yml (same nodes, same addresses, same Kubernetes version).
+
+Nothing changes before the archive is read whole, every part matches its
+sha256 and the archive's identity matches this lab; a lab that holds objects of
+its own (namespaces, or objects in `default`, that `provision up` does not make)
+is refused unless --force. Then, each stage recorded (stages.py):
+
+    control-plane  etcd and the PKI, the kubeadm way (put.py)
+    kubelets       nodes that trust another CA get the restored one
+    nodes          every node Ready
+    addon-data     MySQL's dump and RabbitMQ's definitions loaded
+    credentials    the backup's add-on credentials in <state>/secrets, the
+                   admin kubeconfig fetched again, the node's copies removed
+
+and the lab is verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from provision.addons.secrets import secrets_file, write_private
+from provision.backup.archive import check_fits, read_parts
+from provision.backup.put import AddonData, ControlPlaneData, RestoreFailed, Trust, own_objects
+from provision.backup.stages import Stages
+from provision.backup.take import identity
+from provision.config.model import ClusterConfig
+from provision.errors import DataGuard, UsageError
+from provision.project import Inventory
+from provision.remote import shells
+from provision.runlog import RunLog
+
+
+class RestoreRefused(DataGuard):
+    """The lab holds objects of its own; a restore would replace them."""
+
+
+def read_backup(inv: Inventory, config: ClusterConfig, archive: Path) -> dict[str, bytes]:
+    """Every part of the archive, checked, and the archive checked to fit this lab."""
+    manifest, parts = read_parts(archive)
+    check_fits(archive, manifest, identity(config))
+    for needed in ("etcd/snapshot.db", "pki/kubernetes.tar.gz"):
+        if needed not in parts:
+            raise UsageError(
+                f"{archive}: has no {needed}\n  fix: use a backup made by `provision backup`"
+            )
+    return parts
+
+
+def fetch_kubeconfig(inv: Inventory, cp) -> None:
+    """The admin kubeconfig the control plane now has, into <state>/kubeconfig (0600)."""
+    path = inv.state_dir / "kubeconfig"
+    write_private(path, cp("cat /etc/kubernetes/admin.conf"))
+    os.chmod(path, 0o600)
+
+
+def put_credentials(inv: Inventory, parts: dict[str, bytes]) -> None:
+    if "secrets/addons.json" in parts:
+        json.loads(parts["secrets/addons.json"])  # a dict of strings, as backed up
+        write_private(secrets_file(inv.state_dir), parts["secrets/addons.json"].decode())
+
+
+class Restore:
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.log = log
+
+    def run(self, archive: Path, force: bool) -> list:
+        from provision.verify.run import Verify
+
+        archive = archive.resolve()
+        parts = read_backup(self.inv, self.config, archive)
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:12]
+        self.log.say(f"restore: {archive.name} (sha256 {digest}…) fits this lab")
+        stages = Stages.begin(
+            self.inv.state_dir, "restore", self.log, "every stage is safe to run again"
+        )
+        if stages.archive and stages.archive != str(archive):
+            raise UsageError(
+                f"a restore of {stages.archive} is unfinished\n"
+                f"  fix: `provision restore {stages.archive}` finishes it first"
+            )
+        # The lab's current credentials: MySQL's data may still be set up with them.
+        current = secrets_file(self.inv.state_dir)
+        root_password = (
+            json.loads(current.read_text()).get("mysql-root-password", "")
+            if current.is_file()
+            else ""
+        )
+        names = {n.name: n.name for n in self.config.nodes}
+        cp_name = self.config.control_plane.name
+        with shells(self.inv, names) as on:
+            cp = on[cp_name]
+            if not stages.stages:
+                own = own_objects(cp)
+                if own and not force:
+                    stages.finish()
+                    raise RestoreRefused(
+                        f"this lab holds objects of its own: {', '.join(own[:8])}"
+                        + (f" and {len(own) - 8} more" if len(own) > 8 else "")
+                        + "\n  a restore replaces every object with the backup's; nothing "
+                        "was changed\n  fix: `provision backup` first to keep them, then "
+                        "restore with --force"
+                    )
+                if own:
+                    self.log.say(
+                        f"restore: --force: replacing {len(own)} objects of this lab's own",
+                        style="red",
+                    )
+            stages.archive = str(archive)
+            stages.save()
+            data = ControlPlaneData(cp, self.config, self.log)
+            trust = Trust(cp, self.config, self.log)
+            stages.step("control-plane", lambda: data.restore(parts, running=True), self.log)
+            stages.step("kubelets", lambda: trust.run(on), self.log)
+            stages.step("nodes", trust.wait_nodes, self.log)
+            stages.step(
+                "addon-data",
+                lambda: AddonData(cp, self.log).restore(parts, root_password),
+                self.log,
+            )
+
+            def credentials() -> None:
+                put_credentials(self.inv, parts)
+                fetch_kubeconfig(self.inv, cp)
+                data.cleanup()
+
+            stages.step("credentials", credentials, self.log)
+        stages.finish()
+        self.log.say("==> verify", style="bold")
+        return Verify(self.inv, self.config, self.log).run()
+
+
+__all__ = ["Restore", "RestoreFailed", "RestoreRefused", "read_backup"]

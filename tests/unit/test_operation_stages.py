@@ -1,0 +1,78 @@
+"""The record of an operation that must finish once begun (backup/stages.py): a
+failed stage is resumed, done stages are skipped, another operation is refused
+until the recorded one finishes; and what counts as a lab's own objects."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from provision.backup.put import own_objects
+from provision.backup.stages import Stages, UnfinishedOperation
+from provision.cli.common import console
+from provision.runlog import RunLog
+
+
+def log(tmp_path, name="restore") -> RunLog:
+    return RunLog(tmp_path, name, console())
+
+
+def test_a_failed_stage_is_resumed_and_done_stages_are_skipped(tmp_path):
+    ran = []
+    first = Stages.begin(tmp_path, "restore", log(tmp_path), "hint")
+    first.archive = "/backups/a.tar.gz"
+    first.step("one", lambda: ran.append("one"), log(tmp_path))
+
+    def boom():
+        ran.append("two")
+        raise RuntimeError("the node went away")
+
+    with pytest.raises(RuntimeError):
+        first.step("two", boom, log(tmp_path))
+    record = json.loads((tmp_path / "operation.json").read_text())
+    assert record["stages"]["one"]["status"] == "done"
+    assert record["stages"]["two"] == {
+        "status": "failed",
+        "seconds": record["stages"]["two"]["seconds"],
+        "error": "the node went away",
+    }
+    again = Stages.begin(tmp_path, "restore", log(tmp_path), "hint")
+    assert again.archive == "/backups/a.tar.gz"
+    again.step("one", lambda: ran.append("one again"), log(tmp_path))
+    again.step("two", lambda: ran.append("two again"), log(tmp_path))
+    assert ran == ["one", "two", "two again"]
+    again.finish()
+    assert not (tmp_path / "operation.json").exists()
+
+
+def test_another_operation_is_refused_until_the_recorded_one_finishes(tmp_path):
+    stages = Stages.begin(tmp_path, "node replace cp1", log(tmp_path), "hint")
+    stages.archive = "/backups/b.tar.gz"
+    stages.save()
+    with pytest.raises(UnfinishedOperation, match="node replace cp1 is unfinished") as e:
+        Stages.begin(tmp_path, "restore", log(tmp_path), "hint")
+    assert "provision node replace cp1" in str(e.value) and "b.tar.gz" in str(e.value)
+    assert e.value.exit_code == 2
+
+
+def test_a_torn_record_starts_over(tmp_path):
+    (tmp_path / "operation.json").write_text('{"operation": "rest')
+    stages = Stages.begin(tmp_path, "restore", log(tmp_path), "hint")
+    assert stages.stages == {} and stages.archive == ""
+
+
+def test_own_objects_are_namespaces_and_default_objects_up_does_not_make():
+    answers = {
+        "get namespaces": "namespace/default\nnamespace/kube-system\nnamespace/kube-public\n"
+        "namespace/kube-node-lease\nnamespace/addons\nnamespace/shop\n",
+        "-n default get": "service/kubernetes\nconfigmap/kube-root-ca.crt\nconfigmap/mine\n",
+    }
+
+    def sh(command: str) -> str:
+        return next(v for k, v in answers.items() if k in command)
+
+    assert own_objects(sh) == ["namespace/shop", "default/configmap/mine"]
+    answers["get namespaces"] = "namespace/default\nnamespace/addons\n"
+    answers["-n default get"] = "service/kubernetes\nconfigmap/kube-root-ca.crt\n"
+    assert own_objects(sh) == []
