@@ -245,6 +245,7 @@ class NodeOps:
                 trust = Trust(cp, self.config, self.log)
                 trust.run(on)
                 trust.wait_nodes()
+                trust.restart_system()
                 fetch_kubeconfig(self.inv, cp)
                 ControlPlaneData(cp, self.config, self.log).cleanup()
 

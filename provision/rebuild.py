@@ -26,13 +26,24 @@ class Rebuild:
         self.config = config
         self.log = log
 
-    def run(self) -> tuple[Report, object]:
+    def run(self, restore_drill: bool = False) -> tuple[Report, object]:
+        from provision.backup.drill import Drill
         from provision.errors import VerifyFailed
         from provision.playbooks.runner import PlaybookFailed
         from provision.up import Up
 
         started, clock = _now(), time.monotonic()
         failures: list[FailureReport] = []
+        drill = Drill(self.inv, self.config, self.log) if restore_drill else None
+        if drill is not None:
+            try:
+                if not self.inv.hosts_file.exists():
+                    self.log.say("drill: no lab to back up yet: making it first", style="yellow")
+                    Up(self.inv, self.config, self.log).run()
+                drill.before()
+            except ProvisionError as e:
+                drill.result.error = str(e)
+                failures.append(FailureReport("drill", "", "", str(e)))
         self.log.say("==> destroy", style="bold")
         destroy_lab(self.inv, self.config, self.log)
         up = Up(self.inv, self.config, self.log)
@@ -47,6 +58,18 @@ class Rebuild:
             pass  # each failed check is in the report's checks
         except ProvisionError as e:
             failures.append(FailureReport("up", "", "", str(e)))
+        up_passed = not failures and all(
+            up.state.phases.get(n, {}).get("status") == "done" for n in PHASE_NAMES
+        )
+        if drill is not None and not drill.result.error:
+            if not up_passed:
+                drill.result.error = "the lab was not made again: nothing to restore onto"
+            else:
+                try:
+                    drill.after()
+                except ProvisionError as e:
+                    drill.result.error = str(e).splitlines()[0]
+                    failures.append(FailureReport("drill", "", "", str(e)))
         recorded = {name: up.state.phases.get(name, {}) for name in PHASE_NAMES}
         phases = [
             PhaseReport(
@@ -59,6 +82,11 @@ class Rebuild:
             )
             for name, r in recorded.items()
         ]
+        if drill is not None:
+            phases += [
+                PhaseReport(f"drill-{name}", "done", seconds=seconds)
+                for name, seconds in drill.result.stages.items()
+            ]
         checks = list(up.verify_results or self._verify_results())
         report = Report(
             cluster=self.config.cluster.name,
@@ -70,6 +98,7 @@ class Rebuild:
             phases=phases,
             checks=checks,
             failures=failures,
+            drill=drill.result.as_dict() if drill is not None else None,
         )
         stamp = self.log.dir.name.removesuffix("-rebuild")
         out = write_report(report, self.inv.state_dir / "reports", stamp)

@@ -27,7 +27,6 @@ and is told that /var/lib/etcd is not empty).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import shlex
@@ -37,11 +36,12 @@ from collections.abc import Mapping
 from provision.addons.manifests import NAMESPACE
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard
-from provision.remote import KUBECTL, RemoteFailed, Shell
+from provision.remote import KUBECTL, NodeShell, RemoteFailed, Shell
 from provision.runlog import RunLog
 
 NODE_DIR = "/var/lib/provision/restore"
 UNIT = "provision-restore"
+DATA_DIR = "/var/lib/provision/addon-data"  # add-on data on its way into a pod
 ETCDUTL = "/usr/local/bin/etcdutl"
 KUBEADM_CONFIG = "/etc/kubernetes/provision/kubeadm-config.yaml"
 # What a lab made by `provision up` holds; anything else is the cluster's own.
@@ -101,14 +101,10 @@ class RestoreFailed(DataGuard):
     """A restore step failed on a node; running the same command again resumes it."""
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 class ControlPlaneData:
     """etcd's snapshot and the PKI, put in place on the control plane."""
 
-    def __init__(self, sh: Shell, config: ClusterConfig, log: RunLog):
+    def __init__(self, sh: NodeShell, config: ClusterConfig, log: RunLog):
         self.sh = sh
         self.config = config
         self.log = log
@@ -141,10 +137,7 @@ class ControlPlaneData:
             ("pki/kubernetes.tar.gz", "pki.tar.gz"),
         ):
             path = f"{NODE_DIR}/{node_file}"
-            sh(
-                f"base64 -d > {path}.part && chmod 0600 {path}.part && mv {path}.part {path}",
-                stdin=_b64(parts[name]),
-            )
+            sh.put(parts[name], path)
             got = sh(f"sha256sum {path}").split()[0]
             if got != hashlib.sha256(parts[name]).hexdigest():
                 raise RestoreFailed(f"{path} on the control plane does not match the backup")
@@ -153,7 +146,7 @@ class ControlPlaneData:
             f"restore: etcd snapshot: revision {status.get('revision')}, "
             f"{status.get('totalKey')} keys, {status.get('totalSize')} bytes"
         )
-        sh(f"cat > {NODE_DIR}/restore.sh && chmod 0700 {NODE_DIR}/restore.sh", stdin=NODE_SCRIPT)
+        sh.put(NODE_SCRIPT.encode(), f"{NODE_DIR}/restore.sh", 0o700)
 
     def swap(self, mode: str) -> None:
         """Run the node script as a systemd unit and wait for it; a unit left
@@ -208,11 +201,15 @@ class ControlPlaneData:
 
 
 class Trust:
-    """Nodes whose kubelet trusts another CA than the restored one (a cluster made
-    again since the backup) get the restored CA and a kubelet kubeconfig signed by
-    it: the kubelet reconnects without a rejoin."""
+    """Every node's kubelet reconnects to the restored control plane, without a
+    rejoin. One whose kubelet trusts another CA than the restored one (a cluster
+    made again since the backup) first gets the restored CA and a kubelet
+    kubeconfig signed by it. Every kubelet, then the system's controllers, are
+    restarted: etcd's revisions went back to the snapshot's, and a watch that
+    began after it would not see changes until it lists again (measured: a
+    kubelet not restarted never started a pod scheduled after the restore)."""
 
-    def __init__(self, cp: Shell, config: ClusterConfig, log: RunLog):
+    def __init__(self, cp: NodeShell, config: ClusterConfig, log: RunLog):
         self.cp = cp
         self.config = config
         self.log = log
@@ -223,7 +220,7 @@ class Trust:
             "| awk '{print $2}' | base64 -d | sha256sum"
         ).split()[0]
 
-    def run(self, shells: Mapping[str, Shell]) -> list[str]:
+    def run(self, shells: Mapping[str, NodeShell]) -> list[str]:
         ca = self.cp("cat /etc/kubernetes/pki/ca.crt")
         want = hashlib.sha256(ca.encode()).hexdigest()
         changed = []
@@ -235,17 +232,25 @@ class Trust:
                 f"kubeadm kubeconfig user --config {KUBEADM_CONFIG} "
                 f"--client-name {user} --org system:nodes"
             )
-            sh(
-                "base64 -d > /etc/kubernetes/kubelet.conf.part && "
-                "chmod 0600 /etc/kubernetes/kubelet.conf.part && "
-                "mv /etc/kubernetes/kubelet.conf.part /etc/kubernetes/kubelet.conf",
-                stdin=_b64(kubeconfig.encode()),
-            )
-            sh("cat > /etc/kubernetes/pki/ca.crt", stdin=ca)
-            sh("rm -f /var/lib/kubelet/pki/kubelet-client-*.pem && systemctl restart kubelet")
+            sh.put(kubeconfig.encode(), "/etc/kubernetes/kubelet.conf", 0o600)
+            sh.put(ca.encode(), "/etc/kubernetes/pki/ca.crt", 0o644)
+            sh("rm -f /var/lib/kubelet/pki/kubelet-client-*.pem")
             changed.append(name)
             self.log.say(f"restore: {name}'s kubelet now trusts the restored CA")
+        for sh in shells.values():
+            sh("systemctl restart kubelet")
+        self.log.say(f"restore: kubelets restarted on {', '.join(shells)}")
         return changed
+
+    def restart_system(self, seconds: int = 300) -> None:
+        """kube-system's daemon sets and deployments (kube-proxy, Calico, CoreDNS)
+        restarted, so that their watches start from the restored data too."""
+        ns = f"{KUBECTL} -n kube-system"
+        self.cp(f"{ns} rollout restart daemonset,deployment")
+        for kind in ("daemonset", "deployment"):
+            for name in self.cp(f"{ns} get {kind} -o name").split():
+                self.cp(f"{ns} rollout status {shlex.quote(name)} --timeout {seconds}s")
+        self.log.say("restore: kube-system's daemon sets and deployments restarted")
 
     def wait_nodes(self, seconds: int = 300) -> None:
         self.cp(f"{KUBECTL} wait node --all --for=condition=Ready --timeout {seconds}s")
@@ -265,11 +270,12 @@ done
 echo "MySQL accepts neither the pod's root password nor the lab's current one" >&2
 exit 1"""
     RABBIT_LOAD = (
-        'f=$(mktemp) && cat > "$f" && rabbitmqctl -q import_definitions "$f"; '
+        'f=$(mktemp) && cat > "$f" && chown rabbitmq "$f" && '
+        'rabbitmqctl -q import_definitions "$f"; '
         'rc=$?; rm -f "$f"; exit $rc'
     )
 
-    def __init__(self, cp: Shell, log: RunLog):
+    def __init__(self, cp: NodeShell, log: RunLog):
         self.cp = cp
         self.log = log
 
@@ -301,11 +307,13 @@ exit 1"""
                 time.sleep(5)
 
     def _exec(self, pod: str, script: str, data: bytes) -> None:
+        """Run script in the pod with data on its stdin: data goes to a root-only
+        file on the control plane first, removed whatever happens."""
+        path = f"{DATA_DIR}/{pod}.in"
+        self.cp(f"mkdir -p -m 0700 {DATA_DIR}")
+        self.cp.put(data, path)
         exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script)}"
-        self.cp(
-            f"bash -o pipefail -c {shlex.quote(f'base64 -d | {exec_} >/dev/null')}",
-            stdin=_b64(data),
-        )
+        self.cp(f"{exec_} < {path} >/dev/null; rc=$?; rm -f {path}; exit $rc")
 
 
 def own_objects(cp: Shell) -> list[str]:

@@ -7,8 +7,9 @@ its own (namespaces, or objects in `default`, that `provision up` does not make)
 is refused unless --force. Then, each stage recorded (stages.py):
 
     control-plane  etcd and the PKI, the kubeadm way (put.py)
-    kubelets       nodes that trust another CA get the restored one
-    nodes          every node Ready
+    kubelets       nodes that trust another CA get the restored one; every
+                   kubelet restarted (put.py's Trust says why)
+    nodes          every node Ready; kube-system's controllers restarted
     addon-data     MySQL's dump and RabbitMQ's definitions loaded
     credentials    the backup's add-on credentials in <state>/secrets, the
                    admin kubeconfig fetched again, the node's copies removed
@@ -118,7 +119,12 @@ class Restore:
             trust = Trust(cp, self.config, self.log)
             stages.step("control-plane", lambda: data.restore(parts, running=True), self.log)
             stages.step("kubelets", lambda: trust.run(on), self.log)
-            stages.step("nodes", trust.wait_nodes, self.log)
+
+            def nodes() -> None:
+                trust.wait_nodes()
+                trust.restart_system()
+
+            stages.step("nodes", nodes, self.log)
             stages.step(
                 "addon-data",
                 lambda: AddonData(cp, self.log).restore(parts, root_password),

@@ -45,11 +45,13 @@ class Report:
     phases: list[PhaseReport] = field(default_factory=list)
     checks: list[Result] = field(default_factory=list)
     failures: list[FailureReport] = field(default_factory=list)
+    drill: dict | None = None  # the restore drill's result (backup/drill.py), when asked
 
     @property
     def passed(self) -> bool:
         return (
             not self.failures
+            and (self.drill is None or self.drill["passed"])
             and all(p.status == "done" for p in self.phases)
             and all(c.status != "failed" for c in self.checks)
         )
@@ -65,6 +67,7 @@ class Report:
             "phases": {p.name: p.seconds for p in self.phases},
             "checks_failed": sum(c.status == "failed" for c in self.checks),
             "checks": len(self.checks),
+            **({"drill_passed": self.drill["passed"]} if self.drill is not None else {}),
         }
 
     def summary(self) -> str:
@@ -83,6 +86,14 @@ class Report:
             f"{sum(c.status == 'validated' for c in self.checks)} validated only, "
             f"{sum(c.status == 'failed' for c in self.checks)} failed",
         ]
+        if self.drill is not None:
+            d = self.drill
+            lines.append(
+                "restore drill: "
+                + ("PASSED" if d["passed"] else "FAILED")
+                + (f": {d['error']}" if d["error"] else "")
+                + "".join(f"\n  differs: {line}" for line in d["differences"])
+            )
         for f in self.failures:
             host = f" host {f.host}," if f.host else ""
             task = f" task '{f.task}'" if f.task else ""

@@ -1,0 +1,237 @@
+"""The restore drill of `provision rebuild --restore-drill`: a restore proven on
+the lab every night.
+
+    markers   on the running lab: a ConfigMap, MySQL rows, a durable RabbitMQ
+              queue; then what to compare is measured: object counts of kinds
+              that only people and provision make, MySQL's table checksum, the
+              durable queues
+    backup    `provision backup`
+    destroy   the machines go
+    up        the lab made again from cluster.yml (a new cluster: new CA, new etcd)
+    restore   `provision restore` of that backup (which verifies)
+    compare   the same measures: every marker back, every count and the checksum equal
+
+destroy and up are the rebuild's own phases. Each drill stage's time goes into
+the rebuild report as a phase ("drill-backup", …)
+and so into the history chart; the comparison is the report's `drill` section.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from provision.addons.manifests import NAMESPACE
+from provision.config.model import ClusterConfig
+from provision.errors import VerifyFailed
+from provision.project import Inventory
+from provision.remote import KUBECTL, Shell, control_plane
+from provision.runlog import RunLog
+
+MARK = "provision-drill"
+ROWS = 100
+# Kinds that only people and provision make: their counts must come back exactly
+# (pods, events, leases, endpoints and replica sets churn on their own).
+COUNTED = (
+    "namespaces",
+    "configmaps",
+    "secrets",
+    "services",
+    "serviceaccounts",
+    "deployments",
+    "statefulsets",
+    "daemonsets",
+    "persistentvolumes",
+    "persistentvolumeclaims",
+    "roles",
+    "rolebindings",
+    "clusterroles",
+    "clusterrolebindings",
+    "customresourcedefinitions",
+)
+
+
+class DrillFailed(VerifyFailed):
+    """The restored lab differs from the backed-up one."""
+
+
+@dataclass
+class DrillResult:
+    token: str = ""
+    archive: str = ""
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    differences: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.after) and not self.differences and not self.error
+
+    def as_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "archive": self.archive,
+            "before": self.before,
+            "after": self.after,
+            "differences": self.differences,
+            "stages": self.stages,
+            "error": self.error,
+        }
+
+
+def _in_pod(pod: str, script: str) -> str:
+    return f"{KUBECTL} -n {NAMESPACE} exec {pod} -- sh -c {shlex.quote(script)}"
+
+
+MYSQL = 'mysql -h 127.0.0.1 -N -u"$MYSQL_USER" -p"$MYSQL_PASSWORD" "$MYSQL_DATABASE" 2>/dev/null'
+RABBIT_API = (
+    'curl -sf -u "$RABBITMQ_DEFAULT_USER:$RABBITMQ_DEFAULT_PASS" http://127.0.0.1:15672/api'
+)
+
+
+class Measures:
+    """The markers and what a drill compares, on the lab's control plane."""
+
+    def __init__(self, sh: Shell, config: ClusterConfig):
+        self.sh = sh
+        self.deployed = config.addons.deployed()
+
+    def write(self, token: str) -> None:
+        sh = self.sh
+        sh(
+            f"{KUBECTL} create namespace {MARK} --dry-run=client -o yaml | {KUBECTL} apply -f - "
+            f"&& {KUBECTL} -n {MARK} create configmap {MARK} --from-literal=token={token} "
+            f"--dry-run=client -o yaml | {KUBECTL} apply -f -"
+        )
+        if "mysql" in self.deployed:
+            rows = ",".join(f"({i},'{token}-{i}')" for i in range(ROWS))
+            sql = (
+                "DROP TABLE IF EXISTS provision_drill; "
+                "CREATE TABLE provision_drill (id INT PRIMARY KEY, v VARCHAR(80)); "
+                f"INSERT INTO provision_drill VALUES {rows};"
+            )
+            sh(_in_pod("mysql-0", f'{MYSQL} -e "{sql}"'))
+        if "rabbitmq" in self.deployed:
+            sh(
+                _in_pod(
+                    "rabbitmq-0",
+                    f"{RABBIT_API}/queues/%2F/{MARK} -X PUT -H content-type:application/json "
+                    "-d '{\"durable\":true}'",
+                )
+            )
+
+    def measure(self) -> dict:
+        sh = self.sh
+        counts = {}
+        for kind in COUNTED:
+            names = sh(f"{KUBECTL} get {kind} -A -o name").split()
+            counts[kind] = len(names)
+        found = {"counts": counts}
+        found["configmap"] = sh(
+            f"{KUBECTL} -n {MARK} get configmap {MARK} -o jsonpath='{{.data.token}}' "
+            "2>/dev/null || true"
+        ).strip()
+        if "mysql" in self.deployed:
+            got = sh(_in_pod("mysql-0", f'{MYSQL} -e "CHECKSUM TABLE provision_drill" || true'))
+            rows = sh(
+                _in_pod("mysql-0", f'{MYSQL} -e "SELECT COUNT(*) FROM provision_drill" || true')
+            )
+            found["mysql_checksum"] = got.split()[-1] if got.split() else ""
+            found["mysql_rows"] = rows.strip()
+        if "rabbitmq" in self.deployed:
+            queues = json.loads(sh(_in_pod("rabbitmq-0", f"{RABBIT_API}/queues")) or "[]")
+            found["durable_queues"] = sorted(q["name"] for q in queues if q.get("durable"))
+        return found
+
+
+def compare(before: dict, after: dict, token: str) -> list[str]:
+    """What differs between the lab backed up and the lab restored."""
+    out = []
+    if after.get("configmap") != token:
+        out.append(f"ConfigMap {MARK}/{MARK}: token {after.get('configmap')!r}, wanted {token!r}")
+    for kind, n in before.get("counts", {}).items():
+        if after.get("counts", {}).get(kind) != n:
+            out.append(f"{kind}: {after.get('counts', {}).get(kind)} after, {n} before")
+    for key in ("mysql_checksum", "mysql_rows"):
+        if key in before and before[key] != after.get(key):
+            out.append(f"MySQL {key}: {after.get(key)!r} after, {before[key]!r} before")
+    if "durable_queues" in before:
+        lost = set(before["durable_queues"]) - set(after.get("durable_queues", []))
+        if lost:
+            out.append(f"RabbitMQ durable queues lost: {', '.join(sorted(lost))}")
+    return out
+
+
+class Drill:
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.log = log
+        self.result = DrillResult()
+
+    def _stage(self, name: str, fn) -> None:
+        self.log.say(f"==> drill: {name}", style="bold")
+        start = time.monotonic()
+        try:
+            fn()
+        finally:
+            self.result.stages[name] = round(time.monotonic() - start, 1)
+        self.log.say(f"<== drill: {name} done in {self.result.stages[name]:.1f} s", style="green")
+
+    def before(self) -> None:
+        """Markers and measures on the running lab, then its backup."""
+        from provision.backup.take import Backup
+
+        self.result.token = secrets.token_hex(8)
+
+        def markers() -> None:
+            with control_plane(self.inv, self.config) as on:
+                m = Measures(on["control-plane"], self.config)
+                m.write(self.result.token)
+                self.result.before = m.measure()
+
+        def backup() -> None:
+            self.result.archive = str(Backup(self.inv, self.config, self.log).run())
+
+        self._stage("markers", markers)
+        self._stage("backup", backup)
+
+    def after(self) -> None:
+        """Once the lab is made again: restore, compare."""
+        from provision.backup.restore import Restore
+
+        self._stage(
+            "restore",
+            lambda: Restore(self.inv, self.config, self.log).run(
+                Path(self.result.archive), force=False
+            ),
+        )
+
+        def check() -> None:
+            with control_plane(self.inv, self.config) as on:
+                self.result.after = Measures(on["control-plane"], self.config).measure()
+            self.result.differences = compare(
+                self.result.before, self.result.after, self.result.token
+            )
+            for line in self.result.differences:
+                self.log.say(f"  drill: DIFFERS {line}", style="red")
+            if self.result.differences:
+                raise DrillFailed(
+                    f"restore drill: {len(self.result.differences)} differences "
+                    "between the lab backed up and the lab restored"
+                )
+            counts = self.result.after["counts"]
+            self.log.say(
+                f"drill: every marker back, {sum(counts.values())} objects of "
+                f"{len(counts)} kinds as before, MySQL checksum "
+                f"{self.result.after.get('mysql_checksum', '-')}",
+                style="bold green",
+            )
+
+        self._stage("compare", check)
