@@ -239,21 +239,26 @@ class NodeOps:
                 )
             self._up(("control-plane",))
 
-        def nodes() -> None:
+        def kubelets() -> None:
+            # every kubelet restarted (and a foreign CA replaced) before the rest:
+            # their watches began before etcd went back to the snapshot
             with shells(self.inv, {n.name: n.name for n in self.config.nodes}) as on:
-                cp = on[name]
-                trust = Trust(cp, self.config, self.log)
+                trust = Trust(on[name], self.config, self.log)
                 trust.run(on)
                 trust.wait_nodes()
                 trust.restart_system()
-                fetch_kubeconfig(self.inv, cp)
-                ControlPlaneData(cp, self.config, self.log).cleanup()
+
+        def finish() -> None:
+            with control_plane(self.inv, self.config) as on:
+                fetch_kubeconfig(self.inv, on["control-plane"])
+                ControlPlaneData(on["control-plane"], self.config, self.log).cleanup()
 
         stages.step("machine", machine, self.log)
         stages.step("prepare", lambda: self._up(CP_PREPARE), self.log)
         stages.step("control-plane", init, self.log)
+        stages.step("kubelets", kubelets, self.log)
         stages.step("rest", lambda: self._up(CP_REST), self.log)
-        stages.step("nodes", nodes, self.log)
+        stages.step("finish", finish, self.log)
         stages.finish()
         self.log.say("==> verify", style="bold")
         Verify(self.inv, self.config, self.log).run()
