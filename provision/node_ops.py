@@ -1,10 +1,10 @@
 """`provision node reset|replace|add|remove`: reprovision one node of a running
 cluster, for Vagrant machines and existing SSH hosts alike.
 
-A worker is drained before it is removed. Data that lives only on it (local
-volumes bound to claims) is kept: the add-ons' data that a backup carries
-(MySQL, RabbitMQ) is backed up first and put back once the node is back;
-anything else is refused unless --force, which knowingly drops it.
+A worker is drained before it is removed. Of the data that lives only on it
+(local volumes bound to claims), what a backup carries (MySQL's and RabbitMQ's)
+is backed up first and put back once the node is back; anything else
+(Elasticsearch's indices) is refused unless --force, which knowingly drops it.
 
 The control plane is reset or replaced from a backup (a fresh one, or --backup
 FILE when it is too broken to take one): the machine is reset or made again,
@@ -87,27 +87,31 @@ class NodeOps:
 
     def data_plan(self, sh, name: str, force: bool) -> list[str]:
         """The backup parts to put back once the node is back: the add-ons' data its
-        volumes hold. Other data that lives only there is refused unless --force;
-        with --force nothing is kept."""
+        volumes hold (MySQL, RabbitMQ), kept with or without --force. Other data
+        that lives only there (Elasticsearch's indices) is refused unless --force,
+        which knowingly drops it."""
         held = self.local_data(sh, name)
-        if force:
-            if held:
-                lost = "; ".join(held.values())
-                self.log.say(f"node: --force: the data of {lost} is lost", style="red")
-            return []
         other = [d for c, d in held.items() if c not in BACKED_UP_CLAIMS]
-        if other:
+        if other and not force:
             raise NodeOpRefused(
-                f"{name} holds data that lives only there: {'; '.join(other)}\n"
+                f"{name} holds data that lives only there and no backup carries: "
+                f"{'; '.join(other)}\n"
                 f"  fix: move that data first, or pass --force to lose it"
+                + (
+                    " (MySQL's and RabbitMQ's data is backed up and put back either way)"
+                    if len(other) < len(held)
+                    else ""
+                )
             )
-        kept = [BACKED_UP_CLAIMS[c][1] for c in held]
+        if other:
+            self.log.say(f"node: --force: the data of {'; '.join(other)} is lost", style="red")
+        kept = [BACKED_UP_CLAIMS[c] for c in held if c in BACKED_UP_CLAIMS]
         if kept:
             self.log.say(
-                f"node: {name} holds {', '.join(BACKED_UP_CLAIMS[c][0] for c in held)} data: "
+                f"node: {name} holds {', '.join(k[0] for k in kept)} data: "
                 "backed up now, put back once the node is back"
             )
-        return kept
+        return [k[1] for k in kept]
 
     def refuse_data_loss(self, sh, name: str, force: bool) -> None:
         """`node remove`: the node does not come back, so its data cannot either."""

@@ -9,10 +9,10 @@ import json
 
 import pytest
 
+from provision.addons.manifests import NAMESPACE
 from provision.cli.common import console
 from provision.config import load
 from provision.errors import EXIT_CODES, UsageError
-from provision.addons.manifests import NAMESPACE
 from provision.node_ops import NodeOpRefused, NodeOps
 from provision.project import resolve_inventory
 from provision.runlog import RunLog
@@ -103,7 +103,7 @@ def test_data_loss_is_refused_unless_forced(ops):
     ops.refuse_data_loss(sh, "w1", force=False)  # nothing held there
 
 
-def test_the_addons_data_is_kept_other_data_refused_and_force_keeps_nothing(ops):
+def test_the_addons_data_is_kept_other_data_refused_unless_forced(ops):
     addons = kubectl_pvs(
         pv("m", "w2", claim=(NAMESPACE, "data-mysql-0")),
         pv("r", "w2", claim=(NAMESPACE, "data-rabbitmq-0")),
@@ -113,10 +113,14 @@ def test_the_addons_data_is_kept_other_data_refused_and_force_keeps_nothing(ops)
         "rabbitmq/definitions.json",
     ]
     assert ops.data_plan(addons, "w1", force=False) == []
-    assert ops.data_plan(addons, "w2", force=True) == []  # --force: knowingly dropped
     mixed = kubectl_pvs(
-        pv("m", "w2", claim=(NAMESPACE, "data-mysql-0")), pv("x", "w2", claim=("shop", "db"))
+        pv("m", "w2", claim=(NAMESPACE, "data-mysql-0")),
+        pv("e", "w2", claim=(NAMESPACE, "data-elasticsearch-0")),
     )
-    with pytest.raises(NodeOpRefused, match="claim shop/db") as e:
+    with pytest.raises(NodeOpRefused, match="claim addons/data-elasticsearch-0") as e:
         ops.data_plan(mixed, "w2", force=False)
     assert "data-mysql-0" not in str(e.value)  # that one would be kept
+    assert "put back either way" in str(e.value)
+    # --force drops only what no backup carries
+    assert ops.data_plan(mixed, "w2", force=True) == ["mysql/dump.sql"]
+    assert "data-elasticsearch-0" in ops.log.path.read_text()
