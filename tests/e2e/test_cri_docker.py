@@ -2,7 +2,10 @@
 talks to Docker Engine through cri-dockerd from the bundle, containerd's CRI
 plugin is off (one CRI socket), the nodes are Ready and the join probe (pod
 network, cluster DNS) passes; a second runtime phase changes nothing. The lab is
-made by `provision rebuild`, twice: two reports, a history of two and its chart."""
+made by `provision rebuild`, then by `rebuild --restore-drill`: markers (a
+ConfigMap, MySQL rows, a durable RabbitMQ queue) and a backup of the first lab,
+restored onto the second and compared; two reports, a history of two and its
+chart."""
 
 import json
 import shutil
@@ -74,10 +77,11 @@ def test_runtime_rerun_changes_nothing(lab):
             assert stats["changed"] == 0, (result["playbook"], host, stats)
 
 
-def test_rebuild_twice_gives_two_reports_a_history_and_a_chart(lab):
+def test_restore_drill_then_two_reports_a_history_and_a_chart(lab):
     _, state = lab
-    out = provision("rebuild", "-i", INV).stdout
+    out = provision("rebuild", "-i", INV, "--restore-drill").stdout
     assert "rebuild passed" in out
+    assert "restore drill: PASSED" in out
     reports = state / "reports"
     runs = sorted(p for p in reports.iterdir() if p.is_dir())
     assert len(runs) == 2
@@ -89,6 +93,18 @@ def test_rebuild_twice_gives_two_reports_a_history_and_a_chart(lab):
         suite = ET.parse(run / "junit.xml").getroot()
         assert suite.get("failures") == "0" and int(suite.get("tests")) >= 10
         assert "PASSED" in (run / "summary.txt").read_text()
+    drill = json.loads((runs[1] / "report.json").read_text())["drill"]
+    assert drill["passed"] and drill["differences"] == []
+    before, after = drill["before"], drill["after"]
+    assert before["configmap"] == after["configmap"] != ""
+    assert before["mysql_checksum"] == after["mysql_checksum"] != ""
+    assert before["mysql_rows"] == after["mysql_rows"] == "100"
+    assert "provision-drill" in after["durable_queues"]
+    assert before["counts"] == after["counts"] and after["counts"]["namespaces"] >= 5
+    phases = [p["name"] for p in json.loads((runs[1] / "report.json").read_text())["phases"]]
+    assert {"drill-markers", "drill-backup", "drill-restore", "drill-compare"} <= set(phases)
+    assert json.loads((runs[0] / "report.json").read_text())["drill"] is None
     history = (reports / "history.jsonl").read_text().splitlines()
     assert len(history) == 2
+    assert json.loads(history[1])["drill_passed"] is True
     assert (reports / "history.html").read_text().count("<circle") == 2

@@ -1,0 +1,137 @@
+"""Restore and the control plane on the running default lab (after test_backup.py):
+a corrupted, a foreign archive and a lab with objects of its own are refused with
+nothing changed; `node replace cp1` makes the control plane again from a fresh
+backup and the same cluster comes back (every marker, the workers without a
+rejoin); no secret in any run log. The restore onto a lab made again is proven
+by the drill in test_cri_docker.py (`rebuild --restore-drill`)."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+
+from provision.backup.archive import Identity, read_parts, write_archive
+from tests.conftest import inventory_hosts, provision
+from tests.e2e.test_ops import KUBECTL, mysql, node_ready, on_cp, rabbit
+from tests.integration.conftest import docker, lab_state
+from tests.integration.test_machines import run_on
+
+pytestmark = pytest.mark.e2e
+MARK = "provision-restore-marker"
+
+
+def configmap(namespace: str, name: str) -> str:
+    return on_cp(
+        f"{KUBECTL} -n {namespace} get configmap {name} -o jsonpath='{{.data.t}}' "
+        "2>/dev/null || true"
+    ).strip()
+
+
+def on(name: str, command: str) -> str:
+    return run_on(name, inventory_hosts()[name], command)
+
+
+@pytest.fixture(scope="module")
+def archive():
+    provision("up")  # a no-op when the lab is up
+    out = provision("backup").stdout
+    path = Path(out.split("backup written: ", 1)[1].split()[0])
+    # made after the backup: a restore would replace it, so it is refused
+    on_cp(f"{KUBECTL} -n default create configmap {MARK} --from-literal=t=after")
+    yield path
+    on_cp(f"{KUBECTL} -n default delete configmap {MARK} --ignore-not-found")
+
+
+def unchanged() -> None:
+    """Nothing was touched: the object made after the backup is there, and no
+    restore began (no record, nothing staged on the control plane)."""
+    assert configmap("default", MARK) == "after"
+    assert not (lab_state() / "operation.json").exists()
+    assert on_cp("ls /var/lib/provision 2>/dev/null || true").split() in ([], ["addon-data"])
+
+
+def test_a_corrupted_archive_is_refused(archive, tmp_path):
+    bad = tmp_path / archive.name
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    out = provision("restore", str(bad), "--force", check=False)
+    assert out.returncode == 2, out.stdout + out.stderr
+    text = " ".join((out.stdout + out.stderr).split())
+    assert "nothing was changed" in text
+    assert "not a readable archive" in text or "does not match its sha256" in text
+    unchanged()
+
+
+def test_another_clusters_archive_is_refused(archive, tmp_path):
+    manifest, parts = read_parts(archive)
+    theirs = Identity(
+        "other-lab",
+        manifest.identity.config_sha256,
+        manifest.identity.kubernetes,
+        manifest.identity.nodes,
+    )
+    foreign = tmp_path / "backup-other-lab-20260101T000000Z.tar.gz"
+    write_archive(foreign, theirs, parts, "0")
+    out = provision("restore", str(foreign), "--force", check=False)
+    assert out.returncode == 9, out.stdout + out.stderr
+    assert "another cluster name" in " ".join((out.stdout + out.stderr).split())
+    unchanged()
+
+
+def test_a_lab_with_objects_of_its_own_is_refused_without_force(archive):
+    out = provision("restore", str(archive), check=False)
+    assert out.returncode == 9, out.stdout + out.stderr
+    text = " ".join((out.stdout + out.stderr).split())
+    assert f"default/configmap/{MARK}" in text and "--force" in text
+    unchanged()
+
+
+def test_node_replace_cp1_brings_the_same_cluster_back(archive):
+    on_cp(
+        f"{KUBECTL} create namespace cp-marker --dry-run=client -o yaml | {KUBECTL} apply -f - && "
+        f"{KUBECTL} -n cp-marker create configmap m --from-literal=t=kept "
+        f"--dry-run=client -o yaml | {KUBECTL} apply -f -"
+    )
+    mysql(
+        "CREATE TABLE IF NOT EXISTS cp_marker (v VARCHAR(32)); "
+        "INSERT INTO cp_marker VALUES ('kept');"
+    )
+    rabbit("queues/%2F/cp-marker", '{"durable":true}', method="PUT")
+    kubelet_conf = {w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")}
+    container = docker("inspect", "-f", "{{.Id}}", "lab-cp1").strip()
+
+    out = provision("node", "replace", "cp1").stdout
+    assert "node replace cp1: backup done" in " ".join(out.split())
+    assert docker("inspect", "-f", "{{.Id}}", "lab-cp1").strip() != container
+    assert all(node_ready(n) for n in ("cp1", "w1", "w2"))
+    assert configmap("cp-marker", "m") == "kept"
+    assert "kept" in mysql("SELECT v FROM cp_marker;")
+    queues = json.loads(
+        on_cp(
+            f"{KUBECTL} -n addons exec rabbitmq-0 -- rabbitmqctl -q list_queues name "
+            "--formatter json"
+        )
+    )
+    assert "cp-marker" in {q["name"] for q in queues}
+    # the workers did not rejoin: their kubelet's kubeconfig is the one they had
+    assert {
+        w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")
+    } == kubelet_conf
+    assert "verify: 8 real checks passed" in " ".join(out.split())
+    assert not (lab_state() / "operation.json").exists()
+    assert on_cp("ls /var/lib/provision/restore 2>/dev/null || true").strip() == ""
+
+
+def test_no_secret_in_any_run_log(archive):
+    _, parts = read_parts(archive)
+    secrets = json.loads(parts["secrets/addons.json"])
+    values = {v for k, v in secrets.items() if k != "rabbitmq-user"}
+    logs = list((lab_state() / "runs").glob("*/run.log"))
+    logs += list((lab_state() / "runs").glob("*/ansible-*/**/stdout"))
+    assert logs
+    for log in logs:
+        text = log.read_text(errors="replace")
+        for value in values:
+            assert value not in text, (log, hashlib.sha256(value.encode()).hexdigest()[:8])
