@@ -76,3 +76,29 @@ def test_own_objects_are_namespaces_and_default_objects_up_does_not_make():
     answers["get namespaces"] = "namespace/default\nnamespace/addons\n"
     answers["-n default get"] = "service/kubernetes\nconfigmap/kube-root-ca.crt\n"
     assert own_objects(sh) == []
+
+
+def test_the_drill_compares_markers_counts_checksum_and_queues():
+    from provision.backup.drill import compare
+
+    before = {
+        "counts": {"configmaps": 20, "secrets": 2},
+        "configmap": "t0k",
+        "mysql_checksum": "766809340",
+        "mysql_rows": "100",
+        "durable_queues": ["provision-drill", "kept"],
+    }
+    assert compare(before, dict(before), "t0k") == []
+    after = {
+        **before,
+        "counts": {"configmaps": 19, "secrets": 2},
+        "configmap": "",
+        "mysql_checksum": "1",
+        "durable_queues": ["kept", "new"],
+    }
+    got = compare(before, after, "t0k")
+    assert len(got) == 4, got
+    assert "configmaps: 19 after, 20 before" in got
+    assert any("mysql_checksum" in line for line in got)
+    assert any("provision-drill" in line and "lost" in line for line in got)
+    assert any("token ''" in line for line in got)
