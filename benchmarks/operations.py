@@ -10,24 +10,8 @@ Prints one line per figure.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def timed(*args: str) -> tuple[float, str]:
-    start = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-m", "provision", *args],
-        cwd=ROOT,
-        check=True,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    return time.monotonic() - start, out.stdout
+from cluster import cli  # benchmarks/cluster.py: runs provision, times it
 
 
 def stages(output: str) -> str:
@@ -50,7 +34,7 @@ def main() -> None:
     ):
         if label == "restore":
             args = (*args, archive)
-        took, out = timed(*args)
+        took, out = cli(*args)
         if label == "backup":
             archive = out.split("backup written: ", 1)[1].split()[0]
         detail = stages(out)

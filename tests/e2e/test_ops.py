@@ -61,6 +61,14 @@ def rabbit(path: str, body: str, method: str = "POST") -> str:
     )
 
 
+def queue_names() -> set[str]:
+    """RabbitMQ's queues, as rabbitmqctl lists them in rabbitmq-0."""
+    out = on_cp(
+        f"{KUBECTL} -n addons exec rabbitmq-0 -- rabbitmqctl -q list_queues name --formatter json"
+    )
+    return {q["name"] for q in json.loads(out)}
+
+
 def test_status_shows_nodes_and_addons(lab):
     data = json.loads(provision("status", "--json").stdout)
     assert {m["name"]: m["state"] for m in data["machines"]} == {
@@ -123,13 +131,7 @@ def test_replace_the_data_node_keeps_mysql_and_rabbitmq_data(lab):
     assert docker("inspect", "-f", "{{.Id}}", "lab-w2").strip() != container_before
     assert node_ready("w2")
     assert "before" in mysql("SELECT v FROM kept;")
-    queues = json.loads(
-        on_cp(
-            f"{KUBECTL} -n addons exec rabbitmq-0 -- rabbitmqctl -q list_queues name "
-            "--formatter json"
-        )
-    )
-    assert "kept" in {q["name"] for q in queues}
+    assert "kept" in queue_names()
 
 
 def test_add_a_third_worker_then_remove_it(lab):

@@ -13,7 +13,7 @@ import pytest
 
 from provision.backup.archive import Identity, read_parts, write_archive
 from tests.conftest import inventory_hosts, provision
-from tests.e2e.test_ops import KUBECTL, mysql, node_ready, on_cp, rabbit
+from tests.e2e.test_ops import KUBECTL, mysql, node_ready, on_cp, queue_names, rabbit
 from tests.integration.conftest import docker, lab_state
 from tests.integration.test_machines import run_on
 
@@ -108,13 +108,7 @@ def test_node_replace_cp1_brings_the_same_cluster_back(archive):
     assert all(node_ready(n) for n in ("cp1", "w1", "w2"))
     assert configmap("cp-marker", "m") == "kept"
     assert "kept" in mysql("SELECT v FROM cp_marker;")
-    queues = json.loads(
-        on_cp(
-            f"{KUBECTL} -n addons exec rabbitmq-0 -- rabbitmqctl -q list_queues name "
-            "--formatter json"
-        )
-    )
-    assert "cp-marker" in {q["name"] for q in queues}
+    assert "cp-marker" in queue_names()
     # the workers did not rejoin: their kubelet's kubeconfig is the one they had
     assert {
         w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")
