@@ -121,7 +121,7 @@ def test_calico_images_match_the_stored_manifest(bundle):
     assert wanted <= images, f"not in the bundle: {wanted - images}"
     # Calico's binaries live only inside its images
     binaries = {a["name"] for a in _artifacts(bundle) if a["kind"] == "binary"}
-    assert binaries == {"kubeadm", "kubelet", "kubectl", "etcdctl", "cri-dockerd"}
+    assert binaries == {"kubeadm", "kubelet", "kubectl", "etcdctl", "etcdutl", "cri-dockerd"}
 
 
 def test_bundle_holds_the_lab_addon_images(bundle):
