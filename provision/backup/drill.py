@@ -103,7 +103,9 @@ class Measures:
     """The markers and what a drill compares, on the lab's control plane."""
 
     def __init__(self, sh: Shell, config: ClusterConfig):
-        self.sh = sh
+        from provision.backup.put import api
+
+        self.sh: Shell = lambda command: api(sh, command)
         self.deployed = config.addons.deployed()
 
     def write(self, token: str) -> None:

@@ -97,6 +97,36 @@ echo "== done"
 """
 
 
+# What kubectl says while the API server restarts or is too busy to answer: worth
+# another try (measured: a TLS handshake timeout 30 s after kube-system restarted,
+# with two labs on 2 cores).
+TRANSIENT = (
+    "TLS handshake timeout",
+    "Unable to connect to the server",
+    "connection refused",
+    "error dialing backend",
+    "the server is currently unable to handle the request",
+    "i/o timeout",
+)
+
+
+def transient(error: Exception) -> bool:
+    return any(t in str(error) for t in TRANSIENT)
+
+
+def api(sh: Shell, command: str, tries: int = 6, delay: float = 10) -> str:
+    """sh(command) for a command that talks to the API server, tried again while
+    the failure is a transient one."""
+    for attempt in range(1, tries + 1):
+        try:
+            return sh(command)
+        except RemoteFailed as e:
+            if attempt == tries or not transient(e):
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
 class RestoreFailed(DataGuard):
     """A restore step failed on a node; running the same command again resumes it."""
 
@@ -246,14 +276,14 @@ class Trust:
         """kube-system's daemon sets and deployments (kube-proxy, Calico, CoreDNS)
         restarted, so that their watches start from the restored data too."""
         ns = f"{KUBECTL} -n kube-system"
-        self.cp(f"{ns} rollout restart daemonset,deployment")
+        api(self.cp, f"{ns} rollout restart daemonset,deployment")
         for kind in ("daemonset", "deployment"):
-            for name in self.cp(f"{ns} get {kind} -o name").split():
-                self.cp(f"{ns} rollout status {shlex.quote(name)} --timeout {seconds}s")
+            for name in api(self.cp, f"{ns} get {kind} -o name").split():
+                api(self.cp, f"{ns} rollout status {shlex.quote(name)} --timeout {seconds}s")
         self.log.say("restore: kube-system's daemon sets and deployments restarted")
 
     def wait_nodes(self, seconds: int = 300) -> None:
-        self.cp(f"{KUBECTL} wait node --all --for=condition=Ready --timeout {seconds}s")
+        api(self.cp, f"{KUBECTL} wait node --all --for=condition=Ready --timeout {seconds}s")
         self.log.say("restore: every node is Ready")
 
 
@@ -313,7 +343,12 @@ exit 1"""
         self.cp(f"mkdir -p -m 0700 {DATA_DIR}")
         self.cp.put(data, path)
         exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script)}"
-        self.cp(f"{exec_} < {path} >/dev/null; rc=$?; rm -f {path}; exit $rc")
+        try:
+            # both loads can run again: the dump drops and recreates its tables,
+            # importing definitions twice gives the same definitions
+            api(self.cp, f"{exec_} < {path} >/dev/null")
+        finally:
+            self.cp(f"rm -f {path}")
 
 
 def own_objects(cp: Shell) -> list[str]:

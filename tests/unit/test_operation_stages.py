@@ -102,3 +102,37 @@ def test_the_drill_compares_markers_counts_checksum_and_queues():
     assert any("mysql_checksum" in line for line in got)
     assert any("provision-drill" in line and "lost" in line for line in got)
     assert any("token ''" in line for line in got)
+
+
+def test_api_calls_are_tried_again_only_when_the_failure_is_transient():
+    from provision.backup.put import api
+    from provision.remote import RemoteFailed
+
+    calls = []
+
+    def flaky(command: str) -> str:
+        calls.append(command)
+        if len(calls) < 3:
+            raise RemoteFailed("Unable to connect to the server: net/http: TLS handshake timeout")
+        return "ok"
+
+    assert api(flaky, "kubectl get nodes", delay=0) == "ok" and len(calls) == 3
+
+    def broken(command: str) -> str:
+        calls.append(command)
+        raise RemoteFailed('pods "mysql-0" not found')
+
+    calls.clear()
+    with pytest.raises(RemoteFailed, match="not found"):
+        api(broken, "kubectl exec", delay=0)
+    assert len(calls) == 1
+
+    calls.clear()
+
+    def down(command: str) -> str:
+        calls.append(command)
+        raise RemoteFailed("connection refused")
+
+    with pytest.raises(RemoteFailed):
+        api(down, "kubectl get nodes", tries=4, delay=0)
+    assert len(calls) == 4
