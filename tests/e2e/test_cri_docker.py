@@ -2,10 +2,12 @@
 talks to Docker Engine through cri-dockerd from the bundle, containerd's CRI
 plugin is off (one CRI socket), the nodes are Ready and the join probe (pod
 network, cluster DNS) passes; a second runtime phase changes nothing. The lab is
-made by `provision rebuild`, then by `rebuild --restore-drill`: markers (a
-ConfigMap, MySQL rows, a durable RabbitMQ queue) and a backup of the first lab,
-restored onto the second and compared; two reports, a history of two and its
-chart."""
+made by `provision rebuild`, then by `rebuild --restore-drill`: a marker
+ConfigMap and a backup of the first lab, restored onto the second (a new CA, a
+new etcd) and compared; two reports, a history of two and its chart. (This lab
+has no add-ons, to keep CI short: MySQL and RabbitMQ across a restore are
+proven on the default lab by test_restore.py's node replace cp1 and test_ops.py's
+data node replace.)"""
 
 import json
 import shutil
@@ -97,9 +99,6 @@ def test_restore_drill_then_two_reports_a_history_and_a_chart(lab):
     assert drill["passed"] and drill["differences"] == []
     before, after = drill["before"], drill["after"]
     assert before["configmap"] == after["configmap"] != ""
-    assert before["mysql_checksum"] == after["mysql_checksum"] != ""
-    assert before["mysql_rows"] == after["mysql_rows"] == "100"
-    assert "provision-drill" in after["durable_queues"]
     assert before["counts"] == after["counts"] and after["counts"]["namespaces"] >= 5
     phases = [p["name"] for p in json.loads((runs[1] / "report.json").read_text())["phases"]]
     assert {"drill-markers", "drill-backup", "drill-restore", "drill-compare"} <= set(phases)

@@ -1,8 +1,8 @@
 """Restore and the control plane on the running default lab (after test_backup.py):
 a corrupted, a foreign archive and a lab with objects of its own are refused with
 nothing changed; `node replace cp1` makes the control plane again from a fresh
-backup and `node reset cp1` resets it, and the same cluster comes back (every
-marker, the workers without a rejoin); no secret in any run log. The restore
+backup and the same cluster comes back (every marker, the workers without a
+rejoin); no secret in any run log. The restore
 onto a lab made again is proven by the drill in test_cri_docker.py (`rebuild
 --restore-drill`)."""
 
@@ -117,25 +117,6 @@ def test_node_replace_cp1_brings_the_same_cluster_back(archive):
     assert "verify: 8 real checks passed" in " ".join(out.split())
     assert not (lab_state() / "operation.json").exists()
     assert on_cp("ls /var/lib/provision/restore 2>/dev/null || true").strip() == ""
-
-
-def test_node_reset_cp1_brings_the_same_cluster_back(archive):
-    """The same machine, `kubeadm reset` on it: etcd's data and the PKI are gone,
-    and come back from the fresh backup."""
-    on_cp(
-        f"{KUBECTL} -n cp-marker create configmap after-replace --from-literal=t=kept "
-        f"--dry-run=client -o yaml | {KUBECTL} apply -f -"
-    )
-    container = docker("inspect", "-f", "{{.Id}}", "lab-cp1").strip()
-    kubelet_conf = {w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")}
-    out = " ".join(provision("node", "reset", "cp1").stdout.split())
-    assert "node reset cp1: machine done" in out and "verify: 8 real checks passed" in out
-    assert docker("inspect", "-f", "{{.Id}}", "lab-cp1").strip() == container
-    assert configmap("cp-marker", "after-replace") == "kept"
-    assert "kept" in mysql("SELECT v FROM cp_marker;")
-    assert {w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")} == (
-        kubelet_conf
-    )
 
 
 def test_no_secret_in_any_run_log(archive):
