@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import json
 import secrets
-import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provision.addons.manifests import NAMESPACE
 from provision.config.model import ClusterConfig
 from provision.errors import VerifyFailed
 from provision.project import Inventory
 from provision.remote import KUBECTL, Shell, control_plane
 from provision.runlog import RunLog
+from provision.verify.checks import in_pod
 
 MARK = "provision-drill"
 ROWS = 100
@@ -89,10 +88,6 @@ class DrillResult:
         }
 
 
-def _in_pod(pod: str, script: str) -> str:
-    return f"{KUBECTL} -n {NAMESPACE} exec {pod} -- sh -c {shlex.quote(script)}"
-
-
 MYSQL = 'mysql -h 127.0.0.1 -N -u"$MYSQL_USER" -p"$MYSQL_PASSWORD" "$MYSQL_DATABASE" 2>/dev/null'
 RABBIT_API = (
     'curl -sf -u "$RABBITMQ_DEFAULT_USER:$RABBITMQ_DEFAULT_PASS" http://127.0.0.1:15672/api'
@@ -122,10 +117,10 @@ class Measures:
                 "CREATE TABLE provision_drill (id INT PRIMARY KEY, v VARCHAR(80)); "
                 f"INSERT INTO provision_drill VALUES {rows};"
             )
-            sh(_in_pod("mysql-0", f'{MYSQL} -e "{sql}"'))
+            sh(in_pod("mysql-0", f'{MYSQL} -e "{sql}"'))
         if "rabbitmq" in self.deployed:
             sh(
-                _in_pod(
+                in_pod(
                     "rabbitmq-0",
                     f"{RABBIT_API}/queues/%2F/{MARK} -X PUT -H content-type:application/json "
                     "-d '{\"durable\":true}'",
@@ -144,14 +139,14 @@ class Measures:
             "2>/dev/null || true"
         ).strip()
         if "mysql" in self.deployed:
-            got = sh(_in_pod("mysql-0", f'{MYSQL} -e "CHECKSUM TABLE provision_drill" || true'))
+            got = sh(in_pod("mysql-0", f'{MYSQL} -e "CHECKSUM TABLE provision_drill" || true'))
             rows = sh(
-                _in_pod("mysql-0", f'{MYSQL} -e "SELECT COUNT(*) FROM provision_drill" || true')
+                in_pod("mysql-0", f'{MYSQL} -e "SELECT COUNT(*) FROM provision_drill" || true')
             )
             found["mysql_checksum"] = got.split()[-1] if got.split() else ""
             found["mysql_rows"] = rows.strip()
         if "rabbitmq" in self.deployed:
-            queues = json.loads(sh(_in_pod("rabbitmq-0", f"{RABBIT_API}/queues")) or "[]")
+            queues = json.loads(sh(in_pod("rabbitmq-0", f"{RABBIT_API}/queues")) or "[]")
             found["durable_queues"] = sorted(q["name"] for q in queues if q.get("durable"))
         return found
 
