@@ -12,6 +12,9 @@ from pathlib import Path
 from provision.config.model import ClusterConfig
 
 BUNDLE_MANIFEST = "manifest.json"
+# Where the docker provider mounts the bundle, read-only, in every node; the roles
+# install from there when its manifest is this bundle's (role bundle_source).
+BUNDLE_ON_NODE = "/opt/provision/bundle"
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,35 @@ PACKAGES = (
     "less",
     "gnupg",
 )
+# The node roles' packages, baked in (as kind bakes its node image) so that `up`
+# finds them installed: the base packages of node_common and Debian's Docker and
+# containerd of runtime_docker. Read from the roles' defaults, the one list. Their
+# services are disabled in the image: the runtime role configures them, then
+# starts them, as on a fresh VM.
+ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+BAKED_FROM = {
+    "node_common": "node_common_packages",
+    "runtime_docker": "runtime_docker_distribution_packages",
+}
+BAKED_DISABLED = ("docker.service", "docker.socket", "containerd.service")
+
+
+def baked_packages() -> tuple[str, ...]:
+    import yaml
+
+    found: list[str] = []
+    for role, key in BAKED_FROM.items():
+        defaults = ROLES / role / "defaults" / "main.yml"
+        try:
+            found += yaml.safe_load(defaults.read_text())[key]
+        except (OSError, KeyError, TypeError) as e:
+            raise HostError(
+                f"node image: cannot read {key} from {defaults} ({e})\n"
+                "  fix: run provision from its checkout (an editable install)"
+            ) from e
+    return tuple(sorted(set(found) - set(PACKAGES)))
+
+
 # Units that have no job in a container node, or fail there.
 MASKED_UNITS = (
     "getty.target",
@@ -99,6 +128,8 @@ def recipe() -> dict:
         "suite": SUITE,
         "variant": "minbase",
         "packages": PACKAGES,
+        "baked": baked_packages(),
+        "baked_disabled": BAKED_DISABLED,
         "masked": MASKED_UNITS,
         "sshd": SSHD_CONFIG,
         "hostkeys": SSH_HOSTKEYS_DROPIN,
@@ -145,7 +176,7 @@ def ensure_image(cache_dir: Path, say: Callable[[str], None] = print) -> tuple[s
                 "--variant=minbase",
                 f"--cache-dir={debs}",
                 f"--components={','.join(source.components)}",
-                f"--include={','.join(PACKAGES)}",
+                f"--include={','.join(PACKAGES + baked_packages())}",
                 SUITE,
                 str(rootfs),
                 source.uri,
@@ -197,6 +228,8 @@ def _configure(rootfs: Path) -> None:
     dbus_id = rootfs / "var" / "lib" / "dbus" / "machine-id"
     dbus_id.unlink(missing_ok=True)
     dbus_id.symlink_to("/etc/machine-id")
+    for unit in BAKED_DISABLED:
+        _run(["chroot", str(rootfs), "systemctl", "disable", unit], f"disable {unit}")
     for unit in MASKED_UNITS:
         link = etc / "systemd" / "system" / unit
         link.unlink(missing_ok=True)

@@ -22,17 +22,28 @@ from provision.machines.routes import add_blackholes, remove_blackholes
 from provision.machines.spec import machines_spec
 from provision.project import Inventory
 from provision.runlog import RunLog
+from provision.sources import BUNDLE_ON_NODE, resolve_sources
 
 LABEL = "io.provision.cluster"
 
 
-def docker_create_args(cluster: str, authorized_keys: Path) -> list[str]:
+def docker_create_args(
+    cluster: str, authorized_keys: Path, bundle: Path | None = None
+) -> list[str]:
     """Flags that boot a systemd node container without --privileged (README:
     "Machines"): every capability but CAP_SYS_RESOURCE, which a sandboxed Docker
     engine may not grant, every device, seccomp and AppArmor unconfined. The volumes
     give containerd, Docker and the kubelet a real filesystem; they start empty,
     so creating several nodes at once does not race on copying image content.
+
+    With an offline bundle, it is mounted read-only at BUNDLE_ON_NODE: the roles
+    install binaries and import images from there instead of copying each file
+    over SSH (kind mounts nothing like it: its node image already holds them).
+    A path `-v` cannot carry (one with a colon) is not mounted; the roles copy.
     """
+    mounts = []
+    if bundle is not None and ":" not in str(bundle):
+        mounts = ["-v", f"{bundle}:{BUNDLE_ON_NODE}:ro"]
     return [
         "--label",
         f"{LABEL}={cluster}",
@@ -71,6 +82,7 @@ def docker_create_args(cluster: str, authorized_keys: Path) -> list[str]:
         f"{authorized_keys}:{LOGIN_HOME}/.ssh/authorized_keys:ro",
         "-v",
         f"{authorized_keys}:/root/.ssh/authorized_keys:ro",
+        *mounts,
         "--stop-signal",
         "SIGRTMIN+3",
     ]
@@ -115,6 +127,7 @@ class VagrantMachines:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         extra = {}
         if self.provider == "docker":
+            sources = resolve_sources(self.config)
             key = ensure_key(self.state_dir, f"provision-{self.config.cluster.name}")
             extra["docker"] = {
                 "image": image or self._recorded_image(),
@@ -122,7 +135,9 @@ class VagrantMachines:
                 "private_key": str(key),
                 "ssh_user": LOGIN_USER,
                 "create_args": docker_create_args(
-                    self.config.cluster.name, key.parent / "authorized_keys"
+                    self.config.cluster.name,
+                    key.parent / "authorized_keys",
+                    sources.bundle_dir if sources.artifacts == "bundle" else None,
                 ),
             }
         driver = "kvm"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from provision.config import compat
 from provision.config.model import ClusterConfig
 from provision.playbooks.kubeadm import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS
-from provision.sources import resolve_sources
+from provision.sources import BUNDLE_MANIFEST, BUNDLE_ON_NODE, resolve_sources
 
 
 def playbook_vars(config: ClusterConfig) -> dict:
@@ -14,13 +14,14 @@ def playbook_vars(config: ClusterConfig) -> dict:
     mirror = config.registry.mirror.rstrip("/")
     extra = {}
     if sources.artifacts == "bundle":
-        from provision.bundle.manifest import read_manifest
+        from provision.bundle.manifest import read_manifest, sha256_of
 
         artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
         extra["kube_binaries_sha256"] = {a.name: a.sha256 for a in artifacts if a.kind == "binary"}
         if "cri-dockerd" in extra["kube_binaries_sha256"]:
             extra["cri_dockerd_sha256"] = extra["kube_binaries_sha256"]["cri-dockerd"]
         extra["kube_images"] = {a.name: a.path for a in artifacts if a.kind == "image"}
+        extra["bundle_manifest_sha256"] = sha256_of(sources.bundle_dir / BUNDLE_MANIFEST)
     return {
         **extra,
         "kubernetes_version": config.versions.kubernetes,
@@ -30,6 +31,7 @@ def playbook_vars(config: ClusterConfig) -> dict:
         "docker_source": sources.docker,
         "artifacts_source": sources.artifacts,
         "bundle_dir": str(sources.bundle_dir),
+        "bundle_on_node": BUNDLE_ON_NODE,
         "cri": config.runtime.cri,
         "cri_socket": CRI_SOCKETS[config.runtime.cri],
         "cri_dockerd_version": config.versions.cri_dockerd,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 from provision.config.model import ClusterConfig, addon_of_part
@@ -12,6 +13,10 @@ from provision.errors import VerifyFailed
 from provision.project import Inventory
 from provision.runlog import RunLog
 from provision.verify import checks as c
+
+# Checks run side by side (each on its own SSH channel): most of their time is
+# waiting for a pod or an API answer, not CPU.
+PARALLEL = 4
 
 
 @dataclass
@@ -82,6 +87,16 @@ class Verify:
         self.config = config
         self.log = log
 
+    @staticmethod
+    def _one(check: c.Check, sh) -> Result:
+        started = time.monotonic()
+        try:
+            detail = check.run(sh)
+            status = "passed" if check.real else "validated"
+        except c.CheckFailed as e:
+            detail, status = str(e), "failed"
+        return Result(check.addon, check.name, status, detail, round(time.monotonic() - started, 1))
+
     def run(self) -> list[Result]:
         from provision.remote import shells
 
@@ -89,22 +104,21 @@ class Verify:
         if self.config.workers:
             nodes["worker"] = self.config.workers[0].name
         results = []
-        with shells(self.inv, nodes, error=c.CheckFailed) as on:
-            for check in plan(self.config):
-                started = time.monotonic()
-                try:
-                    detail = check.run(on[check.on])
-                    status = "passed" if check.real else "validated"
-                except c.CheckFailed as e:
-                    detail, status = str(e), "failed"
-                result = Result(
-                    check.addon, check.name, status, detail, round(time.monotonic() - started, 1)
-                )
+        with (
+            shells(self.inv, nodes, error=c.CheckFailed) as on,
+            ThreadPoolExecutor(PARALLEL) as pool,
+        ):
+            for shell in on.values():
+                shell("true")  # connected before the threads share it
+            checks = plan(self.config)
+            running = [pool.submit(self._one, check, on[check.on]) for check in checks]
+            for future in running:  # reported in plan order, as each one ends
+                result = future.result()
                 results.append(result)
-                style = {"passed": "green", "validated": "cyan", "failed": "red"}[status]
+                style = {"passed": "green", "validated": "cyan", "failed": "red"}[result.status]
                 self.log.say(
-                    f"  {status.upper():9} {check.addon:8} {check.name}: {detail} "
-                    f"({result.seconds:.1f} s)",
+                    f"  {result.status.upper():9} {result.addon:8} {result.check}: "
+                    f"{result.detail} ({result.seconds:.1f} s)",
                     style=style,
                 )
         (self.log.dir / "verify.json").write_text(

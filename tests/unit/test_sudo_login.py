@@ -46,6 +46,19 @@ def test_the_lab_key_is_mounted_for_the_login_user_and_root(tmp_path):
     assert f"{tmp_path}/authorized_keys:/root/.ssh/authorized_keys:ro" in mounts
 
 
+def test_the_bundle_is_mounted_read_only_only_when_there_is_one(tmp_path):
+    def mounts(args):
+        return [args[i + 1] for i, a in enumerate(args) if a == "-v"]
+
+    assert f"{tmp_path}:/opt/provision/bundle:ro" in mounts(
+        docker_create_args("lab", tmp_path / "k", tmp_path)
+    )
+    assert not any("/opt/provision" in m for m in mounts(docker_create_args("lab", tmp_path / "k")))
+    # -v splits at colons: such a path is not mounted (the roles copy over SSH)
+    odd = tmp_path / "a:b"
+    assert not any("/opt/provision" in m for m in mounts(docker_create_args("lab", tmp_path, odd)))
+
+
 class FakeConn:
     def __init__(self, exited: int, stderr: str = ""):
         self.result = SimpleNamespace(exited=exited, stdout="", stderr=stderr)
