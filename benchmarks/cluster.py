@@ -8,7 +8,8 @@ Needs the offline bundle (`provision bundle build`) and the node image built onc
   - `up` from no machines: when the 1+2 cluster was Ready with Calico and the
     pod-network probe (the phases through join) and when the whole verified stack
     was (the whole `up`);
-  - a no-op `up`, with the most tasks any host changed (0 is the goal);
+  - a no-op `up`, with the most tasks any host changed (0 is the goal), and
+    the same through Mitogen when it is installed (`pip install -e '.[fast]'`);
   - `node replace w1` back to Ready with its pods;
   - each phase through join for 3 nodes and for 1 node, and their ratio;
   - the slowest tasks of each phase of the first `up` (its playbooks.json).
@@ -20,6 +21,7 @@ one after the other, each destroyed before the next.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -35,13 +37,13 @@ ROOT = Path(__file__).resolve().parents[1]
 READY = ("machines", "prepare", "runtime", "kubernetes", "control-plane", "network", "join")
 
 
-def cli(*args: str, root: Path = ROOT) -> tuple[float, str]:
+def cli(*args: str, root: Path = ROOT, env: dict[str, str] | None = None) -> tuple[float, str]:
     """Run `provision` of the tree at root; (seconds, stdout)."""
     start = time.monotonic()
     out = subprocess.run(
         [sys.executable, "-m", "provision", *args],
         cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root), "PROVISION_ROOT": str(root)},
+        env={**os.environ, "PYTHONPATH": str(root), "PROVISION_ROOT": str(root), **(env or {})},
         check=True,
         stdout=subprocess.PIPE,
         text=True,
@@ -99,6 +101,10 @@ def measure(root: Path) -> dict:
     figures["noop_changed"] = max(
         (h["changed"] for p in playbooks(out) for h in p["hosts"].values()), default=-1
     )
+    if importlib.util.find_spec("ansible_mitogen") is not None:
+        figures["noop_mitogen"], _ = cli(
+            "up", root=root, env={"PROVISION_ANSIBLE_STRATEGY": "mitogen"}
+        )
     figures["replace_w1"], _ = cli("node", "replace", "w1", root=root)
     cli("destroy", "--yes", root=root)
     with tempfile.TemporaryDirectory() as tmp:
@@ -126,6 +132,10 @@ def report(sides: dict[str, dict]) -> None:
     row("up from no machines, verified stack (240 s)", each(lambda f: f"{f['up']:.1f} s"))
     row("no-op up (goal 30 s)", each(lambda f: f"{f['noop']:.1f} s"))
     row("  most tasks changed on a host (goal 0)", each(lambda f: str(f["noop_changed"])))
+    row(
+        "  the same through Mitogen ([fast] extra)",
+        each(lambda f: f"{f['noop_mitogen']:.1f} s" if "noop_mitogen" in f else "-"),
+    )
     row("node replace w1 (goal 90 s)", each(lambda f: f"{f['replace_w1']:.1f} s"))
     for phase in READY:
         row(

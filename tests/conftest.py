@@ -46,6 +46,21 @@ def inventory_hosts(inventory: str = "lab") -> dict:
     return {name: host for g in groups.values() for name, host in (g["hosts"] or {}).items()}
 
 
+def bundle_source_by_host(playbook_dir: Path) -> dict[str, bool]:
+    """{host: bundle_local} as the role bundle_source decided it in one playbook run
+    (`<run>/ansible-<playbook>`): True when the node read the mounted bundle."""
+    import json
+
+    found = {}
+    for path in playbook_dir.glob("artifacts/*/job_events/*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data") or {}
+        facts = (data.get("res") or {}).get("ansible_facts") or {}
+        if event.get("event") == "runner_on_ok" and "bundle_local" in facts:
+            found[data["host"]] = facts["bundle_local"]
+    return found
+
+
 @pytest.fixture(scope="session")
 def lab_data() -> dict:
     return yaml.safe_load(LAB.read_text())

@@ -348,6 +348,11 @@ class Artifacts(Strict):
         description="Calico's source tree by tag, https URL without credentials: "
         "{calico_url}/v{version}/manifests/calico.yaml",
     )
+    mount_bundle: StrictBool = Field(
+        True,
+        description="docker provider: mount the bundle read-only in every node, where the "
+        "roles install and import from it; false: copy each file over SSH, as to a VM",
+    )
     checksums: dict[StrictStr, StrictStr] = Field(
         default_factory=dict,
         description="sha256 (64 lower-case hex digits) of kubeadm, kubelet, kubectl or "

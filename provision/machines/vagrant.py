@@ -137,7 +137,9 @@ class VagrantMachines:
                 "create_args": docker_create_args(
                     self.config.cluster.name,
                     key.parent / "authorized_keys",
-                    sources.bundle_dir if sources.artifacts == "bundle" else None,
+                    sources.bundle_dir
+                    if sources.artifacts == "bundle" and self.config.artifacts.mount_bundle
+                    else None,
                 ),
             }
         driver = "kvm"

@@ -16,7 +16,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from provision.project import resolve_inventory
-from tests.conftest import inventory_hosts, provision
+from tests.conftest import bundle_source_by_host, inventory_hosts, provision
 from tests.integration.conftest import ensure_bundle
 from tests.integration.test_machines import run_on
 
@@ -77,6 +77,10 @@ def test_runtime_rerun_changes_nothing(lab):
     for result in results:
         for host, stats in result["hosts"].items():
             assert stats["changed"] == 0, (result["playbook"], host, stats)
+    # artifacts.mount_bundle: false: cri-dockerd came over SSH, as to a VM
+    latest = (state / "runs" / "latest").resolve()
+    assert bundle_source_by_host(latest / "ansible-runtime") == {"cp1": False, "w1": False}
+    assert "/opt/provision" not in on(lab, "w1", "cat /proc/mounts")
 
 
 def test_restore_drill_then_two_reports_a_history_and_a_chart(lab):

@@ -20,7 +20,7 @@ from provision.addons.secrets import wanted
 from provision.config import load
 from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
-from tests.conftest import ROOT, inventory_hosts, provision
+from tests.conftest import ROOT, bundle_source_by_host, inventory_hosts, provision
 from tests.integration.conftest import ensure_bundle, known_hosts_file, lab_state, latest_run
 from tests.integration.test_machines import NODES, run_on
 
@@ -50,6 +50,16 @@ def test_the_cluster_was_built_through_a_sudo_login(cluster):
         assert host["ansible_user"] == "vagrant"
         assert run_on(name, host, "id -u", as_login=True) != "0"
     assert run_on("cp1", hosts["cp1"], "stat -c %U /etc/kubernetes/admin.conf") == "root"
+
+
+def test_nodes_installed_from_the_read_only_bundle_mount(cluster):
+    """The docker provider mounts the bundle read-only; the roles read it there."""
+    hosts, run = cluster
+    for name, host in hosts.items():
+        out = run_on(name, host, "touch /opt/provision/bundle/x 2>&1; echo rc=$?")
+        assert "Read-only file system" in out, (name, out)
+    assert bundle_source_by_host(run / "ansible-kubernetes") == {n: True for n in hosts}
+    assert bundle_source_by_host(run / "ansible-addons") == {n: True for n in hosts}
 
 
 def test_nodes_registered_with_private_ips(cluster):

@@ -259,7 +259,7 @@ CASES = [
         "unknown-artifacts-field",
         setp(("artifacts", "checksum"), {}),
         "artifacts.checksum",
-        "known here: source, bundle_dir, release_url, calico_url, checksums",
+        "known here: source, bundle_dir, release_url, calico_url, mount_bundle, checksums",
     ),
     (
         "bad-sql-user",
