@@ -76,7 +76,8 @@ def one_node_config(root: Path, tmp: Path) -> Path:
     config["cluster"]["name"] = "bench1"
     config["nodes"] = config["nodes"][:1]
     for addon in config["addons"].values():
-        addon["enabled"] = False
+        if isinstance(addon, dict) and "enabled" in addon:
+            addon["enabled"] = False
     path = tmp / "bench1" / "cluster.yml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config))
@@ -84,34 +85,41 @@ def one_node_config(root: Path, tmp: Path) -> Path:
 
 
 def measure(root: Path) -> dict:
-    """Every figure for the tree at root; leaves no lab behind."""
+    """Every figure for the tree at root (each printed as it is taken, so a failure
+    later loses none); leaves no lab behind."""
     figures: dict = {}
+
+    def took(label: str, seconds: float) -> float:
+        print(f"  {root.name}: {label}: {seconds:.1f} s", flush=True)
+        return seconds
+
     cli("bundle", "check", root=root)  # fails fast, naming the fix, without a bundle
     cli("destroy", "--yes", root=root)
-    took, out = cli("up", root=root)
-    figures["up"] = took
+    seconds, out = cli("up", root=root)
+    figures["up"] = took("up from no machines", seconds)
     figures["phases"] = phases(out)
+    print(f"  {root.name}: phases: {figures['phases']}", flush=True)
     figures["ready"] = sum(figures["phases"].get(p, 0.0) for p in READY)
     figures["profile"] = {
         Path(p["playbook"]).stem: sorted(p["task_seconds"].items(), key=lambda t: -t[1])[:3]
         for p in playbooks(out)
     }
-    took, out = cli("up", root=root)
-    figures["noop"] = took
+    seconds, out = cli("up", root=root)
+    figures["noop"] = took("no-op up", seconds)
     figures["noop_changed"] = max(
         (h["changed"] for p in playbooks(out) for h in p["hosts"].values()), default=-1
     )
     if importlib.util.find_spec("ansible_mitogen") is not None:
-        figures["noop_mitogen"], _ = cli(
-            "up", root=root, env={"PROVISION_ANSIBLE_STRATEGY": "mitogen"}
-        )
-    figures["replace_w1"], _ = cli("node", "replace", "w1", root=root)
+        seconds, _ = cli("up", root=root, env={"PROVISION_ANSIBLE_STRATEGY": "mitogen"})
+        figures["noop_mitogen"] = took("no-op up through Mitogen", seconds)
+    figures["replace_w1"] = took("node replace w1", cli("node", "replace", "w1", root=root)[0])
     cli("destroy", "--yes", root=root)
     with tempfile.TemporaryDirectory() as tmp:
         single = one_node_config(root, Path(tmp))
         try:
             _, out = cli("up", "-i", str(single), "--only", ",".join(READY), root=root)
             figures["one_node"] = phases(out)
+            print(f"  {root.name}: one node, phases: {figures['one_node']}", flush=True)
         finally:
             cli("destroy", "--yes", "-i", str(single), root=root)
     return figures
