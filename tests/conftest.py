@@ -47,7 +47,7 @@ def inventory_hosts(inventory: str = "lab") -> dict:
 
 
 def bundle_source_by_host(playbook_dir: Path) -> dict[str, bool]:
-    """{host: bundle_local} as the role bundle_source decided it in one playbook run
+    """{host: bundle_source_local} as the role bundle_source decided it in one playbook run
     (`<run>/ansible-<playbook>`): True when the node read the mounted bundle."""
     import json
 
@@ -56,8 +56,8 @@ def bundle_source_by_host(playbook_dir: Path) -> dict[str, bool]:
         event = json.loads(path.read_text())
         data = event.get("event_data") or {}
         facts = (data.get("res") or {}).get("ansible_facts") or {}
-        if event.get("event") == "runner_on_ok" and "bundle_local" in facts:
-            found[data["host"]] = facts["bundle_local"]
+        if event.get("event") == "runner_on_ok" and "bundle_source_local" in facts:
+            found[data["host"]] = facts["bundle_source_local"]
     return found
 
 
