@@ -20,6 +20,10 @@ LEFTOVERS = (
     "calico.yaml",
     "addons",
     "secrets",
+    # an unfinished restore or control-plane remake: the lab it was putting back is
+    # gone, so there is nothing left to resume (a stale record would refuse the next
+    # lab's restore, as a rebuild --restore-drill found in CI)
+    "operation.json",
 )
 
 
