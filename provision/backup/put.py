@@ -45,7 +45,17 @@ DATA_DIR = "/var/lib/provision/addon-data"  # add-on data on its way into a pod
 ETCDUTL = "/usr/local/bin/etcdutl"
 KUBEADM_CONFIG = "/etc/kubernetes/provision/kubeadm-config.yaml"
 # What a lab made by `provision up` holds; anything else is the cluster's own.
-BASE_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease", NAMESPACE}
+# The join phase's pod-network probe (role cluster_probe, cluster_probe_namespace):
+# deleted without waiting, so it may still be terminating right after `up`.
+PROBE_NAMESPACE = "provision-probe"
+BASE_NAMESPACES = {
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    NAMESPACE,
+    PROBE_NAMESPACE,
+}
 BASE_DEFAULT_OBJECTS = {"service/kubernetes", "configmap/kube-root-ca.crt"}
 
 # The script of steps 1-5; $1: node name, $2: its IP, $3: running|fresh.

@@ -5,6 +5,7 @@ until the recorded one finishes; and what counts as a lab's own objects."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -65,7 +66,8 @@ def test_a_torn_record_starts_over(tmp_path):
 def test_own_objects_are_namespaces_and_default_objects_up_does_not_make():
     answers = {
         "get namespaces": "namespace/default\nnamespace/kube-system\nnamespace/kube-public\n"
-        "namespace/kube-node-lease\nnamespace/addons\nnamespace/shop\n",
+        "namespace/kube-node-lease\nnamespace/addons\nnamespace/shop\n"
+        "namespace/provision-probe\n",
         "-n default get": "service/kubernetes\nconfigmap/kube-root-ca.crt\nconfigmap/mine\n",
     }
 
@@ -76,6 +78,16 @@ def test_own_objects_are_namespaces_and_default_objects_up_does_not_make():
     answers["get namespaces"] = "namespace/default\nnamespace/addons\n"
     answers["-n default get"] = "service/kubernetes\nconfigmap/kube-root-ca.crt\n"
     assert own_objects(sh) == []
+
+
+def test_the_probe_namespace_is_the_one_the_join_probe_uses():
+    import yaml
+
+    from provision.backup.put import PROBE_NAMESPACE
+
+    role = Path(__file__).resolve().parents[2] / "playbooks" / "roles" / "cluster_probe"
+    defaults = yaml.safe_load((role / "defaults" / "main.yml").read_text())
+    assert defaults["cluster_probe_namespace"] == PROBE_NAMESPACE
 
 
 def test_the_drill_compares_markers_counts_checksum_and_queues():
