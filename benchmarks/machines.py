@@ -14,10 +14,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from cluster import one_node_config  # noqa: E402  (benchmarks/cluster.py)
 
 from provision.machines.docker import docker  # noqa: E402
 from provision.machines.node_image import ensure_image, image_tag  # noqa: E402
@@ -67,14 +67,7 @@ def main() -> None:
     cli("destroy", "--yes")
 
     with tempfile.TemporaryDirectory() as tmp:
-        config = yaml.safe_load((ROOT / "inventories" / "lab" / "cluster.yml").read_text())
-        config["cluster"]["name"] = "bench1"
-        config["nodes"] = config["nodes"][:1]
-        for addon in config["addons"].values():
-            addon["enabled"] = False
-        single = Path(tmp) / "bench1" / "cluster.yml"
-        single.parent.mkdir()
-        single.write_text(yaml.safe_dump(config))
+        single = one_node_config(ROOT, Path(tmp))
         print(
             f"up, 1 node to reachable:                       "
             f"{timed(lambda: cli('up', '-i', str(single), '--only', 'machines')):6.1f} s"
