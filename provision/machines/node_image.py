@@ -48,7 +48,6 @@ PACKAGES = (
 # containerd of runtime_docker. Read from the roles' defaults, the one list. Their
 # services are disabled in the image: the runtime role configures them, then
 # starts them, as on a fresh VM.
-ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 BAKED_FROM = {
     "node_common": "node_common_packages",
     "runtime_docker": "runtime_docker_distribution_packages",
@@ -59,15 +58,18 @@ BAKED_DISABLED = ("docker.service", "docker.socket", "containerd.service")
 def baked_packages() -> tuple[str, ...]:
     import yaml
 
+    from provision.project import find_root
+
+    roles = find_root() / "playbooks" / "roles"  # the checkout's, also after `pip install .`
     found: list[str] = []
     for role, key in BAKED_FROM.items():
-        defaults = ROLES / role / "defaults" / "main.yml"
+        defaults = roles / role / "defaults" / "main.yml"
         try:
             found += yaml.safe_load(defaults.read_text())[key]
         except (OSError, KeyError, TypeError) as e:
             raise HostError(
                 f"node image: cannot read {key} from {defaults} ({e})\n"
-                "  fix: run provision from its checkout (an editable install)"
+                "  fix: run provision from its checkout, or set PROVISION_ROOT to it"
             ) from e
     return tuple(sorted(set(found) - set(PACKAGES)))
 
