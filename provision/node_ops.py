@@ -149,7 +149,8 @@ class NodeOps:
     def _up(self, phases: tuple[str, ...], config: ClusterConfig | None = None) -> None:
         from provision.up import Up
 
-        Up(self.inv, config or self.config, self.log).run(list(phases))
+        # full: a node operation changes what the stamps describe; run every playbook
+        Up(self.inv, config or self.config, self.log, full=True).run(list(phases))
 
     def _wait_ready(self, sh, name: str) -> None:
         sh(f"{KUBECTL} wait node/{name} --for=condition=Ready --timeout 300s")

@@ -16,6 +16,7 @@ from provision.inventory import write_inventory
 from provision.machines.factory import machines_for
 from provision.phase_state import PhaseState
 from provision.phases import PHASE_NAMES
+from provision.playbooks.converged import Converged
 from provision.playbooks.result import PlaybookResult
 from provision.playbooks.runner import Playbooks
 from provision.project import Inventory, cli_for
@@ -24,13 +25,21 @@ from provision.runlog import RunLog
 
 class Up:
     def __init__(
-        self, inv: Inventory, config: ClusterConfig, log: RunLog, provider: str | None = None
+        self,
+        inv: Inventory,
+        config: ClusterConfig,
+        log: RunLog,
+        provider: str | None = None,
+        full: bool = False,
     ):
         self.inv = inv
         self.config = config
         self.log = log
         self.machines = machines_for(inv, config, log, provider)
         self.playbooks = Playbooks(inv, config, log)
+        # `up --full` (and node operations, which reset what stamps describe) runs
+        # every playbook; otherwise one that converged on every node is skipped.
+        self.converged = Converged(inv, log, enabled=not full)
         self.verify_results: list = []  # verify.run.Result, once the verify phase ran
         self.state = PhaseState.load(inv.state_dir, inv.cluster_file)
         self.runners: dict[str, Callable[[], None]] = {
@@ -203,4 +212,17 @@ class Up:
         self.verify_results = Verify(self.inv, self.config, self.log).run()
 
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
-        return self.playbooks.run(name, extra=extra)
+        digest = self.playbooks.digest(name, extra)
+        why = self.converged.why_run(name, digest)
+        if why is None:
+            return self.playbooks.converged(name, list(self.converged.nodes()))
+        if why not in ("--full", "an earlier playbook ran"):
+            self.log.write(f"  {name} runs: {why}")
+        self.converged.ran()
+        try:
+            result = self.playbooks.run(name, extra=extra)
+        except Exception:
+            self.converged.unstamp(name)  # half-run: no node may keep an old stamp
+            raise
+        self.converged.stamp(name, digest)
+        return result

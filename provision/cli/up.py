@@ -8,8 +8,11 @@ from provision.errors import UsageError
 class UpCommand(RunCommand):
     run_name = "up"
 
-    def __init__(self, inventory: str | None, only: str | None, start_from: str | None) -> None:
+    def __init__(
+        self, inventory: str | None, only: str | None, start_from: str | None, full: bool = False
+    ) -> None:
         super().__init__(inventory)
+        self.full = full
         if only and start_from:
             raise UsageError("use --only or --from, not both\n  fix: drop one of them")
         self.only = only.split(",") if only else None
@@ -18,7 +21,9 @@ class UpCommand(RunCommand):
     def execute(self) -> None:
         from provision.up import Up
 
-        self.timings = Up(self.inv, self.config, self.log).run(self.only, self.start_from)
+        self.timings = Up(self.inv, self.config, self.log, full=self.full).run(
+            self.only, self.start_from
+        )
 
     def done(self) -> None:
         total = sum(t for _, t in self.timings)
@@ -43,7 +48,13 @@ class UpCommand(RunCommand):
     metavar="PHASE",
     help="start at this phase (default: all phases, or where a failed run stopped)",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="run every playbook, also those that converged on every node since "
+    "(repairs drift their stamps cannot see)",
+)
 @reports_errors
-def command(inventory: str | None, only: str | None, start_from: str | None) -> None:
+def command(inventory: str | None, only: str | None, start_from: str | None, full: bool) -> None:
     """Bring the lab up, phase by phase (see `provision plan`)."""
-    UpCommand(inventory, only, start_from).main()
+    UpCommand(inventory, only, start_from, full).main()

@@ -33,6 +33,7 @@ PACKAGES = (
     "dbus",
     "openssh-server",
     "python3",
+    "python3-apt",  # Ansible's apt module
     "sudo",
     "iproute2",
     "iptables",
@@ -44,13 +45,14 @@ PACKAGES = (
     "gnupg",
 )
 # The node roles' packages, baked in (as kind bakes its node image) so that `up`
-# finds them installed: the base packages of node_common and Debian's Docker and
-# containerd of runtime_docker. Read from the roles' defaults, the one list. Their
-# services are disabled in the image: the runtime role configures them, then
-# starts them, as on a fresh VM.
+# finds them installed: the base packages of node_common, Debian's Docker and
+# containerd of runtime_docker, the CNI plugins and tools of kube_packages. Read
+# from the roles' defaults, the one list. Their services are disabled in the
+# image: the runtime role configures them, then starts them, as on a fresh VM.
 BAKED_FROM = {
     "node_common": "node_common_packages",
     "runtime_docker": "runtime_docker_distribution_packages",
+    "kube_packages": "kube_packages_distribution_packages",
 }
 BAKED_DISABLED = ("docker.service", "docker.socket", "containerd.service")
 
@@ -138,7 +140,7 @@ def recipe() -> dict:
         "init": INIT,
         "user": [LOGIN_USER, LOGIN_UID, LOGIN_HOME],
         "sudoers": SUDOERS,
-        "format": 1,
+        "format": 4,
     }
 
 
@@ -245,6 +247,28 @@ def _configure(rootfs: Path) -> None:
     for leftover in (rootfs / "var" / "lib" / "apt" / "lists").glob("*"):
         if leftover.is_file():
             leftover.unlink()
+    # The package lists are left empty, and the directory's fresh mtime
+    # would tell apt's cache_valid_time (Ansible reads that mtime) that they were
+    # just updated: mark them as never updated, so the first role that installs a
+    # package updates them. auxfiles is made now, as python3-apt would make it
+    # at its first use (and so touch the directory).
+    _run(
+        [
+            "chroot",
+            str(rootfs),
+            "install",
+            "-d",
+            "-o",
+            "_apt",
+            "-g",
+            "root",
+            "-m",
+            "0755",
+            "/var/lib/apt/lists/auxfiles",
+        ],
+        "make apt's auxfiles",
+    )
+    os.utime(rootfs / "var" / "lib" / "apt" / "lists", (0, 0))
 
 
 def _add_login_user(rootfs: Path) -> None:

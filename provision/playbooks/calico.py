@@ -17,6 +17,13 @@ from provision.errors import BundleError
 
 # The pool's (ipipMode, vxlanMode) by network.encapsulation.
 POOL_MODES = {"vxlan": ("Never", "Always")}
+API_PORT = 6443  # kubeadm-config.yaml.j2's bindPort
+# Calico's pods read this ConfigMap (envFrom, optional) to reach the API server
+# directly instead of through the `kubernetes` Service. On a node that has just
+# joined, kube-proxy may not yet have written the Service's rules when install-cni
+# starts: its first call then hangs for 30 s and the container is restarted, and
+# the node is Ready 30 s late (measured on w2 of the default lab).
+ENDPOINT_CONFIGMAP = "kubernetes-services-endpoint"
 
 
 class CalicoManifestError(BundleError):
@@ -31,6 +38,13 @@ def set_env(container: dict, name: str, value: str) -> None:
             item["value"] = value
             return
     env.append({"name": name, "value": value})
+
+
+def read_endpoint_from_configmap(container: dict) -> None:
+    """The container takes KUBERNETES_SERVICE_HOST/PORT from ENDPOINT_CONFIGMAP."""
+    sources = container.setdefault("envFrom", [])
+    if not any((s.get("configMapRef") or {}).get("name") == ENDPOINT_CONFIGMAP for s in sources):
+        sources.append({"configMapRef": {"name": ENDPOINT_CONFIGMAP, "optional": True}})
 
 
 def rewrite_image(image: str, mirror: str) -> str:
@@ -65,6 +79,21 @@ def fit(manifest_text: str, config: ClusterConfig, source: str = "calico.yaml") 
     set_env(main, "CALICO_IPV4POOL_IPIP", ipip)
     set_env(main, "CALICO_IPV4POOL_VXLAN", vxlan)
     set_env(main, "IP_AUTODETECTION_METHOD", f"cidr={net.node_subnet}")
+    for c in spec.get("initContainers", []) + spec["containers"]:
+        if c["name"] in ("install-cni", "calico-node"):
+            read_endpoint_from_configmap(c)
+    docs = [d for d in docs if d["metadata"].get("name") != ENDPOINT_CONFIGMAP]
+    docs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": ENDPOINT_CONFIGMAP, "namespace": "kube-system"},
+            "data": {
+                "KUBERNETES_SERVICE_HOST": str(config.control_plane.ip),
+                "KUBERNETES_SERVICE_PORT": str(API_PORT),
+            },
+        }
+    )
     mirror = config.registry.mirror
     for doc in docs:
         pod = (doc.get("spec") or {}).get("template", {}).get("spec")
@@ -72,7 +101,8 @@ def fit(manifest_text: str, config: ClusterConfig, source: str = "calico.yaml") 
             c["image"] = rewrite_image(c["image"], mirror)
     header = (
         f"# Calico from {source}, fitted by provision to {config.cluster.name}: pool "
-        f"{net.pod_cidr}, {net.encapsulation}, autodetection cidr={net.node_subnet}\n"
+        f"{net.pod_cidr}, {net.encapsulation}, autodetection cidr={net.node_subnet}, "
+        f"API server {config.control_plane.ip}:{API_PORT}\n"
     )
     return header + yaml.safe_dump_all(docs, sort_keys=False)
 

@@ -181,23 +181,49 @@ class Playbooks:
     ) -> PlaybookResult:
         """Run playbooks/<name> on hosts (all when empty); PlaybookFailed unless it
         succeeded."""
-        from provision.playbooks.variables import playbook_vars
+        inventory = self.inventory()
+        result = run_playbook(
+            self.inv.root,
+            inventory,
+            name,
+            self.log,
+            extravars=self.extravars(extra),
+            limit=",".join(hosts) or None,
+            fact_cache=self.inv.state_dir / "facts",
+        )
+        return self.record(result)
 
+    def inventory(self) -> Path:
         inventory = self.inv.hosts_file
         if not inventory.exists():
             raise UsageError(
                 f"no generated inventory at {inventory}\n"
                 "  fix: run `provision up --only machines` first"
             )
-        result = run_playbook(
-            self.inv.root,
-            inventory,
-            name,
-            self.log,
-            extravars={**playbook_vars(self.config), **(extra or {})},
-            limit=",".join(hosts) or None,
-            fact_cache=self.inv.state_dir / "facts",
+        return inventory
+
+    def extravars(self, extra: dict | None) -> dict:
+        from provision.playbooks.variables import playbook_vars
+
+        return {**playbook_vars(self.config), **(extra or {})}
+
+    def digest(self, name: str, extra: dict | None = None) -> str:
+        """What a run of playbooks/<name> on every host depends on (converged.py)."""
+        from provision.playbooks.converged import inputs_digest
+
+        return inputs_digest(self.inv.root, name, self.extravars(extra), self.inventory())
+
+    def converged(self, name: str, hosts: Sequence[str]) -> PlaybookResult:
+        """Record playbooks/<name> as not run: it had converged on `hosts`."""
+        from provision.playbooks.result import HostStats
+
+        self.log.say(
+            f"  playbook {name}: converged on every node, not run (`up --full` runs it)",
+            style="green",
         )
+        return self.record(PlaybookResult(name, "converged", 0, {h: HostStats() for h in hosts}))
+
+    def record(self, result: PlaybookResult) -> PlaybookResult:
         self.results.append(result)
         (self.log.dir / "playbooks.json").write_text(
             json.dumps([r.as_dict() for r in self.results], indent=2) + "\n"

@@ -72,7 +72,7 @@ def test_probe_passed(lab):
 
 def test_runtime_rerun_changes_nothing(lab):
     _, state = lab
-    provision("up", "-i", INV, "--only", "runtime")
+    provision("up", "-i", INV, "--only", "runtime", "--full")
     results = json.loads((state / "runs" / "latest" / "playbooks.json").read_text())
     for result in results:
         for host, stats in result["hosts"].items():

@@ -158,7 +158,7 @@ def test_a_node_killed_during_up_converges_on_the_next_up(lab):
     from tests.conftest import ROOT
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provision", "up", "--from", "prepare"],
+        [sys.executable, "-m", "provision", "up", "--from", "prepare", "--full"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

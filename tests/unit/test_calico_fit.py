@@ -73,3 +73,18 @@ def test_registry_mirror_rewrites_every_image():
 def test_manifest_without_calico_node_is_refused():
     with pytest.raises(CalicoManifestError, match="no calico-node DaemonSet"):
         fit("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n", config())
+
+
+def test_calico_reaches_the_api_server_directly_not_through_the_service():
+    fitted = list(yaml.safe_load_all(fit(MANIFEST, config())))
+    endpoint = next(d for d in fitted if d["metadata"]["name"] == "kubernetes-services-endpoint")
+    assert endpoint["kind"] == "ConfigMap" and endpoint["metadata"]["namespace"] == "kube-system"
+    assert endpoint["data"] == {
+        "KUBERNETES_SERVICE_HOST": "192.168.56.10",
+        "KUBERNETES_SERVICE_PORT": "6443",
+    }
+    ds = next(d for d in fitted if d["kind"] == "DaemonSet")["spec"]["template"]["spec"]
+    for c in ds["initContainers"] + ds["containers"]:
+        refs = [s["configMapRef"]["name"] for s in c["envFrom"]]
+        assert refs == ["kubernetes-services-endpoint"]  # added once, also on a re-fit
+    assert fit(fit(MANIFEST, config()), config()).count("name: kubernetes-services-endpoint") == 3

@@ -1,0 +1,106 @@
+"""The stamps that let `up` skip a playbook that converged (pure logic; the lab
+tests run them on real nodes)."""
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from provision.playbooks.converged import (
+    READ_STAMPS,
+    STAMP_DIR,
+    UNITS,
+    NodeStamps,
+    inputs_digest,
+    stamp_command,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tree(tmp_path: Path) -> tuple[Path, Path, Path]:
+    (tmp_path / "playbooks" / "roles" / "r").mkdir(parents=True)
+    (tmp_path / "playbooks" / "roles" / "r" / "main.yml").write_text("- x\n")
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text("all: {}\n")
+    manifest = tmp_path / "calico.yaml"
+    manifest.write_text("kind: DaemonSet\n")
+    return tmp_path, hosts, manifest
+
+
+def test_digest_follows_roles_vars_named_files_and_inventory(tmp_path):
+    root, hosts, manifest = tree(tmp_path)
+    extra = {"calico_manifest_file": str(manifest), "cri": "containerd"}
+    first = inputs_digest(root, "network.yml", extra, hosts)
+    assert inputs_digest(root, "network.yml", dict(extra), hosts) == first
+    assert inputs_digest(root, "join.yml", extra, hosts) != first
+    assert inputs_digest(root, "network.yml", {**extra, "cri": "docker"}, hosts) != first
+    manifest.write_text("kind: DaemonSet\nx: 1\n")
+    second = inputs_digest(root, "network.yml", extra, hosts)
+    assert second != first
+    (root / "playbooks" / "roles" / "r" / "main.yml").write_text("- y\n")
+    third = inputs_digest(root, "network.yml", extra, hosts)
+    assert third != second
+    hosts.write_text("all: {vars: {a: 1}}\n")
+    assert inputs_digest(root, "network.yml", extra, hosts) != third
+
+
+def test_what_a_playbook_writes_and_the_bundle_tree_do_not_count(tmp_path):
+    root, hosts, _ = tree(tmp_path)
+    out = tmp_path / "kubeconfig"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    extra = {"kubeconfig_dest": str(out), "bundle_dir": str(bundle)}
+    before = inputs_digest(root, "control-plane.yml", extra, hosts)
+    out.write_text("fetched by the playbook")
+    (bundle / "big.tar").write_text("image")
+    assert inputs_digest(root, "control-plane.yml", extra, hosts) == before
+
+
+def test_a_stamp_counts_only_with_its_digest_and_its_services_running():
+    node = NodeStamps.parse(
+        "stamp join.yml abc containerd,kubelet,\n"
+        "stamp prepare.yml def \n"
+        "unit containerd active\nunit kubelet inactive\nunit docker active\n"
+    )
+    assert node.why_not("prepare.yml", "def") is None
+    assert node.why_not("prepare.yml", "xyz") == "inputs changed"
+    assert node.why_not("runtime.yml", "def") == "no stamp"
+    assert node.why_not("join.yml", "abc") == "kubelet not running"
+
+
+def test_stamps_written_and_read_back_by_the_real_shell(tmp_path):
+    """The commands run by sh here, with systemctl stood in by a script (the
+    lab tests run them on nodes with systemd)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(
+        '#!/bin/sh\nfor a; do u=$a; done\ncase "$u" in kubelet|containerd) '
+        '[ "$2" = --quiet ] || echo active; exit 0;; esac\n[ "$2" = --quiet ] || echo inactive\n'
+        "exit 3\n"
+    )
+    (bin_dir / "systemctl").chmod(0o755)
+    stamps = tmp_path / "stamps"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+    def sh(command: str) -> str:
+        command = command.replace(STAMP_DIR, str(stamps))
+        return subprocess.run(
+            ["sh", "-c", command], env=env, check=True, text=True, capture_output=True
+        ).stdout
+
+    assert NodeStamps.parse(sh(READ_STAMPS)).stamps == {}
+    sh(stamp_command("join.yml", "d1"))
+    node = NodeStamps.parse(sh(READ_STAMPS))
+    assert node.stamps == {"join.yml": ("d1", frozenset({"containerd", "kubelet"}))}
+    assert node.active == {"containerd", "kubelet"}
+    assert node.why_not("join.yml", "d1") is None
+    assert not list(stamps.glob("*.part"))
+
+
+def test_node_reset_removes_the_stamps():
+    defaults = yaml.safe_load(
+        (ROOT / "playbooks" / "roles" / "kube_reset" / "defaults" / "main.yml").read_text()
+    )
+    assert defaults["kube_reset_converged_dir"] == STAMP_DIR
+    assert set(UNITS) >= {"containerd", "kubelet"}
