@@ -149,8 +149,9 @@ class NodeOps:
     def _up(self, phases: tuple[str, ...], config: ClusterConfig | None = None) -> None:
         from provision.up import Up
 
-        # full: a node operation changes what the stamps describe; run every playbook
-        Up(self.inv, config or self.config, self.log, full=True).run(list(phases))
+        # The node made again (or reset: kube_reset removes its stamps) has no
+        # stamp: the node-local playbooks run there only, the others everywhere.
+        Up(self.inv, config or self.config, self.log).run(list(phases))
 
     def _wait_ready(self, sh, name: str) -> None:
         sh(f"{KUBECTL} wait node/{name} --for=condition=Ready --timeout 300s")

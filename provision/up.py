@@ -213,16 +213,17 @@ class Up:
 
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
         digest = self.playbooks.digest(name, extra)
-        why = self.converged.why_run(name, digest)
-        if why is None:
-            return self.playbooks.converged(name, list(self.converged.nodes()))
-        if why not in ("--full", "an earlier playbook ran"):
-            self.log.write(f"  {name} runs: {why}")
-        self.converged.ran()
+        decision = self.converged.decide(name, digest)
+        if not decision.hosts:
+            return self.playbooks.converged(name, self.converged.names())
+        if decision.why not in ("--full", "an earlier playbook ran"):
+            self.log.write(f"  {name} runs: {decision.why}")
+        self.converged.ran(name, decision)
+        limit = () if decision.every else decision.hosts
         try:
-            result = self.playbooks.run(name, extra=extra)
+            result = self.playbooks.run(name, hosts=limit, extra=extra)
         except Exception:
-            self.converged.unstamp(name)  # half-run: no node may keep an old stamp
+            self.converged.unstamp(name, decision.hosts)  # half-run: no old stamp stays
             raise
-        self.converged.stamp(name, digest)
+        self.converged.stamp(name, digest, decision.hosts)
         return result

@@ -26,6 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from provision.project import Inventory
 from provision.runlog import RunLog
 
@@ -79,8 +81,24 @@ def inputs_digest(root: Path, playbook: str, extravars: dict, hosts_file: Path) 
     for path in sorted(set(_named_paths(extravars))):
         h.update(str(path).encode())
         _hash_path(h, path)
-    _hash_path(h, hosts_file)
+    h.update(
+        json.dumps(
+            _inventory_shape(yaml.safe_load(hosts_file.read_text())), sort_keys=True
+        ).encode()
+    )
     return h.hexdigest()
+
+
+def _inventory_shape(value):
+    """The inventory without how Ansible reaches each node (`ansible_*`: address,
+    SSH port, login, key): a machine made again on another port is the same node."""
+    if isinstance(value, dict):
+        return {
+            k: _inventory_shape(v) for k, v in value.items() if not str(k).startswith("ansible_")
+        }
+    if isinstance(value, list):
+        return [_inventory_shape(v) for v in value]
+    return value
 
 
 @dataclass
@@ -129,59 +147,90 @@ def stamp_command(playbook: str, digest: str) -> str:
     )
 
 
+# Playbooks whose tasks change only the host they run on: they run on the nodes
+# that need them (no stamp, other inputs, a stopped service, or an earlier
+# playbook of this run ran there), not on every node. Every other playbook acts
+# on the cluster (kubeadm, Calico, the probe, the add-ons) and runs on every node
+# once one node needs it.
+NODE_LOCAL = ("prepare.yml", "runtime.yml", "kubernetes.yml")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a playbook runs: `hosts` (empty: nowhere, it converged) and why."""
+
+    hosts: tuple[str, ...]
+    why: str = ""
+    every: bool = True  # hosts are every node (no --limit)
+
+
 class Converged:
     """The stamps of one `up`: read once, then asked per playbook."""
 
     def __init__(self, inv: Inventory, log: RunLog, enabled: bool = True):
         self.inv = inv
         self.log = log
-        # why every playbook runs from now on, or None while stamps are asked
+        # why every playbook runs on every node from now on, or None
         self.off: str | None = None if enabled else "--full"
+        self.touched: set[str] = set()  # nodes an earlier playbook of this run ran on
         self._nodes: dict[str, NodeStamps] | None = None
 
-    def _on_every_node(self, command: str) -> dict[str, str]:
+    def names(self) -> list[str]:
         from provision.inventory import read_endpoints
+
+        return list(read_endpoints(self.inv.hosts_file))
+
+    def _on_nodes(self, command: str, names: Iterable[str] = ()) -> dict[str, str]:
         from provision.remote import shells
 
-        names = {n: n for n in read_endpoints(self.inv.hosts_file)}
-        with shells(self.inv, names) as sh, ThreadPoolExecutor(len(names) or 1) as pool:
-            futures = {n: pool.submit(sh[n], command) for n in names}
+        chosen = {n: n for n in (list(names) or self.names())}
+        with shells(self.inv, chosen) as sh, ThreadPoolExecutor(len(chosen) or 1) as pool:
+            futures = {n: pool.submit(sh[n], command) for n in chosen}
             return {n: f.result() for n, f in futures.items()}
 
     def nodes(self) -> dict[str, NodeStamps]:
         if self._nodes is None:
             self._nodes = {
-                n: NodeStamps.parse(out) for n, out in self._on_every_node(READ_STAMPS).items()
+                n: NodeStamps.parse(out) for n, out in self._on_nodes(READ_STAMPS).items()
             }
         return self._nodes
 
-    def why_run(self, playbook: str, digest: str) -> str | None:
-        """None when `playbook` may be skipped, else why it runs."""
+    def decide(self, playbook: str, digest: str) -> Decision:
+        """Where `playbook` runs in this `up`, and why."""
+        every = tuple(self.names())
         if self.off:
-            return self.off
+            return Decision(every, self.off)
         try:
             nodes = self.nodes()
         except Exception as e:  # a node we cannot read: run the playbook, it will say why
-            return f"stamps not read ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-        if not nodes:
-            return "no nodes"
+            return Decision(
+                every, f"stamps not read ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            )
         reasons = {n: s.why_not(playbook, digest) for n, s in nodes.items()}
-        missing = {n: r for n, r in reasons.items() if r}
-        if missing:
-            return "; ".join(f"{n}: {r}" for n, r in sorted(missing.items()))
-        return None
+        reasons.update({n: "an earlier playbook ran here" for n in self.touched})
+        need = {n: r for n, r in reasons.items() if r}
+        why = "; ".join(f"{n}: {r}" for n, r in sorted(need.items()))
+        if not need:
+            return Decision(())
+        if playbook in NODE_LOCAL and set(need) != set(every):
+            return Decision(tuple(n for n in every if n in need), why, every=False)
+        return Decision(every, why)
 
-    def ran(self) -> None:
-        """A playbook ran: every later one runs too."""
-        self.off = self.off or "an earlier playbook ran"
+    def ran(self, playbook: str, decision: Decision) -> None:
+        """A playbook ran: a node-local one on some nodes makes later ones run
+        there; any other makes every later one run on every node."""
+        if playbook in NODE_LOCAL and not decision.every:
+            self.touched.update(decision.hosts)
+        else:
+            self.off = self.off or "an earlier playbook ran"
 
-    def stamp(self, playbook: str, digest: str) -> None:
-        self._on_every_node(stamp_command(playbook, digest))
+    def stamp(self, playbook: str, digest: str, hosts: Iterable[str]) -> None:
+        self._on_nodes(stamp_command(playbook, digest), hosts)
 
-    def unstamp(self, playbook: str) -> None:
+    def unstamp(self, playbook: str, hosts: Iterable[str]) -> None:
         """Best effort after a failed run: a node that cannot be reached keeps its
         stamp, which then names the services that must run there."""
         try:
-            self._on_every_node(f"rm -f {shlex.quote(f'{STAMP_DIR}/{playbook}')}")
+            self._on_nodes(f"rm -f {shlex.quote(f'{STAMP_DIR}/{playbook}')}", hosts)
         except Exception as e:
             self.log.write(f"  stamps of {playbook} not removed everywhere: {e}")

@@ -99,6 +99,15 @@ def test_every_node_ready_with_calico(cluster):
     )
 
 
+def test_workers_hold_no_control_plane_image(cluster):
+    hosts, _ = cluster
+    assert "kube-apiserver" in on_cp(hosts, "ctr -n k8s.io images ls -q")
+    for name in ("w1", "w2"):
+        images = run_on(name, hosts[name], "ctr -n k8s.io images ls -q")
+        assert "kube-proxy" in images and "calico/node" in images, images
+        assert "kube-apiserver" not in images and "etcd" not in images, images
+
+
 def test_control_plane_is_up(cluster):
     hosts, _ = cluster
     assert on_cp(hosts, f"{KUBECTL} get --raw /readyz") == "ok"
@@ -316,10 +325,12 @@ def test_up_writes_nothing_into_the_work_tree(cluster):
 
 def test_second_up_changes_nothing(cluster):
     start = time.monotonic()
-    provision("up", "--full")  # every role runs: none may change anything
+    # every phase (not a resume after the probe test's failed join) and every
+    # role (not skipped as converged): none may change anything
+    provision("up", "--from", "machines", "--full")
     print(f"second provision up --full: {time.monotonic() - start:.1f} s")
     results = json.loads((latest_run() / "playbooks.json").read_text())
-    assert {r["status"] for r in results} == {"successful"}
+    assert len(results) == 7 and {r["status"] for r in results} == {"successful"}, results
     for result in results:
         for host, stats in result["hosts"].items():
             assert stats["changed"] == 0, (result["playbook"], host, stats)

@@ -10,6 +10,7 @@ from provision.playbooks.converged import (
     READ_STAMPS,
     STAMP_DIR,
     UNITS,
+    Converged,
     NodeStamps,
     inputs_digest,
     stamp_command,
@@ -42,7 +43,11 @@ def test_digest_follows_roles_vars_named_files_and_inventory(tmp_path):
     third = inputs_digest(root, "network.yml", extra, hosts)
     assert third != second
     hosts.write_text("all: {vars: {a: 1}}\n")
-    assert inputs_digest(root, "network.yml", extra, hosts) != third
+    fourth = inputs_digest(root, "network.yml", extra, hosts)
+    assert fourth != third
+    # how Ansible reaches a node does not count: a node made again on another port
+    hosts.write_text("all: {vars: {a: 1, ansible_port: 2201, ansible_user: vagrant}}\n")
+    assert inputs_digest(root, "network.yml", extra, hosts) == fourth
 
 
 def test_what_a_playbook_writes_and_the_bundle_tree_do_not_count(tmp_path):
@@ -104,3 +109,39 @@ def test_node_reset_removes_the_stamps():
     )
     assert defaults["kube_reset_converged_dir"] == STAMP_DIR
     assert set(UNITS) >= {"containerd", "kubelet"}
+
+
+class Stamped(Converged):
+    """Converged over stamps given here instead of read over SSH."""
+
+    def __init__(self, stamps: dict[str, str], enabled: bool = True):
+        super().__init__(None, None, enabled)  # type: ignore[arg-type]
+        self._nodes = {n: NodeStamps.parse(text) for n, text in stamps.items()}
+
+    def names(self) -> list[str]:
+        return list(self._nodes or {})
+
+
+ALL_DONE = "".join(f"stamp {p} d \n" for p in ("prepare.yml", "runtime.yml", "join.yml"))
+
+
+def test_a_node_made_again_runs_the_node_playbooks_alone_and_the_cluster_ones_everywhere():
+    c = Stamped({"cp1": ALL_DONE, "w1": "", "w2": ALL_DONE})
+    prepare = c.decide("prepare.yml", "d")
+    assert (prepare.hosts, prepare.every, prepare.why) == (("w1",), False, "w1: no stamp")
+    c.ran("prepare.yml", prepare)
+    runtime = c.decide("runtime.yml", "d")
+    assert (runtime.hosts, runtime.every) == (("w1",), False)
+    c.ran("runtime.yml", runtime)
+    join = c.decide("join.yml", "d")  # stamped on cp1 and w2, but w1 was touched
+    assert (join.hosts, join.every) == (("cp1", "w1", "w2"), True)
+    c.ran("join.yml", join)
+    assert c.decide("runtime.yml", "d").hosts == ("cp1", "w1", "w2")
+
+
+def test_converged_everywhere_is_skipped_and_full_runs_everything():
+    assert Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}).decide("join.yml", "d").hosts == ()
+    full = Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}, enabled=False).decide("prepare.yml", "d")
+    assert (full.hosts, full.every, full.why) == (("cp1", "w1"), True, "--full")
+    other = Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}).decide("prepare.yml", "e")
+    assert (other.hosts, other.every) == (("cp1", "w1"), True)  # inputs changed everywhere
