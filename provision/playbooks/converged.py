@@ -34,6 +34,13 @@ from provision.runlog import RunLog
 STAMP_DIR = "/var/lib/provision/converged"
 # The services a stamp can name: those the node playbooks start and keep running.
 UNITS = ("containerd", "docker", "cri-docker", "kubelet")
+# The services each playbook starts (and starts again when they are stopped): its
+# stamp names those of them that ran when it ended, so a stopped service makes the
+# playbook that starts it run again, not every playbook stamped after it started.
+STARTS = {
+    "runtime.yml": ("containerd", "docker", "cri-docker"),
+    "join.yml": ("kubelet",),
+}
 
 READ_STAMPS = (
     f"d={STAMP_DIR}\n"
@@ -137,11 +144,18 @@ class NodeStamps:
 
 
 def stamp_command(playbook: str, digest: str) -> str:
-    """The shell command that stamps `playbook` with `digest` and the running units."""
+    """The shell command that stamps `playbook` with `digest` and the units it starts
+    that are running."""
     path = shlex.quote(f"{STAMP_DIR}/{playbook}")
+    starts = " ".join(STARTS.get(playbook, ()))
+    running = (
+        f"$(for u in {starts}; do "
+        'systemctl is-active --quiet "$u" 2>/dev/null && printf "%s," "$u"; done; true)'
+        if starts
+        else ""
+    )
     return (
-        f"install -d -m 0755 {STAMP_DIR} && units=$(for u in {' '.join(UNITS)}; do "
-        'systemctl is-active --quiet "$u" 2>/dev/null && printf "%s," "$u"; done; true) && '
+        f"install -d -m 0755 {STAMP_DIR} && units={running} && "
         f'printf "%s %s\\n" {shlex.quote(digest)} "$units" > {path}.part && '
         f"mv {path}.part {path}"
     )

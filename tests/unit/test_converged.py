@@ -96,8 +96,15 @@ def test_stamps_written_and_read_back_by_the_real_shell(tmp_path):
 
     assert NodeStamps.parse(sh(READ_STAMPS)).stamps == {}
     sh(stamp_command("join.yml", "d1"))
+    sh(stamp_command("runtime.yml", "d2"))
+    sh(stamp_command("prepare.yml", "d3"))
     node = NodeStamps.parse(sh(READ_STAMPS))
-    assert node.stamps == {"join.yml": ("d1", frozenset({"containerd", "kubelet"}))}
+    # each stamp names the running services its playbook starts, no other
+    assert node.stamps == {
+        "join.yml": ("d1", frozenset({"kubelet"})),
+        "runtime.yml": ("d2", frozenset({"containerd"})),
+        "prepare.yml": ("d3", frozenset()),
+    }
     assert node.active == {"containerd", "kubelet"}
     assert node.why_not("join.yml", "d1") is None
     assert not list(stamps.glob("*.part"))
