@@ -11,24 +11,28 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from provision.config.model import ClusterConfig
 from provision.errors import MachinesError
 from provision.machines.base import MachineState, SshEndpoint
 from provision.machines.node_image import INIT_PATH, LOGIN_HOME, LOGIN_USER
 from provision.machines.routes import add_blackholes, remove_blackholes
+from provision.machines.seed import STORE_ON_NODE, store_volume
 from provision.machines.spec import machines_spec
 from provision.project import Inventory
 from provision.runlog import RunLog
 from provision.sources import BUNDLE_ON_NODE, resolve_sources
 
 LABEL = "io.provision.cluster"
+_RECORDED: Any = object()  # write_spec: the seed machines.json already names
 
 
 def docker_create_args(
-    cluster: str, authorized_keys: Path, bundle: Path | None = None
+    cluster: str, authorized_keys: Path, bundle: Path | None = None, seeded: bool = False
 ) -> list[str]:
     """Flags that boot a systemd node container without --privileged (README:
     "Machines"): every capability but CAP_SYS_RESOURCE, which a sandboxed Docker
@@ -40,6 +44,8 @@ def docker_create_args(
     install binaries and import images from there instead of copying each file
     over SSH (kind mounts nothing like it: its node image already holds them).
     A path `-v` cannot carry (one with a colon) is not mounted; the roles copy.
+    With an image seed (machines/seed.py), each node's containerd store is its
+    own named volume instead (node_store_args).
     """
     mounts = []
     if bundle is not None and ":" not in str(bundle):
@@ -71,8 +77,7 @@ def docker_create_args(
         "/run/lock",
         "--tmpfs",
         "/tmp",
-        "-v",
-        "/var/lib/containerd",
+        *([] if seeded else ["-v", STORE_ON_NODE]),
         "-v",
         "/var/lib/docker",
         "-v",
@@ -86,6 +91,11 @@ def docker_create_args(
         "--stop-signal",
         "SIGRTMIN+3",
     ]
+
+
+def node_store_args(cluster: str, node: str) -> list[str]:
+    """A seeded node's containerd store: its named volume, filled from the seed."""
+    return ["-v", f"{store_volume(cluster, node)}:{STORE_ON_NODE}"]
 
 
 class VagrantMachines:
@@ -121,16 +131,44 @@ class VagrantMachines:
             root=str(self.inv.root), env=self.env(), quiet_stdout=True, quiet_stderr=True
         )
 
-    def write_spec(self, image: str | None = None) -> None:
+    def seed_plan(self, image: str):
+        """The image seed for this lab, or None: only the docker provider's nodes
+        with containerd from Debian (the node image's) and images from a bundle
+        the engine can mount get one."""
+        from provision.machines.seed import plan_seed
+
+        sources = resolve_sources(self.config)
+        if (
+            self.provider != "docker"
+            or sources.artifacts != "bundle"
+            or sources.docker != "distribution"
+            or self.config.runtime.cri != "containerd"
+            or ":" in str(sources.bundle_dir)
+        ):
+            return None
+        return plan_seed(image, sources.bundle_dir, self.config.versions.kubernetes)
+
+    def write_spec(self, image: str | None = None, seed: str | None = _RECORDED) -> None:
+        """machines.json for the Vagrantfile; image and seed default to those recorded."""
         from provision.machines.keys import ensure_key
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
         extra = {}
+        if seed is _RECORDED:
+            seed = self._recorded("seed")
         if self.provider == "docker":
             sources = resolve_sources(self.config)
             key = ensure_key(self.state_dir, f"provision-{self.config.cluster.name}")
             extra["docker"] = {
                 "image": image or self._recorded_image(),
+                "seed": seed,
+                # Per node: a seeded node's containerd store (Vagrantfile adds them).
+                "node_args": {
+                    n.name: node_store_args(self.config.cluster.name, n.name)
+                    for n in self.config.nodes
+                }
+                if seed
+                else {},
                 "cmd": [INIT_PATH],
                 "private_key": str(key),
                 "ssh_user": LOGIN_USER,
@@ -140,6 +178,7 @@ class VagrantMachines:
                     sources.bundle_dir
                     if sources.artifacts == "bundle" and self.config.artifacts.mount_bundle
                     else None,
+                    seeded=seed is not None,
                 ),
             }
         driver = "kvm"
@@ -171,6 +210,12 @@ class VagrantMachines:
         if self.config.machines.box == box.OFFLINE_BOX:
             box.ensure_box(self.inv.cache_dir, say=self.log.say)
 
+    def _recorded(self, key: str):
+        try:
+            return json.loads(self.spec_path.read_text())["docker"].get(key)
+        except (OSError, KeyError, ValueError):
+            return None
+
     def _recorded_image(self) -> str:
         try:
             return json.loads(self.spec_path.read_text())["docker"]["image"]
@@ -189,9 +234,11 @@ class VagrantMachines:
             from provision.machines.node_image import ensure_image
 
             image, _ = ensure_image(self.inv.cache_dir, say=self.log.say)
-            self.write_spec(image)
+            seed = self.seed_plan(image)
+            self.write_spec(image, seed.volume if seed else None)
             add_blackholes(self.config, self.log.say)
         else:
+            seed = None
             self._prepare_vms()
             self.write_spec()
         names = [n.name for n in self.config.nodes]
@@ -200,6 +247,8 @@ class VagrantMachines:
         if not todo:
             self.log.say(f"machines: all {len(names)} already running, nothing to do")
             return
+        if seed is not None:
+            self._seed_stores(seed, image, [n for n in todo if before.get(n) == "not_created"])
         self.log.say(f"machines: bringing up {', '.join(todo)} with Vagrant ({self.provider})")
         if self.provider == "docker":
             # The docker provider brings machines up in parallel by itself. A
@@ -225,6 +274,22 @@ class VagrantMachines:
                 f"machines not running after up: {', '.join(not_running)}\n"
                 f"  see {self.log.path}; then run `provision up` again"
             )
+
+    def _seed_stores(self, seed, image: str, new: list[str]) -> None:
+        """The seed made if needed, then a fresh store for each node not yet created
+        (a stopped node keeps its own)."""
+        from provision.machines.seed import ensure_seed, fill_stores
+
+        if not new:
+            return
+        ensure_seed(seed, image, resolve_sources(self.config).bundle_dir, say=self.log.say)
+        roles = {n.name: n.role for n in self.config.nodes if n.name in new}
+        started = time.monotonic()
+        fill_stores(seed, image, self.config.cluster.name, roles, LABEL)
+        self.log.say(
+            f"machines: containerd stores of {', '.join(new)} filled from the seed "
+            f"in {time.monotonic() - started:.1f} s"
+        )
 
     def _vagrant_up(self, names: list[str]) -> int:
         cmd = ["vagrant", "up", "--no-provision", f"--provider={self.provider}", *names]
@@ -364,6 +429,7 @@ class VagrantMachines:
             container = f"{self.config.cluster.name}-{name}"
             if docker("ps", "-aq", "--filter", f"name=^{container}$").stdout.strip():
                 docker("rm", "-f", "-v", container)
+            docker("volume", "rm", "-f", store_volume(self.config.cluster.name, name), check=False)
 
     def destroy(self) -> None:
         if (self.state_dir / "vagrant").exists():
@@ -391,7 +457,8 @@ class VagrantMachines:
 
     def _sweep_docker(self) -> None:
         """Remove what an interrupted run may have left: labelled containers (with
-        their volumes) and the private network once no container uses it."""
+        their volumes), the nodes' containerd store volumes and the private network
+        once no container uses it."""
         from provision.machines.docker import docker
 
         cluster = self.config.cluster.name
@@ -399,6 +466,10 @@ class VagrantMachines:
         if ids:
             self.log.say(f"machines: removing {len(ids)} leftover container(s)")
             docker("rm", "-f", "-v", *ids)
+        stores = docker("volume", "ls", "-q", "--filter", f"label={LABEL}={cluster}").stdout.split()
+        if stores:
+            self.log.say(f"machines: removing {len(stores)} containerd store volume(s)")
+            docker("volume", "rm", "-f", *stores)
         network = f"vagrant_network_{self.config.network.node_subnet}"
         inspect = docker(
             "network", "inspect", network, "--format", "{{len .Containers}}", check=False
