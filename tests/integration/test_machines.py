@@ -68,6 +68,30 @@ def test_up_gives_three_reachable_nodes(fresh_lab):
         assert run_on(name, host, "python3 -c 'import sys; print(sys.version_info[0])'") == "3"
 
 
+def test_each_new_node_gets_its_containerd_store_from_the_image_seed(fresh_lab):
+    """Made before the node, as its own labelled volume: image files hard-linked to
+    the seed's, containerd's bolt databases its own copies."""
+    assert "containerd stores of cp1, w1, w2 filled from the seed" in fresh_lab.stdout
+    stores = docker(
+        "volume", "ls", "-q", "--filter", "label=io.provision.cluster=lab"
+    ).split()  # fmt: skip
+    assert sorted(stores) == ["lab-cp1-containerd", "lab-w1-containerd", "lab-w2-containerd"]
+    root = "/var/lib/containerd"
+    for name, host in inventory_hosts().items():
+        out = run_on(
+            name,
+            host,
+            f"stat -c %h {root}/io.containerd.metadata.v1.bolt/meta.db; "
+            f"find {root}/io.containerd.content.v1.content/blobs -type f -links +1 | wc -l; "
+            f"find {root}/io.containerd.content.v1.content/blobs -type f -links 1 | wc -l; "
+            f"ls {root}/io.containerd.snapshotter.v1.overlayfs/snapshots | wc -l",
+        ).split()
+        db_links, linked, own, snapshots = map(int, out)
+        assert db_links == 1, (name, out)
+        assert linked > 10 and own == 0, (name, out)
+        assert snapshots > 10, (name, out)
+
+
 def test_login_is_a_sudo_user_like_a_vagrant_box(fresh_lab):
     """Nodes are logged into as `vagrant` (not root), which has passwordless sudo;
     root can log in with the same key."""
