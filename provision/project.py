@@ -104,6 +104,12 @@ class Inventory:
         return self.state_dir / "hosts.yml"
 
     @property
+    def addons_dir(self) -> Path:
+        """The add-on manifests rendered from the config (the addons phase writes
+        them, verify dry-runs the validate-only ones)."""
+        return self.state_dir / "addons"
+
+    @property
     def cache_dir(self) -> Path:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         return Path(base) / "provision"

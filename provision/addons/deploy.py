@@ -70,7 +70,7 @@ class AddonsPhase:
         if not a.enabled():
             self.log.say("addons: none enabled in the config")
             return
-        out = self.inv.state_dir / "addons"
+        out = self.inv.addons_dir
         out.mkdir(parents=True, exist_ok=True)
         files = render_manifests(self.config, str(self.inv.cluster_file))
         for name, text in files.items():

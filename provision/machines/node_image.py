@@ -47,7 +47,8 @@ PACKAGES = (
 # The node roles' packages, baked in (as kind bakes its node image) so that `up`
 # finds them installed: the base packages of node_common, Debian's Docker and
 # containerd of runtime_docker, the CNI plugins and tools of kube_packages, the
-# probe's busybox of cluster_probe. Read from the roles' defaults, the one list.
+# probe's busybox of cluster_probe, the NFS check's client of addons_nodes. Read
+# from the roles' defaults, the one list.
 # Their services are disabled in the image: the runtime role configures them,
 # then starts them, as on a fresh VM.
 BAKED_FROM = {
@@ -55,6 +56,7 @@ BAKED_FROM = {
     "runtime_docker": "runtime_docker_distribution_packages",
     "kube_packages": "kube_packages_distribution_packages",
     "cluster_probe": "cluster_probe_packages",
+    "addons_nodes": "addons_nodes_nfs_client_packages",
 }
 BAKED_DISABLED = ("docker.service", "docker.socket", "containerd.service")
 

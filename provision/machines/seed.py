@@ -44,7 +44,22 @@ SAFE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
 # The builder's containerd: the node's own binary, CRI off (only the store is
 # made), its root on the seed volume.
 CONTAINERD_CONFIG = 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-BUILD = r"""set -eu
+# A containerd root made from another by hard links; containerd writes its bolt
+# databases in place, so those are real copies. Committed snapshot layers and
+# content blobs are never written in place (a container writes its own upper
+# directory, a removed image's files are unlinked).
+LINK_COPY = r"""
+link_copy() {
+  mkdir -p "$2"
+  cp -a --link "$1/." "$2/"
+  find "$1" -name '*.db' -type f | while read -r db; do
+    cp -a --remove-destination "$db" "$2/${db#"$1"/}"
+  done
+}
+"""
+BUILD = (
+    LINK_COPY
+    + r"""set -eu
 cfg=/run/seed-containerd.toml
 printf '%s' "$SEED_CONFIG" > "$cfg"
 sock=/run/seed-containerd.sock
@@ -66,7 +81,7 @@ for tar in $SEED_IMAGES; do
   ctr --address "$sock" -n k8s.io images import --no-unpack=false "/bundle/$tar" >/dev/null
 done
 stop
-cp -a /seed/control-plane /seed/worker
+link_copy /seed/control-plane /seed/worker
 start worker
 for ref in $SEED_CONTROL_PLANE_ONLY; do
   echo "worker: remove $ref"
@@ -75,6 +90,7 @@ done
 stop
 date -u +%FT%TZ > /seed/complete
 """
+)
 
 
 @dataclass(frozen=True)
@@ -205,21 +221,19 @@ def store_volume(cluster: str, node: str) -> str:
 
 # Fills each store volume (STORES: "volume:role ...") from the seed: hard links
 # when both are under one mount (/volumes), else a copy (/seed and /stores/NAME).
-FILL = r"""set -eu
+FILL = (
+    LINK_COPY
+    + r"""set -eu
 for pair in $STORES; do
   volume=${pair%%:*} role=${pair#*:}
   if [ -d /volumes ]; then
-    src=/volumes/$SEED/_data/$role dst=/volumes/$volume/_data
-    cp -a --link "$src/." "$dst/"
-    # containerd writes its bolt databases in place: those are real copies
-    find "$src" -name '*.db' -type f | while read -r db; do
-      cp -a --remove-destination "$db" "$dst/${db#"$src"/}"
-    done
+    link_copy "/volumes/$SEED/_data/$role" "/volumes/$volume/_data"
   else
     cp -a "/seed/$role/." "/stores/$volume/"
   fi
 done
 """
+)
 
 
 def fill_stores(

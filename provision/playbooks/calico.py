@@ -30,6 +30,9 @@ class CalicoManifestError(BundleError):
     """The bundle's Calico manifest lacks what the network phase rewrites."""
 
 
+READY_PERIOD_S = 3
+
+
 def set_env(container: dict, name: str, value: str) -> None:
     env = container.setdefault("env", [])
     for item in env:
@@ -82,6 +85,10 @@ def fit(manifest_text: str, config: ClusterConfig, source: str = "calico.yaml") 
     for c in spec.get("initContainers", []) + spec["containers"]:
         if c["name"] in ("install-cni", "calico-node"):
             read_endpoint_from_configmap(c)
+    # The readiness of a node's Calico is seen within READY_PERIOD_S of it, not
+    # within 10 s: join waits for it on every node (the check is one exec).
+    if "readinessProbe" in main:
+        main["readinessProbe"]["periodSeconds"] = READY_PERIOD_S
     docs = [d for d in docs if d["metadata"].get("name") != ENDPOINT_CONFIGMAP]
     docs.append(
         {

@@ -9,17 +9,18 @@ validate_only are checked with a server-side dry run of their manifests.
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from provision.errors import ProvisionError
 from provision.remote import KUBECTL
 
 NS = "addons"
-MANIFESTS = "/etc/kubernetes/provision/addons"
 
 
 class CheckFailed(ProvisionError):
@@ -197,9 +198,22 @@ def probe_image(sh) -> str:
     return image
 
 
-def dry_run(file_name: str) -> Callable[[Callable[[str], str]], str]:
+def dry_run(manifest: Path) -> Callable[[Callable[[str], str]], str]:
+    """The API server's strict dry run of a manifest rendered on the operator's
+    side (`<state>/addons/`; no credentials in it): sent with the command, as
+    base64, so nothing is written on the node."""
+
     def run(sh) -> str:
-        out = sh(f"{KUBECTL} apply --dry-run=server --validate=strict -f {MANIFESTS}/{file_name}")
+        try:
+            data = base64.b64encode(manifest.read_bytes()).decode()
+        except OSError as e:
+            raise CheckFailed(
+                f"cannot read {manifest} ({e.strerror}); the addons phase renders it: "
+                "run `provision up --from addons`"
+            ) from None
+        out = sh(
+            f"echo {data} | base64 -d | {KUBECTL} apply --dry-run=server --validate=strict -f -"
+        )
         count = sum(1 for line in out.splitlines() if line.endswith("(server dry run)"))
         return f"{count} objects accepted by the API server (server-side dry run, strict)"
 

@@ -7,6 +7,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from provision.config.model import ClusterConfig, addon_of_part
 from provision.errors import VerifyFailed
@@ -28,9 +29,10 @@ class Result:
     seconds: float
 
 
-def plan(config: ClusterConfig) -> list[c.Check]:
+def plan(config: ClusterConfig, manifests: Path) -> list[c.Check]:
     """The checks, in order: each deployed part's real job, a dry run of each
-    validate_only part, and the closest real check where a part cannot run."""
+    validate_only part (its manifest in `manifests`, as the addons phase rendered
+    it), and the closest real check where a part cannot run."""
     a = config.addons
     found = [c.Check("cluster", "every node Ready", c.nodes_ready)]
     deployed = a.deployed()
@@ -57,7 +59,7 @@ def plan(config: ClusterConfig) -> list[c.Check]:
                 c.Check(
                     addon_of_part(part),
                     f"{part} manifests (validate only)",
-                    c.dry_run(f"{part}.yaml"),
+                    c.dry_run(manifests / f"{part}.yaml"),
                     False,
                 )
             )
@@ -110,7 +112,7 @@ class Verify:
         ):
             for shell in on.values():
                 shell("true")  # connected before the threads share it
-            checks = plan(self.config)
+            checks = plan(self.config, self.inv.addons_dir)
             running = [pool.submit(self._one, check, on[check.on]) for check in checks]
             for future in running:  # reported in plan order, as each one ends
                 result = future.result()

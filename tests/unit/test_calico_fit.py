@@ -23,6 +23,10 @@ spec:
       containers:
         - name: calico-node
           image: docker.io/calico/node:v3.28.5
+          readinessProbe:
+            exec: {command: [/bin/calico-node, -felix-ready]}
+            periodSeconds: 10
+            timeoutSeconds: 10
           env:
             - {name: CALICO_IPV4POOL_IPIP, value: Always}
             - name: IP_AUTODETECTION_METHOD
@@ -88,3 +92,12 @@ def test_calico_reaches_the_api_server_directly_not_through_the_service():
         refs = [s["configMapRef"]["name"] for s in c["envFrom"]]
         assert refs == ["kubernetes-services-endpoint"]  # added once, also on a re-fit
     assert fit(fit(MANIFEST, config()), config()).count("name: kubernetes-services-endpoint") == 3
+
+
+def test_calico_node_readiness_is_checked_every_few_seconds():
+    docs = [d for d in yaml.safe_load_all(fit(MANIFEST, config())) if d]
+    node = next(d for d in docs if d["metadata"]["name"] == "calico-node")
+    probe = node["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["periodSeconds"] == 3
+    assert probe["exec"]["command"] == ["/bin/calico-node", "-felix-ready"]
+    assert probe["timeoutSeconds"] == 10

@@ -1,12 +1,19 @@
 """Which checks `provision verify` runs for a config (the checks themselves run
 against the real lab in tests/e2e)."""
 
+import base64
+import shlex
+from pathlib import Path
+
+import pytest
+
 from provision.config import load
+from provision.verify.checks import CheckFailed, dry_run
 from provision.verify.run import plan
 
 
 def names(config) -> list[tuple[str, str, bool, str]]:
-    return [(c.addon, c.name, c.real, c.on) for c in plan(config)]
+    return [(c.addon, c.name, c.real, c.on) for c in plan(config, Path("/state/addons"))]
 
 
 def test_the_default_lab_checks_real_addons_and_validates_the_others(lab, write_config):
@@ -48,3 +55,23 @@ def test_no_addons_only_the_cluster(lab, write_config):
     assert names(load(write_config(lab))) == [
         ("cluster", "every node Ready", True, "control-plane")
     ]
+
+
+def test_a_dry_run_sends_the_rendered_manifest_with_the_command(tmp_path):
+    manifest = tmp_path / "kibana.yaml"
+    manifest.write_text('kind: Service\nmetadata: {name: "it\'s"}\n')
+    sent = []
+
+    def sh(command: str) -> str:
+        sent.append(command)
+        return "service/it's created (server dry run)\n"
+
+    assert dry_run(manifest)(sh).startswith("1 objects accepted")
+    words = shlex.split(sent[0])
+    assert words[:2] == ["echo", base64.b64encode(manifest.read_bytes()).decode()]
+    assert "--dry-run=server" in words and words[-2:] == ["-f", "-"]
+
+
+def test_a_dry_run_of_a_manifest_not_rendered_says_how_to_render_it(tmp_path):
+    with pytest.raises(CheckFailed, match="provision up --from addons"):
+        dry_run(tmp_path / "nfs.yaml")(lambda command: "")
