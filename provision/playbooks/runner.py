@@ -128,8 +128,6 @@ def run_playbook(
         "ANSIBLE_FORCE_COLOR": "0",
         **strategy_env(),
     }
-    if fact_cache is not None:
-        env["ANSIBLE_CACHE_PLUGIN_CONNECTION"] = str(fact_cache)
     log.say(f"  playbook {playbook}" + (f" (limit {limit})" if limit else ""))
     # Ctrl-C or SIGTERM: KeyboardInterrupt leaves ansible-runner here, and
     # cli/interrupts.py stops ansible-playbook (in a session of its own) with SIGINT.
@@ -144,6 +142,9 @@ def run_playbook(
         quiet=True,
         event_handler=Progress(log, result),
         settings={"pexpect_timeout": 0.5, "suppress_ansible_output": True},
+        # ansible-runner sets the cache's path itself (an absolute one is kept);
+        # the default is a cache of this playbook's own.
+        **({"fact_cache": str(fact_cache), "fact_cache_type": "jsonfile"} if fact_cache else {}),
     )
     result.status = runner.status
     result.rc = runner.rc
@@ -189,7 +190,10 @@ class Playbooks:
             self.log,
             extravars=self.extravars(extra),
             limit=",".join(hosts) or None,
-            fact_cache=self.inv.state_dir / "facts",
+            # Facts are gathered once per host per run, by its first playbook, and
+            # read from this cache by the later ones (gathering = smart): a run
+            # never reuses another's, so a machine made again is seen afresh.
+            fact_cache=self.log.dir / "facts",
         )
         return self.record(result)
 
