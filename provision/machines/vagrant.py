@@ -422,13 +422,16 @@ class VagrantMachines:
     def destroy_one(self, name: str) -> None:
         """Destroy one machine (its disks or volumes too); the others keep running."""
         self.write_spec()  # the Vagrantfile of this version reads it
-        self._vagrant_destroy([name])
         if self.provider == "docker":
             from provision.machines.docker import docker
 
+            # The node is being thrown away: removed at once, not shut down (a
+            # node's systemd takes seconds to stop); Vagrant then finds it gone.
             container = f"{self.config.cluster.name}-{name}"
             if docker("ps", "-aq", "--filter", f"name=^{container}$").stdout.strip():
                 docker("rm", "-f", "-v", container)
+        self._vagrant_destroy([name])
+        if self.provider == "docker":
             docker("volume", "rm", "-f", store_volume(self.config.cluster.name, name), check=False)
 
     def destroy(self) -> None:
