@@ -435,6 +435,8 @@ class VagrantMachines:
             docker("volume", "rm", "-f", store_volume(self.config.cluster.name, name), check=False)
 
     def destroy(self) -> None:
+        if self.provider == "docker":
+            self._remove_containers()  # at once, as in destroy_one
         if (self.state_dir / "vagrant").exists():
             self.write_spec()  # the Vagrantfile of this version reads it
             self._vagrant_destroy([])
@@ -458,6 +460,16 @@ class VagrantMachines:
                 f"see {self.log.path}"
             )
 
+    def _remove_containers(self) -> int:
+        """Remove the lab's containers (with their anonymous volumes) at once."""
+        from provision.machines.docker import docker
+
+        label = f"{LABEL}={self.config.cluster.name}"
+        ids = docker("ps", "-aq", "--filter", f"label={label}").stdout.split()
+        if ids:
+            docker("rm", "-f", "-v", *ids)
+        return len(ids)
+
     def _sweep_docker(self) -> None:
         """Remove what an interrupted run may have left: labelled containers (with
         their volumes), the nodes' containerd store volumes and the private network
@@ -465,10 +477,8 @@ class VagrantMachines:
         from provision.machines.docker import docker
 
         cluster = self.config.cluster.name
-        ids = docker("ps", "-aq", "--filter", f"label={LABEL}={cluster}").stdout.split()
-        if ids:
-            self.log.say(f"machines: removing {len(ids)} leftover container(s)")
-            docker("rm", "-f", "-v", *ids)
+        if self._remove_containers():
+            self.log.say("machines: removed leftover container(s)")
         stores = docker("volume", "ls", "-q", "--filter", f"label={LABEL}={cluster}").stdout.split()
         if stores:
             self.log.say(f"machines: removing {len(stores)} containerd store volume(s)")
