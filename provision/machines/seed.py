@@ -37,7 +37,6 @@ from provision.machines.docker import docker
 
 LABEL = "io.provision.seed"
 STORE_ON_NODE = "/var/lib/containerd"
-ROLES = ("control-plane", "worker")
 FORMAT = 1
 SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 SAFE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]*")
@@ -174,15 +173,18 @@ def ensure_seed(
     """Make the seed volume unless it is complete; True when it was made now."""
     if _complete(seed, image_tag):
         say(f"image seed {seed.volume} is cached")
-        _prune(seed)
         return False
     started = time.monotonic()
     say(f"image seed {seed.volume}: importing {len(seed.images)} images once for every node")
-    docker("volume", "rm", "-f", seed.volume, check=False)  # an interrupted one
+    # An interrupted build (its builder may still run: stopping the docker
+    # client does not stop a container) is thrown away, then made again.
+    builder = f"{seed.volume}-build"
+    docker("rm", "-f", builder, check=False)
+    docker("volume", "rm", "-f", seed.volume, check=False)
     docker("volume", "create", "--label", f"{LABEL}={seed.volume}", seed.volume)
     tars = sorted(set(seed.images.values()))
     out = docker(
-        "run", "--rm", "--network", "none",
+        "run", "--rm", "--name", builder, "--network", "none",
         # containerd mounts overlays: the node's capabilities, not --privileged
         "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
         "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
@@ -207,7 +209,8 @@ def ensure_seed(
 
 
 def _prune(keep: Seed) -> None:
-    """Remove older seeds; one a node still mounts stays (Docker refuses)."""
+    """Remove the older seeds once a new one is made (the nodes' stores made from
+    them keep their files: hard links outlive the seed's names)."""
     old = docker("volume", "ls", "-q", "--filter", f"label={LABEL}").stdout.split()
     for volume in old:
         if volume != keep.volume:
