@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from provision.errors import UsageError
+from provision.errors import HostError, UsageError
 
 DEFAULT_INVENTORY = "lab"
 
@@ -38,6 +38,27 @@ def find_root(start: Path | None = None) -> Path:
         f"no provision project found in {here} or above (looked for inventories/ and Vagrantfile)\n"
         "  fix: run from the provision checkout, or set PROVISION_ROOT to it"
     )
+
+
+def role_default(role: str, key: str, what: str):
+    """`key` from playbooks/roles/<role>/defaults/main.yml of the checkout (also
+    after `pip install .`): a list the roles and provision share, kept in one
+    place. Ansible's `!unsafe` strings load as plain strings. `what` names the
+    reader in the error."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+    defaults = find_root() / "playbooks" / "roles" / role / "defaults" / "main.yml"
+    try:
+        return yaml.load(defaults.read_text(), Loader=Loader)[key]
+    except (OSError, KeyError, TypeError) as e:
+        raise HostError(
+            f"{what}: cannot read {key} from {defaults} ({e})\n"
+            "  fix: run provision from its checkout, or set PROVISION_ROOT to it"
+        ) from e
 
 
 @dataclass(frozen=True)

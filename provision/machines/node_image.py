@@ -62,21 +62,9 @@ BAKED_DISABLED = ("docker.service", "docker.socket", "containerd.service")
 
 
 def baked_packages() -> tuple[str, ...]:
-    import yaml
+    from provision.project import role_default
 
-    from provision.project import find_root
-
-    roles = find_root() / "playbooks" / "roles"  # the checkout's, also after `pip install .`
-    found: list[str] = []
-    for role, key in BAKED_FROM.items():
-        defaults = roles / role / "defaults" / "main.yml"
-        try:
-            found += yaml.safe_load(defaults.read_text())[key]
-        except (OSError, KeyError, TypeError) as e:
-            raise HostError(
-                f"node image: cannot read {key} from {defaults} ({e})\n"
-                "  fix: run provision from its checkout, or set PROVISION_ROOT to it"
-            ) from e
+    found = [p for role, key in BAKED_FROM.items() for p in role_default(role, key, "node image")]
     return tuple(sorted(set(found) - set(PACKAGES)))
 
 

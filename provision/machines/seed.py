@@ -101,23 +101,9 @@ class Seed:
 
 def control_plane_only_names() -> tuple[str, ...]:
     """kube_images_control_plane_only from the role's defaults: the one list."""
-    import yaml
+    from provision.project import role_default
 
-    from provision.project import find_root
-
-    class Loader(yaml.SafeLoader):  # Ansible's !unsafe strings are plain strings here
-        pass
-
-    Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
-    defaults = find_root() / "playbooks" / "roles" / "kube_images" / "defaults" / "main.yml"
-    try:
-        data = yaml.load(defaults.read_text(), Loader=Loader)
-        return tuple(data["kube_images_control_plane_only"])
-    except (OSError, KeyError, TypeError) as e:
-        raise HostError(
-            f"image seed: cannot read kube_images_control_plane_only from {defaults} ({e})\n"
-            "  fix: run provision from its checkout, or set PROVISION_ROOT to it"
-        ) from e
+    return tuple(role_default("kube_images", "kube_images_control_plane_only", "image seed"))
 
 
 def plan_seed(image_tag: str, bundle_dir: Path, kubernetes: str) -> Seed:

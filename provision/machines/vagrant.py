@@ -211,18 +211,16 @@ class VagrantMachines:
             box.ensure_box(self.inv.cache_dir, say=self.log.say)
 
     def _recorded(self, key: str):
+        """What machines.json records for the docker provider (None when it does not)."""
         try:
             return json.loads(self.spec_path.read_text())["docker"].get(key)
         except (OSError, KeyError, ValueError):
             return None
 
     def _recorded_image(self) -> str:
-        try:
-            return json.loads(self.spec_path.read_text())["docker"]["image"]
-        except (OSError, KeyError, ValueError):
-            from provision.machines.node_image import image_tag
+        from provision.machines.node_image import image_tag
 
-            return image_tag()
+        return self._recorded("image") or image_tag()
 
     def _write_spec_if_missing(self) -> None:
         if not self.spec_path.exists():
@@ -421,10 +419,10 @@ class VagrantMachines:
 
     def destroy_one(self, name: str) -> None:
         """Destroy one machine (its disks or volumes too); the others keep running."""
+        from provision.machines.docker import docker
+
         self.write_spec()  # the Vagrantfile of this version reads it
         if self.provider == "docker":
-            from provision.machines.docker import docker
-
             # The node is being thrown away: removed at once, not shut down (a
             # node's systemd takes seconds to stop); Vagrant then finds it gone.
             container = f"{self.config.cluster.name}-{name}"
@@ -477,8 +475,9 @@ class VagrantMachines:
         from provision.machines.docker import docker
 
         cluster = self.config.cluster.name
-        if self._remove_containers():
-            self.log.say("machines: removed leftover container(s)")
+        removed = self._remove_containers()
+        if removed:
+            self.log.say(f"machines: removed {removed} leftover container(s)")
         stores = docker("volume", "ls", "-q", "--filter", f"label={LABEL}={cluster}").stdout.split()
         if stores:
             self.log.say(f"machines: removing {len(stores)} containerd store volume(s)")
