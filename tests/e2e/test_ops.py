@@ -8,7 +8,7 @@ import time
 import pytest
 
 from provision.verify.checks import in_pod
-from tests.conftest import LAB, inventory_hosts, provision
+from tests.conftest import CLI, LAB, inventory_hosts, provision
 from tests.integration.conftest import (
     docker,
     existing_hosts_inventory,
@@ -153,12 +153,11 @@ def test_a_node_killed_during_up_converges_on_the_next_up(lab):
     """Kill w2's container while `up` runs its runtime phase; the next `up` resumes
     at the phase that did not finish, brings w2 back, and the cluster is whole."""
     import subprocess
-    import sys
 
     from tests.conftest import ROOT
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provision", "up", "--from", "prepare", "--full"],
+        [str(CLI), "up", "--from", "prepare", "--full"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import pytest
 
 from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
-from tests.conftest import ROOT, hosts_file, inventory_hosts, provision
-from tests.integration.conftest import docker, known_hosts_file, lab_containers
+from tests.conftest import CLI, ROOT, hosts_file, inventory_hosts, provision
+from tests.integration.conftest import docker, known_hosts_file, lab_containers, lab_state
 
 pytestmark = pytest.mark.lab
 NODES = {"cp1": "192.168.56.10", "w1": "192.168.56.11", "w2": "192.168.56.12"}
@@ -162,10 +161,10 @@ def test_second_up_is_a_noop(fresh_lab):
     assert sorted(lab_containers()) == before
 
 
-def test_interrupted_up_is_finished_by_the_next_up(fresh_lab):
+def test_interrupted_up_exits_130_records_its_phase_and_the_next_up_finishes(fresh_lab):
     provision("destroy", "--yes")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provision", "up", "--only", "machines"],
+        [str(CLI), "up", "--only", "machines"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -182,8 +181,14 @@ def test_interrupted_up_is_finished_by_the_next_up(fresh_lab):
     assert lab_containers(), "no container appeared within 120 s"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's group
     output, _ = proc.communicate(timeout=120)
-    assert proc.returncode != 0, output
+    assert proc.returncode == 130, output
+    assert "interrupted: run the same command again to continue" in output, output
+    record = json.loads((lab_state() / "phases.json").read_text())
+    assert record["phases"]["machines"]["status"] == "failed", record
+    assert record["phases"]["machines"]["error"] == "KeyboardInterrupt", record
     provision("up", "--only", "machines")
+    record = json.loads((lab_state() / "phases.json").read_text())
+    assert record["phases"]["machines"]["status"] == "done", record
     hosts = inventory_hosts()
     for name, host in hosts.items():
         assert run_on(name, host, "hostname") == name

@@ -63,6 +63,10 @@ def test_help_is_fast_and_imports_nothing_heavy():
         "print('HEAVY', heavy)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ}, check=True
+        [sys.executable, "-P", "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        check=True,
     ).stdout
     assert "HEAVY []" in out, out

@@ -153,6 +153,7 @@ def test_the_real_command_neither_hangs_nor_crashes(places, target):
     run = subprocess.run(
         [
             sys.executable,
+            "-P",
             "-c",
             "from provision.cli import main; main()",
             "validate",

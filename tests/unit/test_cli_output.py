@@ -13,16 +13,16 @@ from click.testing import CliRunner
 
 from provision.cli import cli
 from provision.project import resolve_inventory
-from tests.conftest import ROOT
+from tests.conftest import CLI, ROOT
 
 LONG = "a-folder-whose-name-alone-is-longer-than-a-terminal-of-eighty-columns-would-hold"
 
 
 def run(*args: str, tmp_path) -> str:
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    env.update(XDG_STATE_HOME=str(tmp_path / "state"), PYTHONPATH=str(ROOT))
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"))
     out = subprocess.run(
-        [sys.executable, "-m", "provision", *args],
+        [str(CLI), *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from provision.cli import cli
 from provision.errors import INTERRUPTED
 from provision.project import resolve_inventory
-from tests.conftest import ROOT, as_existing_hosts
+from tests.conftest import CLI, ROOT, as_existing_hosts
 
 HINT = "interrupted: run the same command again to continue"
 
@@ -73,7 +73,7 @@ def nodes():
 def env(tmp_path, monkeypatch) -> dict[str, str]:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
+    return {**os.environ}
 
 
 def existing_hosts(lab, write_config, tmp_path, nodes: SilentNodes) -> Path:
@@ -83,7 +83,7 @@ def existing_hosts(lab, write_config, tmp_path, nodes: SilentNodes) -> Path:
 
 def start(*args: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "provision", *args],
+        [str(CLI), *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -228,7 +228,7 @@ def test_an_interrupt_stops_every_child(how, lab, write_config, tmp_path, env):
     and the child beside it, never the one in a session of its own."""
     config = write_config(lab)
     proc = subprocess.Popen(
-        [sys.executable, "-c", CHILDREN, str(config)],
+        [sys.executable, "-P", "-c", CHILDREN, str(config)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -268,9 +268,9 @@ print("child", child.pid, child.wait(), flush=True)
 
 def test_a_child_that_ignores_the_interrupt_is_killed_after_the_wait():
     out = subprocess.run(
-        [sys.executable, "-c", SETTLE],
+        [sys.executable, "-P", "-c", SETTLE],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ},
         capture_output=True,
         text=True,
         timeout=60,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from provision.config.load import load_text
@@ -111,3 +113,24 @@ def test_kvm_probe_without_device(tmp_path):
 def test_boot_sector_is_one_bootable_sector():
     assert len(kvm.BOOT_SECTOR) == 512
     assert kvm.BOOT_SECTOR.endswith(b"\x55\xaa")
+
+
+def qemu_or_fail() -> str:
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        pytest.fail("qemu-system-x86_64 is not installed: run scripts/host-setup-libvirt")
+    return qemu
+
+
+def test_the_probe_guest_really_boots_under_qemu_emulation():
+    """The probe's boot sector, run for real by QEMU's software emulation (TCG, which
+    works on any host): SeaBIOS loads it and it exits through the debug port."""
+    assert kvm.smoke_run(qemu_or_fail(), timeout=60, accel="tcg") is None
+
+
+def test_a_guest_that_never_exits_is_reported_as_hanging(monkeypatch):
+    """The same real QEMU with a boot sector that spins: the timeout says it hangs."""
+    spin = bytes([0xEB, 0xFE])  # jmp $
+    monkeypatch.setattr(kvm, "BOOT_SECTOR", spin + bytes(508) + b"\x55\xaa")
+    why = kvm.smoke_run(qemu_or_fail(), timeout=3, accel="tcg")
+    assert why == "a test guest under tcg did not finish within 3 s (it hangs)"
