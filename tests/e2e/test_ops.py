@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from provision.playbooks.converged import STAMP_DIR
 from provision.verify.checks import in_pod
 from tests.conftest import CLI, LAB, inventory_hosts, provision
 from tests.integration.conftest import (
@@ -81,10 +82,30 @@ def test_status_shows_nodes_and_addons(lab):
     assert addons["mysql"]["ready"] == 1 and addons["zipkin"]["url"].endswith(":30008/zipkin/")
 
 
-def test_reset_a_worker_and_it_comes_back(lab):
-    out = provision("node", "reset", "w1").stdout
-    assert "w1 drained and removed from the cluster" in out
+def node_uid(name: str) -> str:
+    return on_cp(f"{KUBECTL} get node {name} -o jsonpath={{.metadata.uid}}")
+
+
+def stamp_times(name: str) -> dict[str, int]:
+    """The converged stamps on a node: {playbook: mtime}, as the node's stat reports."""
+    out = run_on(name, inventory_hosts()[name], f"stat -c '%n %Y' {STAMP_DIR}/*.yml || true")
+    found = (line.rsplit(" ", 1) for line in out.splitlines() if line.startswith("/"))
+    return {path.rsplit("/", 1)[-1]: int(when) for path, when in found}
+
+
+def test_reset_a_worker_removes_it_and_its_stamps_and_it_comes_back(lab):
+    """Asked of the cluster and the node: w1 is deleted and joins anew (a new Node
+    object), every stamp on it is made again by the playbooks the reset runs."""
+    uid = node_uid("w1")
+    assert stamp_times("w1"), "no stamps on w1 before the reset"
+    started = int(run_on("w1", inventory_hosts()["w1"], "date +%s"))
+    provision("node", "reset", "w1")
+    assert node_uid("w1") not in ("", uid), "w1 is the same Node object: never removed"
     assert node_ready("w1")
+    after = stamp_times("w1")
+    kept = {playbook for playbook, when in after.items() if when < started}
+    assert not kept, f"stamps from before the reset left on w1: {kept}"
+    assert {"prepare.yml", "runtime.yml", "kubernetes.yml", "join.yml"} <= set(after), after
     pods = json.loads(on_cp(f"{KUBECTL} get pods -A -o json --field-selector spec.nodeName=w1"))
     names = [p["metadata"]["name"] for p in pods["items"]]
     assert any(n.startswith("calico-node-") for n in names)
@@ -97,8 +118,9 @@ def test_reset_an_existing_host_reached_over_ssh(lab, tmp_path):
     inv, _ = existing_hosts_inventory(tmp_path)
     config = str(inv / "cluster.yml")
     provision("up", "-i", config, "--only", "machines")
-    out = provision("node", "reset", "w1", "-i", config).stdout
-    assert "w1 drained and removed from the cluster" in out
+    uid = node_uid("w1")
+    provision("node", "reset", "w1", "-i", config)
+    assert node_uid("w1") not in ("", uid), "w1 is the same Node object: never removed"
     assert node_ready("w1")
     assert len(lab_containers()) == 3
 

@@ -4,8 +4,11 @@ host keys pinned in a known_hosts file the config names, logged into as the lab'
 sudo user (`vagrant`) and as root; a user whose sudo asks for a password is
 refused before anything changes."""
 
+import json
+
 import pytest
 
+from provision.project import resolve_inventory
 from tests.conftest import hosts_file, inventory_hosts, provision
 from tests.integration.conftest import existing_hosts_inventory
 from tests.integration.test_machines import run_on
@@ -32,9 +35,39 @@ def test_up_reaches_existing_hosts_and_writes_inventory(existing):
     assert all(h["ansible_port"] == 22 for h in hosts.values())
 
 
-def test_playbooks_run_against_existing_hosts(existing):
+def playbook_stats(config: str) -> dict[str, dict]:
+    """Ansible's own recap of the inventory's latest run: {host: stats} of prepare.yml."""
+    run = resolve_inventory(config).state_dir / "runs" / "latest" / "playbooks.json"
+    (result,) = [r for r in json.loads(run.read_text()) if r["playbook"] == "prepare.yml"]
+    assert result["status"] == "successful", result
+    return result["hosts"]
+
+
+def test_playbooks_change_existing_hosts_then_a_second_run_changes_nothing(existing):
+    """w1's /etc/hosts loses the cluster's block: prepare puts it back on that host (and
+    w1 resolves w2 again), then a second full run changes nothing on any host."""
     inv, _ = existing
-    provision("up", "-i", str(inv / "cluster.yml"), "--only", "prepare")
+    config = str(inv / "cluster.yml")
+    lab_hosts = inventory_hosts()
+    run_on(
+        "w1",
+        lab_hosts["w1"],
+        # rewritten in place: /etc/hosts is a bind mount in a container node
+        "awk '/provision: cluster nodes/ {skip = !skip; next} !skip' /etc/hosts >/tmp/h"
+        " && cat /tmp/h >/etc/hosts && rm /tmp/h",
+    )
+    marks = "grep -c 'provision: cluster nodes' /etc/hosts || true"
+    assert run_on("w1", lab_hosts["w1"], marks) == "0"
+    provision("up", "-i", config, "--only", "prepare", "--full")
+    assert (
+        run_on("w1", lab_hosts["w1"], "getent ahostsv4 w2 | head -1").split()[0] == "192.168.56.12"
+    )
+    stats = playbook_stats(config)
+    assert set(stats) == {"cp1", "w1", "w2"}
+    assert stats["w1"]["changed"] > 0, stats
+    provision("up", "-i", config, "--only", "prepare", "--full")
+    stats = playbook_stats(config)
+    assert all(s["changed"] == 0 and s["failed"] == 0 for s in stats.values()), stats
 
 
 def test_unpinned_host_key_is_refused(existing):
