@@ -50,7 +50,10 @@ def role_default(role: str, key: str, what: str):
     class Loader(yaml.SafeLoader):
         pass
 
-    Loader.add_constructor("!unsafe", lambda loader, node: loader.construct_scalar(node))
+    def unsafe(loader: Loader, node: yaml.ScalarNode) -> str:
+        return loader.construct_scalar(node)
+
+    Loader.add_constructor("!unsafe", unsafe)
     defaults = find_root() / "playbooks" / "roles" / role / "defaults" / "main.yml"
     try:
         return yaml.load(defaults.read_text(), Loader=Loader)[key]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 from provision.config.model import ClusterConfig
 from provision.destroy import destroy_lab
@@ -26,7 +27,7 @@ class Rebuild:
         self.config = config
         self.log = log
 
-    def run(self, restore_drill: bool = False) -> tuple[Report, object]:
+    def run(self, restore_drill: bool = False) -> tuple[Report, Path]:
         from provision.backup.drill import Drill
         from provision.errors import VerifyFailed
         from provision.playbooks.runner import PlaybookFailed

@@ -48,7 +48,7 @@ def collect(inv: Inventory, config: ClusterConfig, log: RunLog) -> dict:
         }
         for m in machines_for(inv, config, log).status()
     ]
-    nodes: list[dict] | str = _kubectl(inv, config, "get", "nodes")
+    nodes: dict | list[dict] | str = _kubectl(inv, config, "get", "nodes")
     if isinstance(nodes, dict):
         nodes = [
             {
@@ -63,7 +63,7 @@ def collect(inv: Inventory, config: ClusterConfig, log: RunLog) -> dict:
             }
             for n in nodes["items"]
         ]
-    addons: list[dict] | str = _kubectl(
+    addons: dict | list[dict] | str = _kubectl(
         inv, config, "-n", "addons", "get", "deployments,statefulsets,daemonsets"
     )
     if isinstance(addons, dict):

@@ -42,7 +42,7 @@ class Up:
         self.converged = Converged(inv, log, enabled=not full)
         self.verify_results: list = []  # verify.run.Result, once the verify phase ran
         self.state = PhaseState.load(inv.state_dir, inv.cluster_file)
-        self.runners: dict[str, Callable[[], None]] = {
+        self.runners: dict[str, Callable[[], PlaybookResult | None]] = {
             "machines": self.machines_phase,
             "prepare": lambda: self.playbook("prepare.yml"),
             "runtime": lambda: self.playbook("runtime.yml"),

@@ -25,7 +25,7 @@ def _password(length: int = 24) -> str:
 
 def wanted(config: ClusterConfig) -> dict[str, Callable[[], str]]:
     enabled = config.addons.enabled()
-    made = {}
+    made: dict[str, Callable[[], str]] = {}
     if "mysql" in enabled:
         made["mysql-root-password"] = _password
         made["mysql-password"] = _password

@@ -139,7 +139,9 @@ def read_parts(path: Path) -> tuple[Manifest, dict[str, bytes]]:
                 raise _refused(
                     path, f"part {name} is not the {want['size']}-byte file its manifest names"
                 )
-            data = tar.extractfile(member).read()
+            reader = tar.extractfile(member)
+            assert reader is not None, "a regular member always has a reader"
+            data = reader.read()
             if hashlib.sha256(data).hexdigest() != want["sha256"]:
                 raise _refused(
                     path, f"part {name} does not match its sha256 (corrupted or tampered)"
@@ -203,14 +205,16 @@ def _manifest(path: Path, tar: tarfile.TarFile) -> Manifest:
     if first is None or first.name != MANIFEST or not first.isreg() or first.size > MAX_MANIFEST:
         raise _refused(path, f"does not start with its {MANIFEST}")
     try:
-        raw = json.loads(tar.extractfile(first).read())
+        reader = tar.extractfile(first)
+        assert reader is not None, "a regular member always has a reader"
+        raw = json.loads(reader.read())
         identity = Identity(
             cluster=str(raw["cluster"]),
             config_sha256=str(raw["config_sha256"]),
             kubernetes=str(raw["kubernetes"]),
             nodes={str(k): str(v) for k, v in raw["nodes"].items()},
         )
-        parts = {
+        parts: dict[str, dict[str, int | str]] = {
             str(n): {"sha256": str(p["sha256"]), "size": int(p["size"])}
             for n, p in raw["parts"].items()
         }

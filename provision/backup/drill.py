@@ -133,7 +133,7 @@ class Measures:
         for kind in COUNTED:
             names = sh(f"{KUBECTL} get {kind} -A -o name{SELECT.get(kind, '')}").split()
             counts[kind] = len(names)
-        found = {"counts": counts}
+        found: dict[str, object] = {"counts": counts}
         found["configmap"] = sh(
             f"{KUBECTL} -n {MARK} get configmap {MARK} -o jsonpath='{{.data.token}}' "
             "2>/dev/null || true"

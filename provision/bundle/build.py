@@ -21,6 +21,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -157,9 +158,7 @@ class BundleBuild:
             path = f"images/{name}-{images.tag(name)}.tar"
             self._step(
                 f"image {ref}",
-                lambda name=name, ref=ref, path=path: self._image(
-                    name, ref, out / path, built, work, base
-                ),
+                partial(self._image, name, ref, out / path, built, work, base),
             )
             artifacts.append(_artifact(out, path, ref, "image", images.tag(name)))
         arch = ARCH.get(platform.machine(), platform.machine())
@@ -191,8 +190,13 @@ class BundleBuild:
         for name in KUBE_BINARIES:
             self._step(
                 f"{name} {version}",
-                lambda name=name: self.go.build(
-                    module, f"k8s.io/kubernetes/cmd/{name}", built / name, ldflags, name
+                partial(
+                    self.go.build,
+                    module,
+                    f"k8s.io/kubernetes/cmd/{name}",
+                    built / name,
+                    ldflags,
+                    name,
                 ),
             )
 
@@ -230,9 +234,7 @@ class BundleBuild:
         ):
             self._step(
                 f"{name} {version}",
-                lambda name=name, package=package: self.go.build(
-                    module, package, built / name, ldflags, name
-                ),
+                partial(self.go.build, module, package, built / name, ldflags, name),
             )
 
     def _pause(self, module: Path, built: Path, version: str) -> None:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from provision.bundle import gomod
 from provision.bundle.baseimage import REMOVE, BaseRecipe, base_layer, kept_dir
@@ -79,6 +80,13 @@ NODE_BASE = BaseRecipe(
 )
 KUBE_CONTROLLERS_UID = 999
 T = TypeVar("T")
+
+
+class Step(Protocol):
+    """Runs one step of the build now and returns what it made: step(what, fn) -> fn()."""
+
+    def __call__(self, what: str, fn: Callable[[], T], /) -> T: ...
+
 
 _IMAGE = re.compile(r"""^\s*(?:-\s+)?image:\s*["']?([^\s"'#]+)""", re.M)
 
@@ -165,7 +173,7 @@ class CalicoBuild:
         go: gomod.Go,
         cache_dir: Path,
         log: RunLog,
-        step: Callable[[str, Callable[[], T]], T],
+        step: Step,
         arch: str,
     ):
         self.go = go
@@ -207,9 +215,7 @@ class CalicoBuild:
             path = f"images/calico-{component}-{tag_of(ref)}.tar"
             self.step(
                 f"image {ref}",
-                lambda component=component, ref=ref, path=path: self._image(
-                    component, ref, out / path, source, built, work, base
-                ),
+                partial(self._image, component, ref, out / path, source, built, work, base),
             )
             artifacts.append(_artifact(out, path, ref, "image", tag_of(ref)))
         return artifacts

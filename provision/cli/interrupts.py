@@ -48,8 +48,8 @@ def descendants() -> list[tuple[int, int]]:
     found: list[tuple[int, int]] = []
     todo = [os.getpid()]
     while todo:
-        for pid, pgrp in children.get(todo.pop(), []):
-            found.append((pid, pgrp))
+        for pid, group in children.get(todo.pop(), []):
+            found.append((pid, group))
             todo.append(pid)
     return found
 

@@ -53,7 +53,9 @@ def remove_node(text: str, node_name: str, name: str) -> str:
         raise ConfigError(
             name, [Problem("nodes", f"no node named {node_name}", "check the node name")]
         )
-    indent = ITEM.match(lines[start]).group(1)
+    item = ITEM.match(lines[start])
+    assert item is not None, "the node's line matched `- name:` above"
+    indent = item.group(1)
     stop = start + 1
     while stop < end and not lines[stop].startswith(f"{indent}- "):
         stop += 1

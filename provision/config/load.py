@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from provision.config.checks import check
 from provision.config.model import ClusterConfig
@@ -208,7 +209,7 @@ def _size(node: yaml.Node, memo: dict[int, int]) -> int:
     return total
 
 
-def _compose(name: str, text: str) -> tuple[yaml.Node | None, object]:
+def _compose(name: str, text: str) -> tuple[yaml.Node | None, BoundedLoader]:
     loader = BoundedLoader(text)
     try:
         root = loader.get_single_node()
@@ -343,7 +344,7 @@ def _order(p: Problem) -> tuple[int, str]:
     return (p.line or 0, p.path)
 
 
-def _problem(err: dict, lines: dict[Loc, int]) -> Problem:
+def _problem(err: ErrorDetails, lines: dict[Loc, int]) -> Problem:
     loc: Loc = tuple(part for part in err["loc"] if not _is_union_tag(part))
     path = path_str(loc)
     kind = err["type"]

@@ -51,10 +51,12 @@ Name = Annotated[StrictStr, AfterValidator(kinds.dns_label)]
 HostIP = Annotated[IPv4Address, BeforeValidator(_text), AfterValidator(kinds.host_ip)]
 
 
-def Net(low: int, high: int, why: str):
-    return Annotated[
-        IPv4Network, BeforeValidator(_text), AfterValidator(kinds.network(low, high, why))
-    ]
+Net = Annotated[IPv4Network, BeforeValidator(_text)]
+
+
+def prefix(low: int, high: int, why: str) -> AfterValidator:
+    """With Net: a usable network whose prefix length is between /low and /high."""
+    return AfterValidator(kinds.network(low, high, why))
 
 
 ImageRef = Annotated[StrictStr, AfterValidator(kinds.image_ref)]
@@ -117,20 +119,20 @@ class Node(Strict):
 
 
 class Network(Strict):
-    node_subnet: Net(8, 29, "a /29 holds the host and five nodes") = Field(
+    node_subnet: Annotated[Net, prefix(8, 29, "a /29 holds the host and five nodes")] = Field(
         description="private network of the nodes, CIDR, /8 to /29"
     )
     # Calico hands each node /26 blocks, and kubeadm turns on the controller manager's
     # node CIDR allocation with /24 per node: smaller than /24 is too small.
-    pod_cidr: Net(8, 24, "smaller than /24 is too small: each node takes a /24") = Field(
-        description="pod network, CIDR (Calico IP pool), /8 to /24"
-    )
+    pod_cidr: Annotated[
+        Net, prefix(8, 24, "smaller than /24 is too small: each node takes a /24")
+    ] = Field(description="pod network, CIDR (Calico IP pool), /8 to /24")
     # The API server refuses a service range larger than /12 (20 bits); kubeadm gives
     # CoreDNS the 10th address, and the API server keeps a static band of at least 16
     # addresses at the start: below /24 the add-ons' services crowd what is left.
-    service_cidr: Net(12, 24, "the API server accepts at most /12; below /24 too few remain") = (
-        Field(description="service network, CIDR, /12 to /24")
-    )
+    service_cidr: Annotated[
+        Net, prefix(12, 24, "the API server accepts at most /12; below /24 too few remain")
+    ] = Field(description="service network, CIDR, /12 to /24")
     # The network phase deploys Calico's VXLAN manifest: IPIP and no encapsulation
     # need its BGP manifest, which provision does not deploy.
     encapsulation: Literal["vxlan"] = Field(
@@ -141,7 +143,9 @@ class Network(Strict):
         description="run a Calico release that is not tested with the pinned Kubernetes minor "
         "(say why in a comment)",
     )
-    docker_bridge: Net(8, 28, "Docker's bridge needs room for its containers") = Field(
+    docker_bridge: Annotated[
+        Net, prefix(8, 28, "Docker's bridge needs room for its containers")
+    ] = Field(
         IPv4Network("172.17.0.0/16"), description="Docker's default bridge on the nodes, CIDR"
     )
 

@@ -136,9 +136,9 @@ def ensure_box(cache_dir: Path, say: Callable[[str], None] = print) -> tuple[str
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
             box_file.unlink(missing_ok=True)
             raise HostError(f"box build failed with exit {rc} (full log: {log})\n{tail}")
-    out = _vagrant("box", "add", "--force", "--name", name, str(box_file))
-    if out.returncode != 0:
-        raise HostError(f"vagrant box add {name} failed:\n{(out.stdout + out.stderr)[-800:]}")
+    added = _vagrant("box", "add", "--force", "--name", name, str(box_file))
+    if added.returncode != 0:
+        raise HostError(f"vagrant box add {name} failed:\n{(added.stdout + added.stderr)[-800:]}")
     say(f"box {name} built and added in {time.monotonic() - started:.0f} s")
     return name, True
 

@@ -153,7 +153,7 @@ class VagrantMachines:
         from provision.machines.keys import ensure_key
 
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        extra = {}
+        extra: dict[str, object] = {}
         if seed is _RECORDED:
             seed = self._recorded("seed")
         if self.provider == "docker":
@@ -281,7 +281,7 @@ class VagrantMachines:
         if not new:
             return
         ensure_seed(seed, image, resolve_sources(self.config).bundle_dir, say=self.log.say)
-        roles = {n.name: n.role for n in self.config.nodes if n.name in new}
+        roles: dict[str, str] = {n.name: n.role for n in self.config.nodes if n.name in new}
         started = time.monotonic()
         fill_stores(seed, image, self.config.cluster.name, roles, LABEL)
         self.log.say(

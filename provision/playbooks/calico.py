@@ -115,7 +115,7 @@ def fit(manifest_text: str, config: ClusterConfig, source: str = "calico.yaml") 
 
 
 def images(manifest_text: str) -> set[str]:
-    found = set()
+    found: set[str] = set()
     for doc in yaml.safe_load_all(manifest_text):
         pod = ((doc or {}).get("spec") or {}).get("template", {}).get("spec") or {}
         found.update(c["image"] for c in pod.get("containers", []) + pod.get("initContainers", []))

@@ -12,14 +12,15 @@ def playbook_vars(config: ClusterConfig) -> dict:
     sources = resolve_sources(config)
     k8s_minor = compat.minor(config.versions.kubernetes)
     mirror = config.registry.mirror.rstrip("/")
-    extra = {}
+    extra: dict[str, object] = {}
     if sources.artifacts == "bundle":
         from provision.bundle.manifest import read_manifest, sha256_of
 
         artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
-        extra["kube_binaries_sha256"] = {a.name: a.sha256 for a in artifacts if a.kind == "binary"}
-        if "cri-dockerd" in extra["kube_binaries_sha256"]:
-            extra["cri_dockerd_sha256"] = extra["kube_binaries_sha256"]["cri-dockerd"]
+        binaries = {a.name: a.sha256 for a in artifacts if a.kind == "binary"}
+        extra["kube_binaries_sha256"] = binaries
+        if "cri-dockerd" in binaries:
+            extra["cri_dockerd_sha256"] = binaries["cri-dockerd"]
         extra["kube_images"] = {a.name: a.path for a in artifacts if a.kind == "image"}
         extra["bundle_manifest_sha256"] = sha256_of(sources.bundle_dir / BUNDLE_MANIFEST)
     return {
