@@ -104,6 +104,12 @@ class DataGuard(ProvisionError):
     exit_code = 9
 
 
+class LabBusy(ProvisionError):
+    """Refused: another provision command holds this lab's lock (see provision/lock.py)."""
+
+    exit_code = 10
+
+
 # Not an exception: Ctrl-C or SIGTERM, the shell's 128 + SIGINT.
 INTERRUPTED = 130
 
@@ -119,5 +125,6 @@ EXIT_CODES: dict[int, str] = {
     7: "a verify check failed",
     8: "`rebuild` did not pass (its report says which phase or check)",
     9: "refused: the operation would lose the only copy of data (`--force` to drop it)",
+    10: "busy: another provision command is changing this lab (`--wait` waits for it)",
     INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); run the same command again to continue",
 }

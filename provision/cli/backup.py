@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from provision.cli.base import Command, RunCommand
-from provision.cli.common import console, inventory_option, reports_errors
+from provision.cli.common import console, inventory_option, reports_errors, wait_option
 
 
 class BackupCommand(RunCommand):
@@ -53,6 +53,7 @@ class ListCommand(Command):
 
 @click.command("backup")
 @inventory_option
+@wait_option
 @click.option("--list", "listing", is_flag=True, help="list the kept backups and stop")
 @click.option(
     "--out",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from provision.cli.common import console, load_config
+from provision.cli.common import console, load_config, wants_wait
 from provision.errors import INTERRUPTED
 
 if TYPE_CHECKING:
@@ -36,6 +36,9 @@ class Command:
 class RunCommand(Command):
     run_name: str  # the run directory's suffix, e.g. "node-reset"
     log: RunLog
+    # One changing command at a time per lab (provision/lock.py); verify and the
+    # bundle's commands change no lab.
+    locks_lab = True
 
     def title(self) -> str:
         """The banner's words for this command, e.g. "node reset w1"."""
@@ -50,6 +53,19 @@ class RunCommand(Command):
         """The closing lines, once execute returned."""
 
     def main(self) -> None:
+        from provision.lock import lab_lock
+
+        if not self.locks_lab:
+            self._main()
+            return
+
+        def say(line: str) -> None:
+            console(stderr=True).print(line, markup=False)
+
+        with lab_lock(self.inv.state_dir, self.title(), wait=wants_wait(), say=say):
+            self._main()
+
+    def _main(self) -> None:
         from provision.runlog import RunLog
 
         self.inv.claim_state(self.config.cluster.name, self.config.machines.kind == "vagrant")

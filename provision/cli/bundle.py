@@ -10,6 +10,7 @@ from provision.cli.common import console, inventory_option, reports_errors
 
 
 class BuildCommand(RunCommand):
+    locks_lab = False  # changes no lab
     run_name = "bundle-build"
 
     def banner(self) -> str:
@@ -28,6 +29,7 @@ class BuildCommand(RunCommand):
 
 
 class FetchCommand(RunCommand):
+    locks_lab = False  # changes no lab
     run_name = "bundle-fetch"
 
     def __init__(self, inventory: str | None, arch: str | None) -> None:

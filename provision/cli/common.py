@@ -37,6 +37,30 @@ inventory_option = click.option(
 )
 
 
+WAIT_KEY = "provision.wait"
+
+
+def _remember_wait(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[WAIT_KEY] = value
+
+
+# On every command that changes a lab (it takes the lab's lock: provision/lock.py).
+wait_option = click.option(
+    "--wait",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_wait,
+    help="if another provision command is changing this lab, wait for it to finish "
+    "instead of refusing (exit 10)",
+)
+
+
+def wants_wait() -> bool:
+    """--wait was given to the command running now."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx and ctx.meta.get(WAIT_KEY))
+
+
 # Where output is not a terminal (a run log, a pipe, CI), lines are never broken:
 # rich would otherwise wrap at 80 columns, mid-path and mid-word.
 UNWRAPPED_WIDTH = 100_000

@@ -1,7 +1,7 @@
 import click
 
 from provision.cli.base import RunCommand
-from provision.cli.common import inventory_option, reports_errors
+from provision.cli.common import inventory_option, reports_errors, wait_option
 
 
 class DestroyCommand(RunCommand):
@@ -29,6 +29,7 @@ class DestroyCommand(RunCommand):
 
 @click.command("destroy")
 @inventory_option
+@wait_option
 @click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")
 @reports_errors
 def command(inventory: str | None, yes: bool) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from provision.cli.base import RunCommand
-from provision.cli.common import inventory_option, reports_errors
+from provision.cli.common import inventory_option, reports_errors, wait_option
 
 force_option = click.option(
     "--force", is_flag=True, help="go on even if data that lives only on this node is lost"
@@ -50,6 +50,7 @@ def command() -> None:
 
 @command.command("reset")
 @inventory_option
+@wait_option
 @click.argument("name")
 @backup_option
 @reports_errors
@@ -62,6 +63,7 @@ def reset(inventory: str | None, name: str, backup: Path | None) -> None:
 
 @command.command("replace")
 @inventory_option
+@wait_option
 @click.argument("name")
 @force_option
 @backup_option
@@ -76,6 +78,7 @@ def replace(inventory: str | None, name: str, force: bool, backup: Path | None) 
 
 @command.command("add")
 @inventory_option
+@wait_option
 @click.argument("name")
 @click.option("--role", type=click.Choice(["worker"]), default="worker", show_default=True)
 @click.option("--ip", required=True, help="its private IP in network.node_subnet")
@@ -90,6 +93,7 @@ def add(inventory: str | None, name: str, role: str, ip: str, cpus: int, memory_
 
 @command.command("remove")
 @inventory_option
+@wait_option
 @click.argument("name")
 @force_option
 @reports_errors

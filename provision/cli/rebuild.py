@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from provision.cli.base import RunCommand
-from provision.cli.common import inventory_option, reports_errors
+from provision.cli.common import inventory_option, reports_errors, wait_option
 
 
 class RebuildCommand(RunCommand):
@@ -36,6 +36,7 @@ class RebuildCommand(RunCommand):
 
 @click.command("rebuild")
 @inventory_option
+@wait_option
 @click.option(
     "--restore-drill",
     is_flag=True,

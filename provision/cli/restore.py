@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from provision.cli.base import RunCommand
-from provision.cli.common import inventory_option, reports_errors
+from provision.cli.common import inventory_option, reports_errors, wait_option
 
 
 class RestoreCommand(RunCommand):
@@ -34,6 +34,7 @@ class RestoreCommand(RunCommand):
 
 @click.command("restore")
 @inventory_option
+@wait_option
 @click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--force",

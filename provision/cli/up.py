@@ -1,7 +1,7 @@
 import click
 
 from provision.cli.base import RunCommand
-from provision.cli.common import inventory_option, reports_errors
+from provision.cli.common import inventory_option, reports_errors, wait_option
 from provision.errors import UsageError
 
 
@@ -35,6 +35,7 @@ class UpCommand(RunCommand):
 
 @click.command("up")
 @inventory_option
+@wait_option
 @click.option(
     "--only",
     default=None,

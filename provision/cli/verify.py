@@ -9,6 +9,7 @@ from provision.cli.common import inventory_option, reports_errors
 
 
 class VerifyCommand(RunCommand):
+    locks_lab = False  # changes no lab
     run_name = "verify"
 
     def execute(self) -> None:

@@ -21,7 +21,7 @@ README = PACKAGE.parent / "README.md"
 # Lower layers never import higher ones; one layer's modules may import each other
 # (without a cycle).
 LAYERS: dict[int, tuple[str, ...]] = {
-    0: ("provision", "errors", "project", "runlog", "templates", "apt_mirror", "files"),
+    0: ("provision", "errors", "project", "runlog", "templates", "apt_mirror", "files", "lock"),
     1: ("config",),
     2: ("sources", "bundle"),
     3: ("machines",),

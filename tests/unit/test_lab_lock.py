@@ -1,0 +1,163 @@
+"""One changing command at a time per lab, with real processes: the real `provision`
+command against a lock held by another process (busy: exit 10 naming the holder,
+nothing written; --wait: it waits, then runs), a killed holder leaves nothing held,
+read-only commands never take the lock, and of six processes racing for it one wins."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from provision.lock import lock_path
+from provision.project import resolve_inventory
+from tests.conftest import CLI, ROOT
+
+# Holds the lab's lock as `provision up` would, says so, then sleeps until killed.
+HOLD = """
+import sys, time
+from pathlib import Path
+from provision.lock import lab_lock
+with lab_lock(Path(sys.argv[1]), "up"):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+# Tries the lock once without waiting; prints what happened.
+TRY = """
+import sys, time
+from pathlib import Path
+from provision.errors import LabBusy
+from provision.lock import lab_lock
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))  # all start together
+try:
+    with lab_lock(Path(sys.argv[1]), "backup"):
+        print("locked", flush=True)
+        time.sleep(2)
+except LabBusy:
+    print("busy", flush=True)
+"""
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state"), "COLUMNS": "200"}
+
+
+@pytest.fixture
+def state(lab, write_config, env, monkeypatch) -> tuple[Path, Path]:
+    """(cluster.yml, the state dir provision computes for it under this env)."""
+    config = write_config(lab)
+    monkeypatch.setenv("XDG_STATE_HOME", env["XDG_STATE_HOME"])
+    return config, resolve_inventory(str(config)).state_dir
+
+
+def holder(state_dir: Path, env: dict[str, str], seconds: float = 60) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-P", "-c", HOLD, str(state_dir), str(seconds)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(CLI), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_a_second_changing_command_is_refused_at_once_naming_the_holder(state, env):
+    config, state_dir = state
+    proc = holder(state_dir, env)
+    try:
+        started = time.monotonic()
+        out = cli("up", "-i", str(config), env=env)
+        took = time.monotonic() - started
+        assert out.returncode == 10, out
+        assert f"`provision up` (process {proc.pid}, started " in out.stderr, out.stderr
+        assert "--wait" in out.stderr
+        assert took < 30, f"refused only after {took:.0f} s"
+        # refused before anything: not even the lab's state directory
+        assert not state_dir.exists(), sorted(state_dir.rglob("*"))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_wait_waits_for_the_holder_then_runs(state, env):
+    config, state_dir = state
+    proc = holder(state_dir, env, seconds=4)
+    started = time.monotonic()
+    out = cli("node", "reset", "w1", "-i", str(config), "--wait", env=env)
+    took = time.monotonic() - started
+    proc.wait()
+    assert "waiting for `provision up` (process" in out.stderr, out.stderr
+    assert out.returncode != 10, out
+    assert took >= 2, f"did not wait: {took:.1f} s"
+    # it ran once the holder was gone: it opened its own run
+    assert list((state_dir / "runs").glob("*-node-reset")), sorted(state_dir.rglob("*"))
+
+
+def test_a_killed_holder_leaves_the_lab_free(state, env):
+    config, state_dir = state
+    proc = holder(state_dir, env)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    out = cli("node", "reset", "w1", "-i", str(config), env=env)
+    assert out.returncode != 10, out
+    assert list((state_dir / "runs").glob("*-node-reset"))
+
+
+@pytest.mark.parametrize("command", [["plan"], ["validate"], ["render", "--out", "{out}"]])
+def test_read_only_commands_never_take_the_lock(state, env, tmp_path, command):
+    config, state_dir = state
+    proc = holder(state_dir, env)
+    try:
+        args = [a.format(out=tmp_path / "rendered") for a in command]
+        out = cli(*args, "-i", str(config), env=env)
+        assert out.returncode == 0, out
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_of_six_racing_processes_exactly_one_holds_the_lock(state, env):
+    _, state_dir = state
+    at = str(time.time() + 1.5)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-P", "-c", TRY, str(state_dir), at],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(6)
+    ]
+    said = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert said == ["busy"] * 5 + ["locked"], said
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(state, env, tmp_path):
+    config, state_dir = state
+    state_dir.parent.mkdir(parents=True)
+    target = tmp_path / "elsewhere"
+    target.write_text("keep me\n")
+    lock_path(state_dir).symlink_to(target)
+    out = cli("up", "-i", str(config), env=env)
+    assert out.returncode == 2, out
+    assert "is a symbolic link" in out.stderr and "fix:" in out.stderr
+    assert target.read_text() == "keep me\n"
