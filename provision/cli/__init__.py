@@ -7,6 +7,7 @@ one-line help lives here for the same reason.
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
 
@@ -62,4 +63,9 @@ def cli() -> None:
 
 
 def main() -> None:
+    # A terminal or pipe that cannot show a character gets its escape, not a crash.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     cli(prog_name="provision")

@@ -69,7 +69,16 @@ UNWRAPPED_WIDTH = 100_000
 def console(stderr: bool = False):
     from rich.console import Console
 
-    out = Console(stderr=stderr, highlight=False)
+    class DataConsole(Console):
+        """Output is data: text from configs, files and the environment is never read
+        as rich markup (`[/bold]` in a path prints as it is; styles come from
+        `style=`), and its control characters are shown escaped, never sent raw to
+        the terminal. Tables and plain strings alike pass through render_str."""
+
+        def render_str(self, text: str, **kwargs):
+            return super().render_str(printable(text), **kwargs)
+
+    out = DataConsole(stderr=stderr, highlight=False, markup=False)
     if not out.is_terminal:
         out.soft_wrap = True
         out.width = UNWRAPPED_WIDTH
@@ -125,8 +134,17 @@ def _internal(e: Exception) -> NoReturn:
     )
 
 
+def printable(text: str) -> str:
+    """Text as data for a terminal: control characters (an escape sequence in a file
+    name, a config value, a reader's message) shown escaped, never sent raw."""
+    return "".join(
+        c if c.isprintable() or c in "\n\t" else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    print(f"error: {printable(message)}", file=sys.stderr)
     sys.exit(code)
 
 

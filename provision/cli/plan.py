@@ -21,10 +21,9 @@ class PlanCommand(Command):
         if problems:
             raise ConfigError(str(inv.cluster_file), problems)
         out = console()
-        out.print(
-            f"[bold]plan for {config.cluster.name}[/] ({inv.cluster_file}), provider: {provider}"
-        )
-        out.print(f"provider {provider}: {choice.reason}", markup=False)
+        out.print(f"plan for {config.cluster.name}", style="bold", end="")
+        out.print(f" ({inv.cluster_file}), provider: {provider}")
+        out.print(f"provider {provider}: {choice.reason}")
 
         machines = Table(title="machines")
         for col in ("node", "role", "cpus", "memory", "node ip"):
