@@ -33,13 +33,22 @@ class RenderCommand(Command):
             console().print(f"wrote {path}")
 
 
+class _NamedDir(click.Path):
+    """A directory path that is not empty: Path("") would be the working directory."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty: name the directory to write into", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @click.command("render")
 @inventory_option
 @click.option(
     "--out",
     "out",
     required=True,
-    type=click.Path(file_okay=False, path_type=Path),
+    type=_NamedDir(file_okay=False, path_type=Path),
     help="directory to write into (created if missing)",
 )
 @click.option(

@@ -68,6 +68,8 @@ CASES = [
     ("render-in-proc", ["render", "-i", "{LAB}", "--out", "/proc"], {}, {2}, "/proc"),
     ("render-in-dev", ["render", "-i", "{LAB}", "--out", "/dev/shm/../x"], {}, {2}, "/dev"),
     ("render-out-nul", ["render", "-i", "{LAB}", "--out", "{TMP}/a\x00b"], {}, {2}, "NUL"),
+    ("render-out-empty", ["render", "-i", "{LAB}", "--out", ""], {}, {2}, "is empty"),
+    ("status-takes-no-wait", ["status", "--wait"], {}, {2}, "--wait"),
     (
         "render-bad-provider",
         ["render", "-i", "{LAB}", "--out", "{OUT}", "--provider", "vmware"],
