@@ -19,8 +19,24 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeGuard
+
+from provision.files import decode_json, read_small, refuse
 
 FILE = "phases.json"
+WHAT = "the record of up's phases"
+
+
+def _is_record(data: object) -> TypeGuard[dict]:
+    """The shape save() writes (the fields load and resume_point use)."""
+    if not isinstance(data, dict):
+        return False
+    phases = data.get("phases", {})
+    return (
+        isinstance(data.get("run", ""), str)
+        and isinstance(phases, dict)
+        and all(isinstance(v, dict) for v in phases.values())
+    )
 
 
 def _now() -> str:
@@ -42,10 +58,16 @@ class PhaseState:
     def load(cls, state_dir: Path, cluster_file: Path) -> PhaseState:
         path = state_dir / FILE
         digest = config_hash(cluster_file)
+        fix = f"remove it (`rm {path}`: the next up runs every phase) and run up again"
+        raw = read_small(path, WHAT, fix)  # a FIFO, a link, a huge file: refused
         try:
-            data = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
+            data = decode_json(raw) if raw is not None else None
+        except ValueError:
+            data = None  # a torn write: nothing to resume from
+        if data is None:
             return cls(path, digest)
+        if not _is_record(data):
+            raise refuse(path, WHAT, "not the record provision writes", fix)
         if data.get("config_sha256") != digest:
             return cls(path, digest)  # another config: nothing to resume
         return cls(path, digest, data.get("run", ""), data.get("phases", {}))

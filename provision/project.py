@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import HostError, UsageError
+from provision.files import read_json, refuse
 
 DEFAULT_INVENTORY = "lab"
 
@@ -96,11 +97,16 @@ class Inventory:
         releases the claim). Existing hosts (kind ssh) are named by nobody."""
         mine = str(self.cluster_file.resolve())
         record = {"cluster_file": mine, "cluster": cluster_name, "makes_machines": makes_machines}
+        recorded = _read_owner(self.owner_file)  # this lab's: a bad one is refused
         for other in sorted(self.state_dir.parent.glob("*/owner.json")):
-            theirs = _read_owner(other)
+            if other.parent == self.state_dir:
+                continue
+            try:
+                theirs = _read_owner(other)
+            except UsageError:
+                continue  # unreadable (a FIFO, a link, not a record): it names no machines
             if (
                 makes_machines
-                and other.parent != self.state_dir
                 and theirs
                 and theirs["makes_machines"]
                 and theirs["cluster"] == cluster_name
@@ -114,7 +120,7 @@ class Inventory:
                     f"  fix: set another cluster.name in {mine}, or run `provision destroy -i "
                     f"{theirs['cluster_file']}` first"
                 )
-        if _read_owner(self.owner_file) != record:
+        if recorded != record:
             self.state_dir.mkdir(parents=True, exist_ok=True)
             self.owner_file.write_text(json.dumps(record) + "\n")
 
@@ -162,15 +168,19 @@ def resolve_inventory(value: str | None) -> Inventory:
 
 
 def _read_owner(path: Path) -> dict | None:
-    """An owner record, or None when there is none or it is not ours to read."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """An owner record, or None when there is none; UsageError for a file that is not
+    one (not a small regular file of JSON with the three fields claim_state writes)."""
+    data = read_json(path, "the lab's owner record")
+    if data is None:
         return None
     if not (
-        isinstance(data, dict)
-        and all(isinstance(data.get(k), str) for k in ("cluster_file", "cluster"))
+        all(isinstance(data.get(k), str) for k in ("cluster_file", "cluster"))
         and isinstance(data.get("makes_machines"), bool)
     ):
-        return None
+        raise refuse(
+            path,
+            "the lab's owner record",
+            "not the record provision writes (cluster_file, cluster, makes_machines)",
+            f"remove it (`rm {path}`) and run the command again",
+        )
     return {k: data[k] for k in ("cluster_file", "cluster", "makes_machines")}

@@ -105,13 +105,26 @@ class Rebuild:
         out = write_report(report, self.inv.state_dir / "reports", stamp)
         return report, out
 
-    def _verify_results(self):
+    def _verify_results(self) -> list:
         """The checks of a verify phase that failed (they are in verify.json)."""
-        import json
+        from dataclasses import fields
 
+        from provision.files import read_json, refuse
         from provision.verify.run import Result
 
         path = self.log.dir / "verify.json"
-        if not path.is_file():
+        what = "the verify phase's results"
+        rows = read_json(path, what, shape=list, max_bytes=16 << 20)
+        if rows is None:
             return []
-        return [Result(**r) for r in json.loads(path.read_text())]
+        types: dict[str, tuple[type, ...]] = {f.name: (str,) for f in fields(Result)}
+        types["seconds"] = (int, float)
+        for r in rows:
+            if not (
+                isinstance(r, dict)
+                and r.keys() == types.keys()
+                and all(isinstance(r[k], t) for k, t in types.items())
+            ):
+                problem = f"an entry is not a check's result ({', '.join(types)})"
+                raise refuse(path, what, problem, f"remove it (`rm {path}`) and run rebuild again")
+        return [Result(**r) for r in rows]

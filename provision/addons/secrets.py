@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from provision.config.model import ClusterConfig
-from provision.files import private_file
+from provision.files import private_file, read_json, refuse
 
 ALPHABET = string.ascii_letters + string.digits  # safe in YAML, SQL and shell quoting
 
@@ -45,9 +45,18 @@ def ensure_secrets(config: ClusterConfig, state_dir: Path) -> dict[str, str]:
     path = secrets_file(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
-    stored = json.loads(path.read_text()) if path.exists() else {}
+    fix = (
+        "put back the file provision wrote (a JSON object of names to strings), or remove "
+        f"it (`rm {path}`) for new credentials (add-ons made with the old ones keep those)"
+    )
+    recorded = read_json(path, "the add-ons' credentials", fix=fix)
+    if recorded is not None and not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()
+    ):
+        raise refuse(path, "the add-ons' credentials", "not a mapping of names to strings", fix)
+    stored: dict[str, str] = recorded or {}
     missing = {k: make() for k, make in wanted(config).items() if k not in stored}
-    if missing or not path.exists():
+    if missing or recorded is None:
         stored.update(missing)
         write_private(path, json.dumps(stored, indent=2))
     os.chmod(path, 0o600)

@@ -18,11 +18,31 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
 from provision.errors import UsageError
+from provision.files import decode_json, read_small, refuse
 from provision.runlog import RunLog
 
 FILE = "operation.json"
+WHAT = "the record of an unfinished operation"
+
+
+def _is_record(data: object) -> TypeGuard[dict]:
+    """The shape save() writes (the fields begin, done and timings use)."""
+    if not isinstance(data, dict):
+        return False
+    stages = data.get("stages", {})
+    return (
+        all(isinstance(data.get(k, ""), str) for k in ("operation", "archive", "run"))
+        and isinstance(stages, dict)
+        and all(
+            isinstance(s, dict)
+            and isinstance(s.get("seconds", 0.0), int | float)
+            and not isinstance(s.get("seconds"), bool)
+            for s in stages.values()
+        )
+    )
 
 
 class UnfinishedOperation(UsageError):
@@ -42,12 +62,16 @@ class Stages:
         """The record of `operation`: a resumed one, or a new one. Another
         operation's unfinished record is refused, naming how to finish it."""
         path = state_dir / FILE
+        fix = f"finish or drop it: remove it (`rm {path}`) and run the command again"
+        raw = read_small(path, WHAT, fix)  # a FIFO, a link, a huge file: refused
         try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            data = None
+            data = decode_json(raw) if raw is not None else {}
         except ValueError:
-            data = None  # a torn write: nothing reliable to resume from
+            data = {}  # a torn write: nothing reliable to resume from
+        if data is None:
+            data = {}
+        if not _is_record(data):
+            raise refuse(path, WHAT, "not the record provision writes", fix)
         if data and data.get("operation") != operation:
             raise UnfinishedOperation(
                 f"{data.get('operation')} is unfinished (its record: {path})\n"

@@ -17,14 +17,18 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from provision.config.kinds import unsafe_dir
 from provision.errors import BundleError
+from provision.files import read_json, refuse
 
 FORMAT = 1
 NAME = "manifest.json"
+# A manifest lists a few hundred artifacts: kilobytes; more is not one of ours.
+MAX_MANIFEST = 16 << 20
+WHAT, FIX = "bundle manifest", "rebuild the bundle (`provision bundle build`)"
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ def write_manifest(directory: Path, kubernetes: str, artifacts: list[Artifact]) 
     }
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
+
+
+_FIELDS = tuple(f.name for f in fields(Artifact))
 
 
 class _DirLock:
@@ -114,17 +121,16 @@ def check_replaceable(bundle: Path) -> None:
 
 
 def _ours(manifest: Path) -> bool:
+    """A manifest of provision's; anything unreadable (a link, a FIFO, too big, not
+    JSON, another shape) is not ours."""
     try:
-        if not manifest.is_file() or manifest.stat().st_size > 16 << 20:
+        data = _read(manifest)
+        if data is None or data.get("format") != FORMAT:
             return False
-        data = json.loads(manifest.read_text())
-    except (OSError, ValueError):
+        _artifacts(manifest, data)
+    except BundleError:
         return False
-    return (
-        isinstance(data, dict)
-        and data.get("format") == FORMAT
-        and isinstance(data.get("artifacts"), list)
-    )
+    return True
 
 
 @contextmanager
@@ -184,22 +190,44 @@ def swap_in(out: Path, bundle: Path, staging: Path) -> None:
 def read_manifest(directory: Path, kubernetes: str) -> list[Artifact]:
     """The bundle's artifacts; refuses a bundle for another Kubernetes release."""
     path = directory / NAME
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
+    data = _read(path)
+    if data is None:
         raise BundleError(
             f"no bundle at {directory} (missing {NAME})\n"
             "  fix: run `provision bundle build`, or set artifacts.source: online"
-        ) from None
-    except ValueError as e:
-        raise BundleError(f"{path}: not valid JSON ({e})\n  fix: rebuild the bundle") from None
+        )
     if data.get("format") != FORMAT or data.get("kubernetes") != kubernetes:
         raise BundleError(
-            f"{path}: bundle is for Kubernetes {data.get('kubernetes')} "
-            f"(format {data.get('format')}), the config pins {kubernetes}\n"
+            f"{path}: bundle is for Kubernetes {str(data.get('kubernetes'))[:40]} "
+            f"(format {str(data.get('format'))[:10]}), the config pins {kubernetes}\n"
             "  fix: run `provision bundle build` for the pinned versions"
         )
-    return [Artifact(**a) for a in data["artifacts"]]
+    return _artifacts(path, data)
+
+
+def _read(path: Path) -> dict | None:
+    """The manifest's JSON object, or None when there is none; a FIFO, a link, a huge
+    file or one of another shape is a BundleError."""
+    return read_json(path, WHAT, fix=FIX, max_bytes=MAX_MANIFEST, error=BundleError)
+
+
+def _artifacts(path: Path, data: dict) -> list[Artifact]:
+    """The artifacts as write_manifest writes them; anything else is a BundleError."""
+    entries = data.get("artifacts")
+    if not isinstance(entries, list) or not all(map(_is_artifact, entries)):
+        problem = f"its artifacts are not a list of {', '.join(_FIELDS)} (strings)"
+        raise refuse(path, WHAT, problem, FIX, BundleError)
+    return [Artifact(**a) for a in entries]
+
+
+def _is_artifact(entry: object) -> bool:
+    """One artifact: exactly Artifact's fields, each a string (what a path or a name
+    may be is checked where it is used, e.g. by the image seed)."""
+    return (
+        isinstance(entry, dict)
+        and sorted(entry) == sorted(_FIELDS)
+        and all(isinstance(v, str) for v in entry.values())
+    )
 
 
 def verify(directory: Path, artifacts: list[Artifact]) -> None:

@@ -15,8 +15,12 @@ from pathlib import Path
 
 from provision.config.model import ClusterConfig
 from provision.errors import MachinesError
+from provision.files import read_small, refuse
 from provision.machines.base import MachineState, SshEndpoint, static_endpoints
 from provision.runlog import RunLog
+
+# A private key or a known_hosts file: a few kilobytes; more is no such file.
+MAX_SSH_FILE = 1 << 20
 
 
 class UnreachableHost(MachinesError):
@@ -137,6 +141,10 @@ class SshHosts:
         self.log.say(f"machines: {len(states)} existing hosts reachable over SSH ({how})")
 
     def _probe_all(self, sudo: bool = False) -> list[tuple[str, str]]:
+        # paramiko would block on a FIFO and read a file of any size: checked first
+        # (a missing file is left to the probe, which reports the host unreachable)
+        self._read("private_key", self.access.private_key)
+        self._read("known_hosts", self.access.known_hosts)
         endpoints = self.endpoints()
         with ThreadPoolExecutor(max_workers=len(endpoints)) as pool:
             return list(pool.map(lambda item: self._probe(item, sudo), endpoints.items()))
@@ -152,7 +160,22 @@ class SshHosts:
         ]
 
     def known_hosts(self, endpoints: dict[str, SshEndpoint]) -> str:
-        return self._path(self.access.known_hosts).read_text()
+        raw = self._read("known_hosts", self.access.known_hosts)
+        what, path = "machines.ssh.known_hosts", self._path(self.access.known_hosts)
+        fix = f"point {what} at the known_hosts file that pins the hosts' keys"
+        if raw is None:
+            raise refuse(path, what, "it does not exist", fix)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise refuse(path, what, f"not UTF-8 text (byte {e.start})", fix) from None
+
+    def _read(self, field: str, value: str) -> bytes | None:
+        """A file the config names, when it is a small regular file (read_small); the
+        config may name any path, so a link is followed to the file it names."""
+        what = f"machines.ssh.{field}"
+        fix = f"point {what} at a regular file of at most {MAX_SSH_FILE} bytes"
+        return read_small(self._path(value).resolve(), what, fix, MAX_SSH_FILE)
 
     def destroy_one(self, name: str) -> None:
         self.log.say(f"machines: {name} is an existing host; it is not destroyed")

@@ -18,6 +18,7 @@ from typing import Any
 
 from provision.config.model import ClusterConfig
 from provision.errors import MachinesError
+from provision.files import read_json, refuse
 from provision.machines.base import MachineState, SshEndpoint
 from provision.machines.node_image import INIT_PATH, LOGIN_HOME, LOGIN_USER
 from provision.machines.routes import add_blackholes, remove_blackholes
@@ -28,6 +29,7 @@ from provision.runlog import RunLog
 from provision.sources import BUNDLE_ON_NODE, resolve_sources
 
 LABEL = "io.provision.cluster"
+SPEC = "the lab's machines spec"  # machines.json, in errors
 _RECORDED: Any = object()  # write_spec: the seed machines.json already names
 
 
@@ -96,6 +98,14 @@ def docker_create_args(
 def node_store_args(cluster: str, node: str) -> list[str]:
     """A seeded node's containerd store: its named volume, filled from the seed."""
     return ["-v", f"{store_volume(cluster, node)}:{STORE_ON_NODE}"]
+
+
+def spec_fix(path: Path) -> str:
+    """How to get past a machines.json provision cannot use."""
+    return (
+        f"remove it (`rm {path}`): the next command writes it again from the config "
+        "(with the provider the config chooses)"
+    )
 
 
 class VagrantMachines:
@@ -212,10 +222,13 @@ class VagrantMachines:
 
     def _recorded(self, key: str):
         """What machines.json records for the docker provider (None when it does not)."""
-        try:
-            return json.loads(self.spec_path.read_text())["docker"].get(key)
-        except (OSError, KeyError, ValueError):
+        path = self.spec_path
+        docker = (read_json(path, SPEC, fix=spec_fix(path)) or {}).get("docker")
+        if docker is None:
             return None
+        if not isinstance(docker, dict) or not isinstance(docker.get(key), str | None):
+            raise refuse(path, SPEC, f"docker.{key} is not a string or null", spec_fix(path))
+        return docker.get(key)
 
     def _recorded_image(self) -> str:
         from provision.machines.node_image import image_tag
@@ -223,7 +236,8 @@ class VagrantMachines:
         return self._recorded("image") or image_tag()
 
     def _write_spec_if_missing(self) -> None:
-        if not self.spec_path.exists():
+        # read, not just looked for: a FIFO or a link there would be handed to Vagrant
+        if read_json(self.spec_path, SPEC, fix=spec_fix(self.spec_path)) is None:
             self.write_spec()
 
     # -- operations --------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,11 +37,9 @@ def hostile_config(lab, tmp_path) -> str:
     return str(folder / "cluster.yml")
 
 
-def test_an_error_naming_the_file_prints_its_markup_as_text_and_no_escape(
-    hostile_config, tmp_path
-):
-    text = open(hostile_config).read().replace("cpus: 2", "cpus: -1", 1)
-    open(hostile_config, "w").write(text)
+def test_an_error_naming_the_file_prints_its_markup_as_text_and_no_escape(hostile_config, tmp_path):
+    config = Path(hostile_config)
+    config.write_text(config.read_text().replace("cpus: 2", "cpus: -1", 1))
     out = run("validate", "-i", hostile_config, XDG_STATE_HOME=str(tmp_path / "s"))
     assert out.returncode == 2, out
     err = out.stderr.decode()
