@@ -226,15 +226,32 @@ done
 
 
 def fill_stores(
-    seed: Seed, image_tag: str, cluster: str, roles: dict[str, str], label: str
+    seed: Seed,
+    image_tag: str,
+    cluster: str,
+    roles: dict[str, str],
+    label: str,
+    identity: dict[str, str] | None = None,
 ) -> None:
-    """Make each node's store volume ({node: role}) afresh, filled from the seed."""
+    """Make each node's store volume ({node: role}) afresh, filled from the seed. The
+    volumes carry `identity` (the lab's labels); a leftover of an interrupted run is
+    removed first only when it carries them too."""
+    identity = identity or {label: cluster}
     stores = {store_volume(cluster, node): role for node, role in roles.items()}
+    labels = [a for k, v in identity.items() for a in ("--label", f"{k}={v}")]
     for volume, node in zip(stores, roles, strict=True):
-        docker("volume", "rm", "-f", volume, check=False)  # a leftover of an interrupted run
+        existing = _labels(volume)
+        if existing is not None:
+            if any(existing.get(k) != v for k, v in identity.items()):
+                raise HostError(
+                    f"image seed: volume {volume} exists but is not this lab's "
+                    f"(labels {existing})\n"
+                    f"  fix: remove it (`docker volume rm {volume}`) if nothing uses it, "
+                    "or give this lab another cluster.name"
+                )
+            docker("volume", "rm", "-f", volume, check=False)  # a leftover of this lab's
         docker(
-            "volume", "create", "--label", f"{label}={cluster}",
-            "--label", f"io.provision.node={node}", volume,
+            "volume", "create", *labels, "--label", f"io.provision.node={node}", volume,
         )  # fmt: skip
     parents = {Path(_mountpoint(v)).parent.parent for v in (seed.volume, *stores)}
     if len(parents) == 1:
@@ -258,6 +275,17 @@ def fill_stores(
             f"(exit {out.returncode})\n{out.stderr.strip()[-800:]}\n"
             "  fix: run `provision up` again (the seed is checked and made again if needed)"
         )
+
+
+def _labels(volume: str) -> dict[str, str] | None:
+    """The volume's labels, or None when there is no volume of that name."""
+    out = docker("volume", "inspect", "--format", "{{json .Labels}}", volume, check=False)
+    if out.returncode != 0:
+        return None
+    try:
+        return json.loads(out.stdout or "null") or {}
+    except ValueError:
+        return {}
 
 
 def _mountpoint(volume: str) -> str:

@@ -29,12 +29,19 @@ from provision.runlog import RunLog
 from provision.sources import BUNDLE_ON_NODE, resolve_sources
 
 LABEL = "io.provision.cluster"
+# The lab's identity (its state key, <inventory>-<hash>): provision removes a
+# container or volume only when it carries this lab's, never by cluster name alone.
+LAB_LABEL = "io.provision.lab"
 SPEC = "the lab's machines spec"  # machines.json, in errors
 _RECORDED: Any = object()  # write_spec: the seed machines.json already names
 
 
 def docker_create_args(
-    cluster: str, authorized_keys: Path, bundle: Path | None = None, seeded: bool = False
+    cluster: str,
+    authorized_keys: Path,
+    bundle: Path | None = None,
+    seeded: bool = False,
+    lab: str | None = None,
 ) -> list[str]:
     """Flags that boot a systemd node container without --privileged (README:
     "Machines"): every capability but CAP_SYS_RESOURCE, which a sandboxed Docker
@@ -52,9 +59,11 @@ def docker_create_args(
     mounts = []
     if bundle is not None and ":" not in str(bundle):
         mounts = ["-v", f"{bundle}:{BUNDLE_ON_NODE}:ro"]
+    identity = ["--label", f"{LAB_LABEL}={lab}"] if lab else []
     return [
         "--label",
         f"{LABEL}={cluster}",
+        *identity,
         "--cap-add",
         "ALL",
         "--cap-drop",
@@ -189,6 +198,7 @@ class VagrantMachines:
                     if sources.artifacts == "bundle" and self.config.artifacts.mount_bundle
                     else None,
                     seeded=seed is not None,
+                    lab=self.lab_key,
                 ),
             }
         driver = "kvm"
@@ -297,7 +307,7 @@ class VagrantMachines:
         ensure_seed(seed, image, resolve_sources(self.config).bundle_dir, say=self.log.say)
         roles: dict[str, str] = {n.name: n.role for n in self.config.nodes if n.name in new}
         started = time.monotonic()
-        fill_stores(seed, image, self.config.cluster.name, roles, LABEL)
+        fill_stores(seed, image, self.config.cluster.name, roles, LABEL, self._identity())
         self.log.say(
             f"machines: containerd stores of {', '.join(new)} filled from the seed "
             f"in {time.monotonic() - started:.1f} s"
@@ -405,7 +415,11 @@ class VagrantMachines:
         label = docker(
             "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}', container, check=False
         )
-        if label.returncode != 0 or label.stdout.strip() != self.config.cluster.name:
+        if (
+            label.returncode != 0
+            or label.stdout.strip() != self.config.cluster.name
+            or not self._carries_identity(container)
+        ):
             raise MachinesError(
                 f"container {container} is not a node of cluster {self.config.cluster.name} "
                 f"(label {LABEL}: {label.stdout.strip() or label.stderr.strip()!r})\n"
@@ -431,6 +445,31 @@ class VagrantMachines:
         kind, key = line.split()[:2]
         return kind, key
 
+    @property
+    def lab_key(self) -> str:
+        """This lab's identity: its state directory's name (<inventory>-<hash>)."""
+        return self.inv.state_dir.name
+
+    def _identity(self) -> dict[str, str]:
+        return {LABEL: self.config.cluster.name, LAB_LABEL: self.lab_key}
+
+    def _identity_filters(self) -> list[str]:
+        """docker ps/volume ls filters matching this lab's objects only (ANDed)."""
+        return [a for k, v in self._identity().items() for a in ("--filter", f"label={k}={v}")]
+
+    def _carries_identity(self, name: str, kind: str = "container") -> bool:
+        """The Docker object of that name exists and is this lab's (both labels)."""
+        from provision.machines.docker import docker
+
+        out = docker(kind, "inspect", "--format", "{{json .Labels}}", name, check=False)
+        if out.returncode != 0:
+            return False
+        try:
+            labels = json.loads(out.stdout or "null") or {}
+        except ValueError:
+            return False
+        return all(labels.get(k) == v for k, v in self._identity().items())
+
     def destroy_one(self, name: str) -> None:
         """Destroy one machine (its disks or volumes too); the others keep running."""
         from provision.machines.docker import docker
@@ -440,11 +479,13 @@ class VagrantMachines:
             # The node is being thrown away: removed at once, not shut down (a
             # node's systemd takes seconds to stop); Vagrant then finds it gone.
             container = f"{self.config.cluster.name}-{name}"
-            if docker("ps", "-aq", "--filter", f"name=^{container}$").stdout.strip():
+            if self._carries_identity(container):
                 docker("rm", "-f", "-v", container)
         self._vagrant_destroy([name])
         if self.provider == "docker":
-            docker("volume", "rm", "-f", store_volume(self.config.cluster.name, name), check=False)
+            volume = store_volume(self.config.cluster.name, name)
+            if self._carries_identity(volume, kind="volume"):
+                docker("volume", "rm", "-f", volume, check=False)
 
     def destroy(self) -> None:
         if self.provider == "docker":
@@ -476,8 +517,7 @@ class VagrantMachines:
         """Remove the lab's containers (with their anonymous volumes) at once."""
         from provision.machines.docker import docker
 
-        label = f"{LABEL}={self.config.cluster.name}"
-        ids = docker("ps", "-aq", "--filter", f"label={label}").stdout.split()
+        ids = docker("ps", "-aq", *self._identity_filters()).stdout.split()
         if ids:
             docker("rm", "-f", "-v", *ids)
         return len(ids)
@@ -488,11 +528,10 @@ class VagrantMachines:
         once no container uses it."""
         from provision.machines.docker import docker
 
-        cluster = self.config.cluster.name
         removed = self._remove_containers()
         if removed:
             self.log.say(f"machines: removed {removed} leftover container(s)")
-        stores = docker("volume", "ls", "-q", "--filter", f"label={LABEL}={cluster}").stdout.split()
+        stores = docker("volume", "ls", "-q", *self._identity_filters()).stdout.split()
         if stores:
             self.log.say(f"machines: removing {len(stores)} containerd store volume(s)")
             docker("volume", "rm", "-f", *stores)

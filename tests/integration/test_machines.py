@@ -14,7 +14,13 @@ import pytest
 from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
 from tests.conftest import CLI, ROOT, hosts_file, inventory_hosts, provision
-from tests.integration.conftest import docker, known_hosts_file, lab_containers, lab_state
+from tests.integration.conftest import (
+    LABEL,
+    docker,
+    known_hosts_file,
+    lab_containers,
+    lab_state,
+)
 
 pytestmark = pytest.mark.lab
 NODES = {"cp1": "192.168.56.10", "w1": "192.168.56.11", "w2": "192.168.56.12"}
@@ -217,6 +223,24 @@ def test_destroy_asks_first_and_a_no_keeps_every_machine(fresh_lab):
     assert sorted(lab_containers()) == before
     assert all(docker("inspect", "-f", "{{.State.Running}}", c).strip() == "true" for c in before)
     assert hosts_file().exists()
+
+
+def test_destroy_removes_only_what_carries_this_labs_identity(fresh_lab):
+    """A container and a volume labelled with this cluster's name but another lab's
+    identity (another checkout's lab of the same name) survive destroy."""
+    image = docker("inspect", "-f", "{{.Config.Image}}", lab_containers()[0]).strip()
+    labels = ["--label", f"{LABEL}=lab", "--label", "io.provision.lab=lab-0ther000"]
+    stranger = docker("create", *labels, "--name", "lab-stranger", image, "true").strip()
+    docker("volume", "create", *labels, "lab-w9-containerd")
+    try:
+        provision("destroy", "--yes")
+        assert lab_containers() == [stranger]
+        assert "lab-w9-containerd" in docker("volume", "ls", "-q").split()
+    finally:
+        docker("rm", "-f", stranger)
+        docker("volume", "rm", "-f", "lab-w9-containerd")
+    provision("up", "--only", "machines")  # the lab back for the tests after this one
+    assert len(lab_containers()) == 3
 
 
 def test_destroy_leaves_nothing_behind(fresh_lab):
