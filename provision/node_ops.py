@@ -276,8 +276,16 @@ class NodeOps:
                 f"{self.inv.cluster_file}: a node named {node['name']} exists already\n"
                 "  fix: choose another name"
             )
+        from provision.config.load import load_text
+
         path = self.inv.cluster_file
         text = add_node(path.read_text(encoding="utf-8"), node, str(path))
+        # Everything checked before cluster.yml changes: the new config, the hosts,
+        # and a control plane that answers.
+        load_text(text, str(path))
+        self.hosts_ready()
+        with control_plane(self.inv, self.config) as on:
+            on["control-plane"](f"{KUBECTL} get nodes -o name")
         config = replace_config(path, text)
         self.log.say(f"node: {node['name']} added to {path}")
         self.config = config

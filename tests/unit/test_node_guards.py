@@ -124,3 +124,28 @@ def test_the_addons_data_is_kept_other_data_refused_unless_forced(ops):
     # --force drops only what no backup carries
     assert ops.data_plan(mixed, "w2", force=True) == ["mysql/dump.sql"]
     assert "data-elasticsearch-0" in ops.log.path.read_text()
+
+
+def test_node_add_with_no_cluster_leaves_cluster_yml_as_it_was(lab, write_config, tmp_path):
+    """The real command: with no lab made, `node add` is refused before cluster.yml
+    changes (the control plane must answer first), byte for byte."""
+    import os
+    import subprocess
+
+    from tests.conftest import CLI, ROOT
+
+    path = write_config(lab)
+    before = path.read_bytes()
+    out = subprocess.run(
+        [str(CLI), "node", "add", "w3", "--ip", "192.168.56.13", "-i", str(path)],
+        cwd=ROOT,
+        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 2, out
+    assert "fix:" in out.stderr
+    assert path.read_bytes() == before
+    assert not list(path.parent.glob(".*.new")), "a half-written config left behind"
