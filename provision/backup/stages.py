@@ -73,11 +73,18 @@ class Stages:
         if not _is_record(data):
             raise refuse(path, WHAT, "not the record provision writes", fix)
         if data and data.get("operation") != operation:
-            raise UnfinishedOperation(
-                f"{data.get('operation')} is unfinished (its record: {path})\n"
-                f"  fix: run `provision {data.get('operation')}` again to finish it"
-                + (f" (it resumes with {data['archive']})" if data.get("archive") else "")
-            )
+            if not data.get("stages"):
+                # refused or stopped before its first stage: nothing to resume or lose
+                log.say(f"{operation}: dropping {path} ({data.get('operation')} never began)")
+                path.unlink()
+                data = {}
+            else:
+                raise UnfinishedOperation(
+                    f"{data.get('operation')} is unfinished (its record: {path})\n"
+                    f"  fix: run `provision {data.get('operation')}` again to finish it"
+                    + (f" (it resumes with {data['archive']})" if data.get("archive") else "")
+                    + f", or give it up: `rm {path}` (the lab may then need a rebuild)"
+                )
         stages = cls(path, operation)
         if data:
             stages.archive = data.get("archive", "")
@@ -90,7 +97,9 @@ class Stages:
                 style="yellow",
             )
         stages.run = log.dir.name
-        stages.save()
+        if data:
+            stages.save()  # a new record is written by its first stage: a command
+            # refused before any stage ran leaves none behind
         return stages
 
     def done(self, name: str) -> bool:

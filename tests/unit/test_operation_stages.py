@@ -50,11 +50,32 @@ def test_a_failed_stage_is_resumed_and_done_stages_are_skipped(tmp_path):
 def test_another_operation_is_refused_until_the_recorded_one_finishes(tmp_path):
     stages = Stages.begin(tmp_path, "node replace cp1", log(tmp_path), "hint")
     stages.archive = "/backups/b.tar.gz"
-    stages.save()
+
+    def fails():
+        raise RuntimeError("etcd did not answer")
+
+    with pytest.raises(RuntimeError):
+        stages.step("etcd", fails, log(tmp_path))
     with pytest.raises(UnfinishedOperation, match="node replace cp1 is unfinished") as e:
         Stages.begin(tmp_path, "restore", log(tmp_path), "hint")
     assert "provision node replace cp1" in str(e.value) and "b.tar.gz" in str(e.value)
+    assert f"rm {tmp_path / 'operation.json'}" in str(e.value)  # or give it up
     assert e.value.exit_code == 2
+
+
+def test_an_operation_refused_before_its_first_stage_leaves_no_record(tmp_path):
+    Stages.begin(tmp_path, "restore", log(tmp_path), "hint")
+    # ... a check refuses here, before any stage ran
+    assert not (tmp_path / "operation.json").exists()
+
+
+def test_a_record_of_an_operation_that_never_began_is_dropped(tmp_path):
+    (tmp_path / "operation.json").write_text(
+        '{"operation": "node replace cp1", "archive": "", "run": "r", "stages": {}}'
+    )
+    stages = Stages.begin(tmp_path, "restore", log(tmp_path), "hint")
+    assert stages.operation == "restore" and stages.stages == {}
+    assert not (tmp_path / "operation.json").exists()
 
 
 def test_a_torn_record_starts_over(tmp_path):
