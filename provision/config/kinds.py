@@ -59,6 +59,9 @@ def ssh_address(value: str) -> str:
         if value.lower() in RESERVED_NAMES:
             raise ValueError(f"'{value}' is this machine, not a cluster host")
         return value
+    if getattr(addr, "scope_id", None) is not None:
+        # `fe80::1%eth0 -oProxyCommand=...`: Python takes anything after % as the scope
+        raise ValueError("an IPv6 scope id (%...) is not allowed: write the address alone")
     if addr.is_unspecified or addr.is_multicast or addr.is_loopback:
         raise ValueError(f"{addr} is not a host address another machine can reach")
     return value

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from provision.config.model import ClusterConfig
 from provision.machines.base import SshEndpoint
 
@@ -46,8 +48,10 @@ def write_inventory(
     """Write the generated Ansible inventory (Inventory.hosts_file, in the state dir)."""
     import yaml
 
+    # Ansible splits these with shlex: a state path with a space stays one argument.
     ssh_args = (
-        f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+        f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
+        "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
     )
     hosts = build_hosts(
         config,
