@@ -230,12 +230,24 @@ def _is_artifact(entry: object) -> bool:
     )
 
 
+def _inside(root: Path, relative: str) -> bool:
+    """A relative path with no `..` that, links resolved, stays under root: bundle
+    check reads only the bundle."""
+    path = Path(relative)
+    if path.is_absolute() or ".." in path.parts or not relative.strip():
+        return False
+    return (root / path).resolve().is_relative_to(root)
+
+
 def verify(directory: Path, artifacts: list[Artifact]) -> None:
     """Every artifact present with the checksum the manifest records."""
     bad = []
+    root = directory.resolve()
     for a in artifacts:
         file = directory / a.path
-        if not file.is_file():
+        if not _inside(root, a.path):
+            bad.append(f"{a.path}: not a path inside the bundle (absolute, `..` or a link out)")
+        elif not file.is_file():
             bad.append(f"{a.path}: missing")
         elif sha256_of(file) != a.sha256:
             bad.append(f"{a.path}: sha256 differs from the manifest")

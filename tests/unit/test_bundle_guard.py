@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 import yaml
@@ -169,3 +170,40 @@ def test_staging_leaves_lookalikes_of_its_leftovers_alone(tmp_path):
         pass
     assert not ours.exists()
     assert (theirs / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["/etc/hostname", "../outside", "bin/../../outside", "link-out/file"],
+    ids=["absolute", "dotdot", "dotdot-inside", "symlink-out"],
+)
+def test_bundle_check_reads_only_inside_the_bundle(tmp_path, where):
+    """A manifest naming a file outside the bundle is damage, whatever that file's sum."""
+    from provision.bundle.manifest import Artifact, sha256_of, verify
+
+    bundle = tmp_path / "bundle"
+    (bundle / "bin").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "file").write_text("x")
+    (tmp_path / "outside-file").write_text("x")
+    (bundle / "link-out").symlink_to(outside)
+    target = Path(where) if where.startswith("/") else bundle / where
+    digest = sha256_of(target) if target.is_file() else "0" * 64
+    with pytest.raises(BundleError, match="not a path inside the bundle"):
+        verify(bundle, [Artifact("x", "binary", where, "1", digest)])
+
+
+def test_bundle_check_passes_a_file_inside(tmp_path):
+    from provision.bundle.manifest import Artifact, sha256_of, verify
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "kubeadm").write_text("k")
+    verify(
+        tmp_path,
+        [
+            Artifact(
+                "kubeadm", "binary", "bin/kubeadm", "1", sha256_of(tmp_path / "bin" / "kubeadm")
+            )
+        ],
+    )
