@@ -175,3 +175,10 @@ def _json_type(value: object) -> str:
         if isinstance(value, kind):
             return name
     return "null" if value is None else "a number"
+
+
+def write_state(path: Path, text: str) -> None:
+    """A state file written whole or not at all, never through a link (a symlink
+    planted at its path is replaced, not followed), readable by its owner only."""
+    with private_file(path) as f:
+        f.write(text.encode("utf-8"))

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeGuard
 
-from provision.files import decode_json, read_small, refuse
+from provision.files import decode_json, read_small, refuse, write_state
 
 FILE = "phases.json"
 WHAT = "the record of up's phases"
@@ -99,6 +99,4 @@ class PhaseState:
 
     def save(self) -> None:
         data = {"config_sha256": self.config_sha256, "run": self.run, "phases": self.phases}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.path)
+        write_state(self.path, json.dumps(data, indent=2) + "\n")

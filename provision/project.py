@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import HostError, UsageError
-from provision.files import read_json, refuse
+from provision.files import read_json, refuse, write_state
 
 DEFAULT_INVENTORY = "lab"
 
@@ -87,6 +88,30 @@ class Inventory:
         """Which cluster.yml this state belongs to (see claim_state)."""
         return self.state_dir / "owner.json"
 
+    def check_state_dir(self) -> None:
+        """The state directory, when there is one, is a directory of this user that no
+        one else can write to (it holds keys, secrets and what Ansible runs)."""
+        try:
+            info = os.lstat(self.state_dir)
+        except FileNotFoundError:
+            return
+        where = self.state_dir
+        if not stat.S_ISDIR(info.st_mode):
+            raise UsageError(
+                f"{where} is not a directory (a link or a file)\n"
+                f"  fix: move it away (`mv {where} {where}.old`) and run the command again"
+            )
+        if info.st_uid != os.geteuid():
+            raise UsageError(
+                f"{where} belongs to user {info.st_uid}, not to you ({os.geteuid()})\n"
+                "  fix: run provision as that user, or set XDG_STATE_HOME to a folder of yours"
+            )
+        if info.st_mode & 0o022:
+            raise UsageError(
+                f"{where} can be written by others (mode {stat.S_IMODE(info.st_mode):o})\n"
+                f"  fix: chmod go-w {where}"
+            )
+
     def claim_state(self, cluster_name: str, makes_machines: bool) -> None:
         """Record that this state is this cluster.yml's, after making sure that no other
         lab's machines carry the same names.
@@ -95,6 +120,7 @@ class Inventory:
         inventories with the same cluster name would fight over them. Refused while
         the other lab's cluster.yml exists and it has not been destroyed (`destroy`
         releases the claim). Existing hosts (kind ssh) are named by nobody."""
+        self.check_state_dir()
         mine = str(self.cluster_file.resolve())
         record = {"cluster_file": mine, "cluster": cluster_name, "makes_machines": makes_machines}
         recorded = _read_owner(self.owner_file)  # this lab's: a bad one is refused
@@ -121,8 +147,8 @@ class Inventory:
                     f"{theirs['cluster_file']}` first"
                 )
         if recorded != record:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            self.owner_file.write_text(json.dumps(record) + "\n")
+            self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_state(self.owner_file, json.dumps(record) + "\n")
 
     def release_state(self) -> None:
         """After destroy: nothing of this lab is left to share."""

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from provision.config.model import ClusterConfig
 from provision.doctor import run_checks
 from provision.errors import HostError, UsageError
+from provision.files import write_state
 from provision.inventory import write_inventory
 from provision.machines.factory import machines_for
 from provision.phase_state import PhaseState
@@ -161,8 +162,7 @@ class Up:
         self.machines.up()
         endpoints = self.machines.endpoints()
         known_hosts = self.inv.state_dir / "known_hosts"
-        known_hosts.write_text(self.machines.known_hosts(endpoints))
-        os.chmod(known_hosts, 0o600)
+        write_state(known_hosts, self.machines.known_hosts(endpoints))
         self.refresh_inventory(endpoints)
         self.log.say(f"machines: inventory written to {self.inv.hosts_file}")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeGuard
 
 from provision.errors import UsageError
-from provision.files import decode_json, read_small, refuse
+from provision.files import decode_json, read_small, refuse, write_state
 from provision.runlog import RunLog
 
 FILE = "operation.json"
@@ -142,6 +142,4 @@ class Stages:
             "run": self.run,
             "stages": self.stages,
         }
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.path)
+        write_state(self.path, json.dumps(data, indent=2) + "\n")

@@ -18,7 +18,7 @@ from typing import Any
 
 from provision.config.model import ClusterConfig
 from provision.errors import MachinesError
-from provision.files import read_json, refuse
+from provision.files import read_json, refuse, write_state
 from provision.machines.base import MachineState, SshEndpoint
 from provision.machines.node_image import INIT_PATH, LOGIN_HOME, LOGIN_USER
 from provision.machines.routes import add_blackholes, remove_blackholes
@@ -211,7 +211,7 @@ class VagrantMachines:
             if self.provider == "libvirt":
                 driver = host_probe().driver
         spec = machines_spec(self.config, self.provider, extra, libvirt_driver=driver)
-        self.spec_path.write_text(json.dumps(spec, indent=2) + "\n")
+        write_state(self.spec_path, json.dumps(spec, indent=2) + "\n")
 
     def _prepare_vms(self) -> None:
         """Check the config against this host, say which libvirt driver and why,

@@ -1,0 +1,60 @@
+"""How provision writes its state: whole or not at all, never through a link, 0600;
+and a state directory someone else could write to is refused before any write."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+
+from provision.files import write_state
+from provision.phase_state import PhaseState
+from provision.project import resolve_inventory
+from tests.conftest import CLI, ROOT
+
+
+def test_a_symlink_planted_at_a_state_file_is_replaced_not_followed(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.write_text("keep me\n")
+    path = tmp_path / "phases.json"
+    path.symlink_to(target)
+    write_state(path, "{}\n")
+    assert target.read_text() == "keep me\n"
+    info = os.lstat(path)
+    assert stat.S_ISREG(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o600
+    assert path.read_text() == "{}\n"
+
+
+def test_the_phase_record_is_written_whole_through_no_planted_temp_link(tmp_path):
+    cluster = tmp_path / "cluster.yml"
+    cluster.write_text("x: 1\n")
+    target = tmp_path / "elsewhere"
+    target.write_text("keep me\n")
+    (tmp_path / ".phases.json.tmp").symlink_to(target)
+    state = PhaseState.load(tmp_path, cluster)
+    state.started("machines")
+    assert target.read_text() == "keep me\n"
+    assert '"machines"' in (tmp_path / "phases.json").read_text()
+
+
+def test_a_state_dir_others_can_write_to_is_refused_before_any_write(
+    lab, write_config, tmp_path, monkeypatch
+):
+    config = write_config(lab)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    env = {**os.environ}
+    state_dir = resolve_inventory(str(config)).state_dir
+    state_dir.mkdir(parents=True)
+    state_dir.chmod(0o777)
+    out = subprocess.run(
+        [str(CLI), "node", "reset", "w1", "-i", str(config)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 2, out
+    assert "can be written by others" in out.stderr and "chmod go-w" in out.stderr
+    assert list(state_dir.iterdir()) == []
