@@ -348,6 +348,12 @@ class VagrantMachines:
         return {s.name: s.state for s in self._vagrant().status()}
 
     def status(self) -> list[MachineState]:
+        if read_json(self.spec_path, SPEC, fix=spec_fix(self.spec_path)) is None:
+            # never made (or destroyed): nothing to ask Vagrant, and status writes no state
+            return [
+                MachineState(n.name, "not_created", self.provider, str(n.ip), "")
+                for n in self.config.nodes
+            ]
         states = self._states()
         endpoints = self.endpoints(only_running=states)
         return [

@@ -58,3 +58,22 @@ def test_a_state_dir_others_can_write_to_is_refused_before_any_write(
     assert out.returncode == 2, out
     assert "can be written by others" in out.stderr and "chmod go-w" in out.stderr
     assert list(state_dir.iterdir()) == []
+
+
+def test_status_of_a_lab_never_made_writes_no_state(lab, write_config, tmp_path, monkeypatch):
+    """Read-only: `status` asks no Vagrant for a lab with no machines and writes nothing
+    (no state directory, no key, no machines.json)."""
+    config = write_config(lab)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    out = subprocess.run(
+        [str(CLI), "status", "--json", "-i", str(config)],
+        cwd=ROOT,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out
+    assert '"not_created"' in out.stdout
+    assert not (tmp_path / "state").exists(), sorted((tmp_path / "state").rglob("*"))
