@@ -20,13 +20,22 @@ if not CLI.is_file():
     raise RuntimeError(f"no {CLI}: install provision into this venv first (`pip install .`)")
 
 
-def provision(*args: str, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
-    """Run the real `provision` CLI from the project root, as a user would; with
-    check, a non-zero exit fails the test with both outputs."""
+def provision(
+    *args: str,
+    check: bool = True,
+    timeout: float = 1800,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+) -> subprocess.CompletedProcess:
+    """Run the real `provision` CLI from the project root, as a user would (in this
+    environment, or `env`, with `input` on stdin); with check, a non-zero exit fails
+    the test with both outputs."""
     started = time.monotonic()
     out = subprocess.run(
         [str(CLI), *args],
         cwd=ROOT,
+        env=env,
+        input=input,
         text=True,
         capture_output=True,
         timeout=timeout,

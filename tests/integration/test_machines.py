@@ -209,15 +209,7 @@ def test_interrupted_up_exits_130_records_its_phase_and_the_next_up_finishes(fre
 def test_destroy_asks_first_and_a_no_keeps_every_machine(fresh_lab):
     before = sorted(lab_containers())
     assert len(before) == 3
-    out = subprocess.run(
-        [str(CLI), "destroy"],
-        cwd=ROOT,
-        input="n\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = provision("destroy", input="n\n", check=False)
     assert out.returncode != 0, out
     assert "Destroy every machine of cluster" in out.stdout + out.stderr, out
     assert sorted(lab_containers()) == before

@@ -4,9 +4,8 @@ fix, and the command exits 3 (README's table of exit codes)."""
 from __future__ import annotations
 
 import os
-import subprocess
 
-from tests.conftest import CLI, ROOT
+from tests.conftest import provision
 
 
 def test_doctor_finds_a_missing_vagrant_and_exits_3(tmp_path):
@@ -14,15 +13,7 @@ def test_doctor_finds_a_missing_vagrant_and_exits_3(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
     env = {**os.environ, "PATH": str(empty), "XDG_STATE_HOME": str(tmp_path / "state")}
-    out = subprocess.run(
-        [str(CLI), "doctor"],
-        cwd=ROOT,
-        env={**env, "COLUMNS": "200"},  # one table row a line
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = provision("doctor", env={**env, "COLUMNS": "200"}, check=False)  # a row a line
     assert out.returncode == 3, out
     rows = [line for line in out.stdout.splitlines() if "vagrant" in line]
     assert any("PROBLEM" in r and "not found" in r and "scripts/host-setup" in r for r in rows), (

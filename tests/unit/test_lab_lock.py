@@ -16,7 +16,7 @@ import pytest
 
 from provision.lock import lock_path
 from provision.project import resolve_inventory
-from tests.conftest import CLI, ROOT
+from tests.conftest import provision
 
 # Holds the lab's lock as `provision up` would, says so, then sleeps until killed.
 HOLD = """
@@ -68,24 +68,12 @@ def holder(state_dir: Path, env: dict[str, str], seconds: float = 60) -> subproc
     return proc
 
 
-def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(CLI), *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 def test_a_second_changing_command_is_refused_at_once_naming_the_holder(state, env):
     config, state_dir = state
     proc = holder(state_dir, env)
     try:
         started = time.monotonic()
-        out = cli("up", "-i", str(config), env=env)
+        out = provision("up", "-i", str(config), env=env, check=False)
         took = time.monotonic() - started
         assert out.returncode == 10, out
         assert f"`provision up` (process {proc.pid}, started " in out.stderr, out.stderr
@@ -102,7 +90,7 @@ def test_wait_waits_for_the_holder_then_runs(state, env):
     config, state_dir = state
     proc = holder(state_dir, env, seconds=4)
     started = time.monotonic()
-    out = cli("node", "reset", "w1", "-i", str(config), "--wait", env=env)
+    out = provision("node", "reset", "w1", "-i", str(config), "--wait", env=env, check=False)
     took = time.monotonic() - started
     proc.wait()
     assert "waiting for `provision up` (process" in out.stderr, out.stderr
@@ -117,7 +105,7 @@ def test_a_killed_holder_leaves_the_lab_free(state, env):
     proc = holder(state_dir, env)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    out = cli("node", "reset", "w1", "-i", str(config), env=env)
+    out = provision("node", "reset", "w1", "-i", str(config), env=env, check=False)
     assert out.returncode != 10, out
     assert list((state_dir / "runs").glob("*-node-reset"))
 
@@ -128,7 +116,7 @@ def test_read_only_commands_never_take_the_lock(state, env, tmp_path, command):
     proc = holder(state_dir, env)
     try:
         args = [a.format(out=tmp_path / "rendered") for a in command]
-        out = cli(*args, "-i", str(config), env=env)
+        out = provision(*args, "-i", str(config), env=env, check=False)
         assert out.returncode == 0, out
     finally:
         proc.kill()
@@ -157,7 +145,7 @@ def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(state
     target = tmp_path / "elsewhere"
     target.write_text("keep me\n")
     lock_path(state_dir).symlink_to(target)
-    out = cli("up", "-i", str(config), env=env)
+    out = provision("up", "-i", str(config), env=env, check=False)
     assert out.returncode == 2, out
     assert "is a symbolic link" in out.stderr and "fix:" in out.stderr
     assert target.read_text() == "keep me\n"

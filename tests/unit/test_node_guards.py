@@ -6,6 +6,7 @@ returns it): the add-ons' data a backup carries is kept, any other is refused.""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -129,21 +130,13 @@ def test_the_addons_data_is_kept_other_data_refused_unless_forced(ops):
 def test_node_add_with_no_cluster_leaves_cluster_yml_as_it_was(lab, write_config, tmp_path):
     """The real command: with no lab made, `node add` is refused before cluster.yml
     changes (the control plane must answer first), byte for byte."""
-    import os
-    import subprocess
-
-    from tests.conftest import CLI, ROOT
+    from tests.conftest import provision
 
     path = write_config(lab)
     before = path.read_bytes()
-    out = subprocess.run(
-        [str(CLI), "node", "add", "w3", "--ip", "192.168.56.13", "-i", str(path)],
-        cwd=ROOT,
-        env={**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    out = provision(
+        "node", "add", "w3", "--ip", "192.168.56.13", "-i", str(path), env=env, check=False
     )
     assert out.returncode == 2, out
     assert "fix:" in out.stderr

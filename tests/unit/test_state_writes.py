@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 
 from provision.files import write_state
 from provision.phase_state import PhaseState
 from provision.project import resolve_inventory
-from tests.conftest import CLI, ROOT
+from tests.conftest import provision
 
 
 def test_a_symlink_planted_at_a_state_file_is_replaced_not_followed(tmp_path):
@@ -46,15 +45,7 @@ def test_a_state_dir_others_can_write_to_is_refused_before_any_write(
     state_dir = resolve_inventory(str(config)).state_dir
     state_dir.mkdir(parents=True)
     state_dir.chmod(0o777)
-    out = subprocess.run(
-        [str(CLI), "node", "reset", "w1", "-i", str(config)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = provision("node", "reset", "w1", "-i", str(config), env=env, check=False)
     assert out.returncode == 2, out
     assert "can be written by others" in out.stderr and "chmod go-w" in out.stderr
     assert list(state_dir.iterdir()) == []
@@ -65,15 +56,7 @@ def test_status_of_a_lab_never_made_writes_no_state(lab, write_config, tmp_path,
     (no state directory, no key, no machines.json)."""
     config = write_config(lab)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    out = subprocess.run(
-        [str(CLI), "status", "--json", "-i", str(config)],
-        cwd=ROOT,
-        env={**os.environ},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    out = provision("status", "--json", "-i", str(config), check=False)
     assert out.returncode == 0, out
     assert '"not_created"' in out.stdout
     assert not (tmp_path / "state").exists(), sorted((tmp_path / "state").rglob("*"))
