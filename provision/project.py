@@ -28,6 +28,13 @@ def cli_for(inv_name: str) -> str:
     return "" if inv_name == DEFAULT_INVENTORY else f" -i {inv_name}"
 
 
+def xdg_dir(variable: str, default: Path) -> Path:
+    """An XDG base directory: its variable when set to an absolute path; a relative or
+    empty value is ignored, as the XDG Base Directory spec says."""
+    value = os.environ.get(variable, "")
+    return Path(value) if os.path.isabs(value) else default
+
+
 def find_root(start: Path | None = None) -> Path:
     env = os.environ.get("PROVISION_ROOT")
     if env:
@@ -79,7 +86,7 @@ class Inventory:
     def state_dir(self) -> Path:
         """<inventory name>-<hash of its folder's path>: two checkouts, or two
         inventory folders of the same name, never share state."""
-        base = os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state"
+        base = xdg_dir("XDG_STATE_HOME", Path.home() / ".local" / "state")
         where = hashlib.sha256(str(self.dir.resolve()).encode()).hexdigest()[:8]
         return Path(base) / "provision" / f"{self.name}-{where}"
 
@@ -167,7 +174,7 @@ class Inventory:
 
     @property
     def cache_dir(self) -> Path:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        base = xdg_dir("XDG_CACHE_HOME", Path.home() / ".cache")
         return Path(base) / "provision"
 
 

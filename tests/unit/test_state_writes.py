@@ -60,3 +60,13 @@ def test_status_of_a_lab_never_made_writes_no_state(lab, write_config, tmp_path,
     assert out.returncode == 0, out
     assert '"not_created"' in out.stdout
     assert not (tmp_path / "state").exists(), sorted((tmp_path / "state").rglob("*"))
+
+
+def test_relative_xdg_dirs_are_ignored_as_the_spec_says(lab, write_config, tmp_path, monkeypatch):
+    config = write_config(lab)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_STATE_HOME", "relative/state")
+    monkeypatch.setenv("XDG_CACHE_HOME", "")
+    inv = resolve_inventory(str(config))
+    assert inv.state_dir.parent == tmp_path / "home" / ".local" / "state" / "provision"
+    assert inv.cache_dir == tmp_path / "home" / ".cache" / "provision"
