@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import typing
 from pathlib import Path
@@ -367,9 +368,14 @@ def _problem(err: ErrorDetails, lines: dict[Loc, int]) -> Problem:
     return Problem(path, message, fix, _line_for(loc, lines))
 
 
+# user:password@ in a URL: the password is never echoed back in an error
+_URL_PASSWORD = re.compile(r"(://[^/@\s:]*):[^/@\s]*@")
+
+
 def _shown(value: object) -> str:
-    """The offending value, short enough for one line (repr escapes newlines)."""
-    text = repr(value)
+    """The offending value, short enough for one line (repr escapes newlines), with a
+    URL's password hidden."""
+    text = _URL_PASSWORD.sub(r"\1:***@", repr(value))
     return text if len(text) <= 80 else text[:77] + "..."
 
 

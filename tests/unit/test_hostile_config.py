@@ -329,6 +329,14 @@ def test_hostile_config_is_refused_and_nothing_written(
     assert not out.exists()
 
 
+def test_a_refused_url_never_echoes_its_password(lab, write_config):
+    lab["artifacts"]["release_url"] = "https://user:s3cret-pw@dl.k8s.io/release"
+    result = CliRunner().invoke(cli, ["validate", "-i", str(write_config(lab))])
+    assert result.exit_code == 2, result.output
+    assert "credentials" in result.output
+    assert "s3cret-pw" not in result.output and "user:***@" in result.output
+
+
 # --- YAML and files built against the loader ------------------------------------------
 
 
