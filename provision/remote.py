@@ -75,9 +75,9 @@ def shells(
     from provision.machines.ssh_hosts import connect
 
     hosts = inv.hosts_file
-    if not hosts.is_file():
+    endpoints = read_endpoints(hosts)  # a link, a FIFO, another shape: refused
+    if endpoints is None:
         raise UsageError(f"no inventory at {hosts}\n  fix: run `provision up` first")
-    endpoints = read_endpoints(hosts)
     known_hosts = inv.state_dir / "known_hosts"
     with ExitStack() as stack:
         yield {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from provision.config.model import ClusterConfig
-from provision.files import write_state
+from provision.files import read_small, refuse, write_state
 from provision.machines.base import SshEndpoint
 
 
@@ -66,19 +66,31 @@ def write_inventory(
     write_state(path, header + yaml.safe_dump(hosts, sort_keys=False))
 
 
-def read_endpoints(path) -> dict[str, SshEndpoint]:
-    """The endpoints of a generated inventory (hosts.yml), by node name."""
+def read_endpoints(path) -> dict[str, SshEndpoint] | None:
+    """The endpoints of a generated inventory (hosts.yml), by node name; None when there
+    is none. Read as untrusted: a small regular file of the shape write_inventory
+    writes, or exit 2 naming it (`provision up` writes it again)."""
     import yaml
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    groups = data["all"]["children"]["k8s_cluster"]["children"]
-    return {
-        name: SshEndpoint(
-            h["ansible_host"],
-            h["ansible_port"],
-            h["ansible_user"],
-            h.get("ansible_ssh_private_key_file", ""),
-        )
-        for group in groups.values()
-        for name, h in (group.get("hosts") or {}).items()
-    }
+    fix = f"remove it (`rm {path}`) and run `provision up --only machines` to write it again"
+    raw = read_small(path, "the generated inventory", fix)
+    if raw is None:
+        return None
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+        groups = data["all"]["children"]["k8s_cluster"]["children"]
+        found = {
+            str(name): SshEndpoint(
+                str(h["ansible_host"]),
+                int(h["ansible_port"]),
+                str(h["ansible_user"]),
+                str(h.get("ansible_ssh_private_key_file", "")),
+            )
+            for group in groups.values()
+            for name, h in (group.get("hosts") or {}).items()
+        }
+    except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise refuse(
+            path, "the generated inventory", "not the inventory provision writes", fix
+        ) from None
+    return found

@@ -192,7 +192,7 @@ class Converged:
     def names(self) -> list[str]:
         from provision.inventory import read_endpoints
 
-        return list(read_endpoints(self.inv.hosts_file))
+        return list(read_endpoints(self.inv.hosts_file) or {})
 
     def _on_nodes(self, command: str, names: Iterable[str] = ()) -> dict[str, str]:
         from provision.remote import shells

@@ -6,7 +6,11 @@ from __future__ import annotations
 import os
 import stat
 
+import pytest
+
+from provision.errors import UsageError
 from provision.files import write_state
+from provision.inventory import read_endpoints
 from provision.phase_state import PhaseState
 from provision.project import resolve_inventory
 from tests.conftest import provision
@@ -70,3 +74,27 @@ def test_relative_xdg_dirs_are_ignored_as_the_spec_says(lab, write_config, tmp_p
     inv = resolve_inventory(str(config))
     assert inv.state_dir.parent == tmp_path / "home" / ".local" / "state" / "provision"
     assert inv.cache_dir == tmp_path / "home" / ".cache" / "provision"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: os.mkfifo(p),
+        lambda p: p.write_text("- just\n- a list\n"),
+        lambda p: p.write_bytes(b"\xff\xfe not utf-8"),
+        lambda p: p.write_text(
+            "all: {children: {k8s_cluster: {children: {g: {hosts: {cp1: 3}}}}}}"
+        ),
+    ],
+    ids=["fifo", "a-list", "not-utf8", "wrong-host-type"],
+)
+def test_a_generated_inventory_not_of_provisions_shape_is_refused(tmp_path, make):
+    path = tmp_path / "hosts.yml"
+    make(path)
+    with pytest.raises(UsageError, match="the generated inventory") as e:
+        read_endpoints(path)
+    assert e.value.exit_code == 2 and "fix:" in str(e.value)
+
+
+def test_no_generated_inventory_is_none(tmp_path):
+    assert read_endpoints(tmp_path / "hosts.yml") is None
