@@ -467,7 +467,8 @@ class VagrantMachines:
         """The Docker object of that name exists and is this lab's (both labels)."""
         from provision.machines.docker import docker
 
-        out = docker(kind, "inspect", "--format", "{{json .Labels}}", name, check=False)
+        labels_of = "{{json .Config.Labels}}" if kind == "container" else "{{json .Labels}}"
+        out = docker(kind, "inspect", "--format", labels_of, name, check=False)
         if out.returncode != 0:
             return False
         try:
