@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -34,6 +35,20 @@ def docker(*args: str, check: bool = True, stdin=None, timeout: float | None = 6
     if check and out.returncode != 0:
         raise HostError(f"docker {' '.join(args[:3])} failed: {out.stderr.strip()[-600:]}")
     return out
+
+
+def labels(kind: str, name: str) -> dict[str, str] | None:
+    """The labels of a container or volume by name, or None when there is none (a
+    container keeps them under .Config, a volume at the top)."""
+    where = "{{json .Config.Labels}}" if kind == "container" else "{{json .Labels}}"
+    out = docker(kind, "inspect", "--format", where, name, check=False)
+    if out.returncode != 0:
+        return None
+    try:
+        found = json.loads(out.stdout or "null")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def engine_running() -> bool:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import HostError
-from provision.machines.docker import docker
+from provision.machines.docker import docker, labels
 
 LABEL = "io.provision.seed"
 STORE_ON_NODE = "/var/lib/containerd"
@@ -238,9 +238,9 @@ def fill_stores(
     removed first only when it carries them too."""
     identity = identity or {label: cluster}
     stores = {store_volume(cluster, node): role for node, role in roles.items()}
-    labels = [a for k, v in identity.items() for a in ("--label", f"{k}={v}")]
+    label_args = [a for k, v in identity.items() for a in ("--label", f"{k}={v}")]
     for volume, node in zip(stores, roles, strict=True):
-        existing = _labels(volume)
+        existing = labels("volume", volume)
         if existing is not None:
             if any(existing.get(k) != v for k, v in identity.items()):
                 raise HostError(
@@ -251,7 +251,7 @@ def fill_stores(
                 )
             docker("volume", "rm", "-f", volume, check=False)  # a leftover of this lab's
         docker(
-            "volume", "create", *labels, "--label", f"io.provision.node={node}", volume,
+            "volume", "create", *label_args, "--label", f"io.provision.node={node}", volume,
         )  # fmt: skip
     parents = {Path(_mountpoint(v)).parent.parent for v in (seed.volume, *stores)}
     if len(parents) == 1:
@@ -275,17 +275,6 @@ def fill_stores(
             f"(exit {out.returncode})\n{out.stderr.strip()[-800:]}\n"
             "  fix: run `provision up` again (the seed is checked and made again if needed)"
         )
-
-
-def _labels(volume: str) -> dict[str, str] | None:
-    """The volume's labels, or None when there is no volume of that name."""
-    out = docker("volume", "inspect", "--format", "{{json .Labels}}", volume, check=False)
-    if out.returncode != 0:
-        return None
-    try:
-        return json.loads(out.stdout or "null") or {}
-    except ValueError:
-        return {}
 
 
 def _mountpoint(volume: str) -> str:

@@ -415,20 +415,14 @@ class VagrantMachines:
             return "\n".join(pool.map(one, endpoints)) + "\n"
 
     def _host_key_from_engine(self, name: str) -> tuple[str, str]:
-        from provision.machines.docker import docker
+        from provision.machines.docker import docker, labels
 
         container = f"{self.config.cluster.name}-{name}"
-        label = docker(
-            "inspect", "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}', container, check=False
-        )
-        if (
-            label.returncode != 0
-            or label.stdout.strip() != self.config.cluster.name
-            or not self._carries_identity(container)
-        ):
+        if not self._carries_identity(container):
             raise MachinesError(
-                f"container {container} is not a node of cluster {self.config.cluster.name} "
-                f"(label {LABEL}: {label.stdout.strip() or label.stderr.strip()!r})\n"
+                f"container {container} is not a node of this lab (cluster "
+                f"{self.config.cluster.name}, {LAB_LABEL} {self.lab_key}; its labels: "
+                f"{labels('container', container)})\n"
                 "  fix: run `provision destroy`, then `provision up`"
             )
         out = docker("exec", container, "cat", "/etc/ssh/ssh_host_ed25519_key.pub", check=False)
@@ -465,17 +459,10 @@ class VagrantMachines:
 
     def _carries_identity(self, name: str, kind: str = "container") -> bool:
         """The Docker object of that name exists and is this lab's (both labels)."""
-        from provision.machines.docker import docker
+        from provision.machines.docker import labels
 
-        labels_of = "{{json .Config.Labels}}" if kind == "container" else "{{json .Labels}}"
-        out = docker(kind, "inspect", "--format", labels_of, name, check=False)
-        if out.returncode != 0:
-            return False
-        try:
-            labels = json.loads(out.stdout or "null") or {}
-        except ValueError:
-            return False
-        return all(labels.get(k) == v for k, v in self._identity().items())
+        found = labels(kind, name)
+        return found is not None and all(found.get(k) == v for k, v in self._identity().items())
 
     def destroy_one(self, name: str) -> None:
         """Destroy one machine (its disks or volumes too); the others keep running."""
