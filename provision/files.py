@@ -168,6 +168,20 @@ def read_json(
     return data
 
 
+def read_record(path: Path, what: str, fix: str) -> object:
+    """The JSON of a record provision rewrites as it goes (up's phases, an operation's
+    stages), or None when there is none or a killed writer tore it: nothing reliable to
+    resume from. A link, a FIFO or a huge file is refused (read_small); the caller
+    checks the shape."""
+    raw = read_small(path, what, fix)
+    if raw is None:
+        return None
+    try:
+        return decode_json(raw)
+    except ValueError:
+        return None
+
+
 def _json_type(value: object) -> str:
     """JSON's name for a value's type: an object, an array, ..."""
     kinds = ((bool, "a boolean"), (dict, "an object"), (list, "an array"), (str, "a string"))

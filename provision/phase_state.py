@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeGuard
 
-from provision.files import decode_json, read_small, refuse, write_state
+from provision.files import read_record, refuse, write_state
 
 FILE = "phases.json"
 WHAT = "the record of up's phases"
@@ -59,11 +59,7 @@ class PhaseState:
         path = state_dir / FILE
         digest = config_hash(cluster_file)
         fix = f"remove it (`rm {path}`: the next up runs every phase) and run up again"
-        raw = read_small(path, WHAT, fix)  # a FIFO, a link, a huge file: refused
-        try:
-            data = decode_json(raw) if raw is not None else None
-        except ValueError:
-            data = None  # a torn write: nothing to resume from
+        data = read_record(path, WHAT, fix)
         if data is None:
             return cls(path, digest)
         if not _is_record(data):

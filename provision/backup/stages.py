@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TypeGuard
 
 from provision.errors import UsageError
-from provision.files import decode_json, read_small, refuse, write_state
+from provision.files import read_record, refuse, write_state
 from provision.runlog import RunLog
 
 FILE = "operation.json"
@@ -63,11 +63,7 @@ class Stages:
         operation's unfinished record is refused, naming how to finish it."""
         path = state_dir / FILE
         fix = f"finish or drop it: remove it (`rm {path}`) and run the command again"
-        raw = read_small(path, WHAT, fix)  # a FIFO, a link, a huge file: refused
-        try:
-            data = decode_json(raw) if raw is not None else {}
-        except ValueError:
-            data = {}  # a torn write: nothing reliable to resume from
+        data = read_record(path, WHAT, fix)
         if data is None:
             data = {}
         if not _is_record(data):
