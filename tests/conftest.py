@@ -3,12 +3,13 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
-from provision.project import resolve_inventory
+from provision.project import resolve_inventory, xdg_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "inventories" / "lab" / "cluster.yml"
@@ -49,12 +50,61 @@ def provision(
     return out
 
 
-def hosts_file(inventory: str = "lab") -> Path:
-    """The Ansible inventory `up` generated for -i `inventory` (a name or a cluster.yml)."""
+@dataclass(frozen=True)
+class SuiteLab:
+    """A lab of a suite's own, so a user's lab on the same host is never touched: the
+    config of a tracked inventory (read, never edited) with its own cluster name, node
+    addresses, pod and service ranges, written to a fixed place outside the work tree
+    (its state dir is the same from run to run, so a lab left by a killed run is
+    destroyed by the next)."""
+
+    name: str  # the cluster name: machines, volumes and networks are named by it
+    base: str  # the inventory it is made from (inventories/<base>/cluster.yml)
+    net: int  # nodes on 192.168.<net>.0/24, pods on 10.<net>.0.0/17, services 10.<net>.128.0/17
+
+    @property
+    def config(self) -> Path:
+        root = xdg_dir("XDG_CACHE_HOME", Path.home() / ".cache") / "provision" / "test-labs"
+        return root / self.name / "cluster.yml"
+
+    def ip(self, node: str | int) -> str:
+        """A node's address: by name (cp1, w1, w2, ...: 10, 11, 12) or by last octet."""
+        if isinstance(node, str):
+            node = 10 if node.startswith("cp") else 10 + int(node.lstrip("w"))
+        return f"192.168.{self.net}.{node}"
+
+    def container(self, node: str) -> str:
+        """The docker provider's container of a node."""
+        return f"{self.name}-{node}"
+
+    def data(self) -> dict:
+        data = yaml.safe_load((ROOT / "inventories" / self.base / "cluster.yml").read_text())
+        data["cluster"]["name"] = self.name
+        for node in data["nodes"]:
+            node["ip"] = self.ip(node["name"])
+        net = data["network"]
+        net["node_subnet"] = f"192.168.{self.net}.0/24"
+        net["pod_cidr"] = f"10.{self.net}.0.0/17"
+        net["service_cidr"] = f"10.{self.net}.128.0/17"
+        return data
+
+    def write(self) -> Path:
+        """The config file, written only when it differs (an unchanged file keeps its
+        lab)."""
+        text = yaml.safe_dump(self.data(), sort_keys=False)
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        if not self.config.is_file() or self.config.read_text() != text:
+            self.config.write_text(text)
+        return self.config
+
+
+def hosts_file(inventory: str | None = None) -> Path:
+    """The Ansible inventory `up` generated for -i `inventory` (a name or a cluster.yml;
+    the suite's own lab when None)."""
     return resolve_inventory(inventory).hosts_file
 
 
-def inventory_hosts(inventory: str = "lab") -> dict:
+def inventory_hosts(inventory: str | None = None) -> dict:
     """The generated inventory's hosts, by node name."""
     data = yaml.safe_load(hosts_file(inventory).read_text())
     groups = data["all"]["children"]["k8s_cluster"]["children"]
@@ -74,6 +124,25 @@ def bundle_source_by_host(playbook_dir: Path) -> dict[str, bool]:
         if event.get("event") == "runner_on_ok" and "bundle_source_local" in facts:
             found[data["host"]] = facts["bundle_source_local"]
     return found
+
+
+def suite_lab_fixture(lab: SuiteLab):
+    """A session fixture for a folder's conftest: every test of the folder runs on
+    `lab` (provision's commands find it through PROVISION_INVENTORY), and the lab is
+    destroyed when the session ends, whatever the tests left."""
+
+    @pytest.fixture(scope="session", autouse=True)
+    def suite_lab():
+        before = os.environ.get("PROVISION_INVENTORY")
+        os.environ["PROVISION_INVENTORY"] = str(lab.write())
+        yield lab
+        provision("destroy", "-i", str(lab.config), "--yes", check=False)
+        if before is None:
+            os.environ.pop("PROVISION_INVENTORY", None)
+        else:
+            os.environ["PROVISION_INVENTORY"] = before
+
+    return suite_lab
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""`provision backup` on the running default lab: one 0600 archive whose parts are
+"""`provision backup` on the suite's running lab: one 0600 archive whose parts are
 the real thing (etcd's snapshot holds a marker ConfigMap, the MySQL dump a marker
 row, RabbitMQ's definitions a marker queue, the PKI the cluster's CA), listed by
 `backup --list`, pruned to --keep, and no secret of the lab in any run log."""
@@ -15,7 +15,8 @@ import pytest
 from provision.backup.archive import read_parts
 from provision.backup.take import identity
 from provision.config import load
-from tests.conftest import LAB, provision
+from tests.conftest import provision
+from tests.e2e.conftest import LAB
 from tests.e2e.test_ops import mysql, on_cp, rabbit
 from tests.integration.conftest import lab_state, latest_run
 
@@ -25,8 +26,7 @@ MARK = "provision-backup-marker"
 
 
 @pytest.fixture(scope="module")
-def archive():
-    provision("up")  # a no-op when the lab is up
+def archive(running_lab):
     on_cp(
         f"{KUBECTL} -n default create configmap {MARK} --from-literal=k=v --dry-run=client -o yaml"
         f" | {KUBECTL} apply -f -"
@@ -47,7 +47,7 @@ def test_the_archive_is_private_and_complete(archive):
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
     assert file.parent == lab_state() / "backups"
     manifest, parts = read_parts(file)
-    assert manifest.identity == identity(load(LAB))
+    assert manifest.identity == identity(load(LAB.config))
     assert set(parts) == {
         "etcd/snapshot.db",
         "pki/kubernetes.tar.gz",

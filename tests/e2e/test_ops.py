@@ -1,6 +1,7 @@
-"""Operations on the running default lab (after test_up.py): node reset, replace
-(of the data node: MySQL and RabbitMQ kept), add and remove, resume after a node
-dies during `up`, status. kubectl runs inside cp1."""
+"""Operations on the suite's running lab (the default lab's config, its stack up):
+node reset of a worker and of the control plane, replace (of the data node: MySQL
+and RabbitMQ kept), add and remove, resume after a node dies during `up`, status.
+kubectl runs inside cp1."""
 
 import json
 import time
@@ -9,7 +10,8 @@ import pytest
 
 from provision.playbooks.converged import STAMP_DIR
 from provision.verify.checks import in_pod
-from tests.conftest import CLI, LAB, inventory_hosts, provision
+from tests.conftest import CLI, ROOT, inventory_hosts, provision
+from tests.e2e.conftest import LAB
 from tests.integration.conftest import (
     docker,
     existing_hosts_inventory,
@@ -23,9 +25,8 @@ KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 
 
 @pytest.fixture(scope="module")
-def lab():
-    provision("up")  # a no-op when test_up.py left the lab up
-    return inventory_hosts()
+def lab(running_lab):
+    return running_lab
 
 
 def on_cp(command: str) -> str:
@@ -78,7 +79,8 @@ def test_status_shows_nodes_and_addons(lab):
     }
     assert all(n["ready"] and n["version"] == "v1.35.4" for n in data["nodes"])
     addons = {a["name"]: a for a in data["addons"]}
-    assert addons["mysql"]["ready"] == 1 and addons["zipkin"]["url"].endswith(":30008/zipkin/")
+    assert addons["mysql"]["ready"] == 1
+    assert addons["zipkin"]["url"] == f"http://{LAB.ip('cp1')}:30008/zipkin/"
 
 
 def node_uid(name: str) -> str:
@@ -111,6 +113,36 @@ def test_reset_a_worker_removes_it_and_its_stamps_and_it_comes_back(lab):
     names = [p["metadata"]["name"] for p in pods["items"]]
     assert any(n.startswith("calico-node-") for n in names)
     assert any(n.startswith("kube-proxy-") for n in names)
+
+
+def test_reset_the_control_plane_brings_the_same_cluster_back(lab):
+    """`node reset cp1`: cp1 is backed up, reset by kubeadm and started again on that
+    backup. Asked of the node and the cluster: the control plane's static pods were
+    written again after the reset began, an object made before it is there, and the
+    workers kept their kubelet credentials (they did not join again)."""
+    on_cp(
+        f"{KUBECTL} -n default create configmap reset-marker --from-literal=t=kept "
+        f"--dry-run=client -o yaml | {KUBECTL} apply -f -"
+    )
+    kubelet_conf = {
+        w: run_on(w, inventory_hosts()[w], "sha256sum /etc/kubernetes/kubelet.conf")
+        for w in ("w1", "w2")
+    }
+    started = int(on_cp("date +%s"))
+    try:
+        provision("node", "reset", "cp1")
+        written = int(on_cp("stat -c %Y /etc/kubernetes/manifests/kube-apiserver.yaml"))
+        assert written >= started, "kube-apiserver's manifest is the one from before the reset"
+        assert all(node_ready(n) for n in ("cp1", "w1", "w2"))
+        got = on_cp(f"{KUBECTL} -n default get configmap reset-marker -o jsonpath='{{.data.t}}'")
+        assert got == "kept"
+        assert {
+            w: run_on(w, inventory_hosts()[w], "sha256sum /etc/kubernetes/kubelet.conf")
+            for w in ("w1", "w2")
+        } == kubelet_conf
+        assert not (lab_state() / "operation.json").exists()
+    finally:
+        on_cp(f"{KUBECTL} -n default delete configmap reset-marker --ignore-not-found")
 
 
 def test_reset_an_existing_host_reached_over_ssh(lab, tmp_path):
@@ -147,37 +179,37 @@ def test_replace_the_data_node_keeps_mysql_and_rabbitmq_data(lab):
     RabbitMQ's definitions are backed up first and put back."""
     mysql("CREATE TABLE IF NOT EXISTS kept (v VARCHAR(32)); INSERT INTO kept VALUES ('before');")
     rabbit("queues/%2F/kept", '{"durable":true}', method="PUT")
-    container_before = docker("inspect", "-f", "{{.Id}}", "lab-w2").strip()
+    container_before = docker("inspect", "-f", "{{.Id}}", LAB.container("w2")).strip()
     out = " ".join(provision("node", "replace", "w2", "--force").stdout.split())
     assert "node: w2 holds mysql, rabbitmq data: backed up now" in out
     assert "restore: MySQL:" in out and "restore: RabbitMQ: definitions imported" in out
-    assert docker("inspect", "-f", "{{.Id}}", "lab-w2").strip() != container_before
+    assert docker("inspect", "-f", "{{.Id}}", LAB.container("w2")).strip() != container_before
     assert node_ready("w2")
     assert "before" in mysql("SELECT v FROM kept;")
     assert "kept" in queue_names()
 
 
 def test_add_a_third_worker_then_remove_it(lab):
-    before = LAB.read_text()
+    """`node add` writes w3 into the lab's cluster.yml (the suite's own copy) and
+    makes it; `node remove` takes it out of the cluster, the machines and the file."""
+    before = LAB.config.read_text()
     try:
-        provision("node", "add", "w3", "--ip", "192.168.56.13", "--memory-mb", "2048")
-        assert "name: w3" in LAB.read_text()
+        provision("node", "add", "w3", "--ip", LAB.ip("w3"), "--memory-mb", "2048")
+        assert "name: w3" in LAB.config.read_text()
         assert node_ready("w3")
         provision("node", "remove", "w3")
-        assert LAB.read_text() == before
+        assert LAB.config.read_text() == before
         nodes = json.loads(on_cp(f"{KUBECTL} get nodes -o json"))["items"]
         assert "w3" not in {n["metadata"]["name"] for n in nodes}
-        assert not docker("ps", "-aq", "--filter", "name=^lab-w3$").strip()
+        assert not docker("ps", "-aq", "--filter", f"name=^{LAB.container('w3')}$").strip()
     finally:
-        LAB.write_text(before)
+        LAB.config.write_text(before)
 
 
 def test_a_node_killed_during_up_converges_on_the_next_up(lab):
     """Kill w2's container while `up` runs its runtime phase; the next `up` resumes
     at the phase that did not finish, brings w2 back, and the cluster is whole."""
     import subprocess
-
-    from tests.conftest import ROOT
 
     proc = subprocess.Popen(
         [str(CLI), "up", "--from", "prepare", "--full"],
@@ -190,7 +222,7 @@ def test_a_node_killed_during_up_converges_on_the_next_up(lab):
     for line in proc.stdout:
         if "==> phase runtime" in line or time.monotonic() > deadline:
             break
-    docker("kill", "lab-w2")
+    docker("kill", LAB.container("w2"))
     proc.communicate(timeout=900)
     assert proc.returncode != 0
     state = json.loads((lab_state() / "phases.json").read_text())

@@ -1,19 +1,21 @@
-"""Restore and the control plane on the running default lab (after test_backup.py):
-a corrupted, a foreign archive and a lab with objects of its own are refused with
-nothing changed; `node replace cp1` makes the control plane again from a fresh
-backup and the same cluster comes back (every marker, the workers without a
-rejoin); no secret in any run log. The restore
-onto a lab made again is proven by the drill in test_cri_docker.py (`rebuild
---restore-drill`)."""
+"""Restore and the control plane on the suite's running lab: a corrupted, a foreign
+archive and a lab with objects of its own are refused with nothing changed; `node
+replace cp1 --backup FILE` makes the control plane again from an archive written by
+`backup --out FILE`, and that cluster comes back (the objects of the archive, not
+one made after it; the data on the workers; the workers without a rejoin); no
+secret in any run log. The restore onto a lab made again is proven on this lab by
+test_up.py (`rebuild --restore-drill`)."""
 
 import hashlib
 import json
+import stat
 from pathlib import Path
 
 import pytest
 
 from provision.backup.archive import Identity, read_parts, write_archive
 from tests.conftest import inventory_hosts, provision
+from tests.e2e.conftest import LAB
 from tests.e2e.test_ops import KUBECTL, mysql, node_ready, on_cp, queue_names, rabbit
 from tests.integration.conftest import docker, lab_state
 from tests.integration.test_machines import run_on
@@ -34,8 +36,7 @@ def on(name: str, command: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def archive():
-    provision("up")  # a no-op when the lab is up
+def archive(running_lab):
     out = provision("backup").stdout
     path = Path(out.split("backup written: ", 1)[1].split()[0])
     # made after the backup: a restore would replace it, so it is refused
@@ -90,7 +91,7 @@ def test_a_lab_with_objects_of_its_own_is_refused_without_force(archive):
     unchanged()
 
 
-def test_node_replace_cp1_brings_the_same_cluster_back(archive):
+def test_node_replace_cp1_from_backup_out_file_brings_that_cluster_back(archive, tmp_path):
     on_cp(
         f"{KUBECTL} create namespace cp-marker --dry-run=client -o yaml | {KUBECTL} apply -f - && "
         f"{KUBECTL} -n cp-marker create configmap m --from-literal=t=kept "
@@ -101,14 +102,20 @@ def test_node_replace_cp1_brings_the_same_cluster_back(archive):
         "INSERT INTO cp_marker VALUES ('kept');"
     )
     rabbit("queues/%2F/cp-marker", '{"durable":true}', method="PUT")
+    saved = tmp_path / "cp1.tar.gz"
+    provision("backup", "--out", str(saved))
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert read_parts(saved)[0].identity.cluster == LAB.name
+    # made after the archive: the control plane made from it must not know it
+    on_cp(f"{KUBECTL} -n cp-marker create configmap later --from-literal=t=later")
     kubelet_conf = {w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")}
-    container = docker("inspect", "-f", "{{.Id}}", "lab-cp1").strip()
+    container = docker("inspect", "-f", "{{.Id}}", LAB.container("cp1")).strip()
 
-    out = provision("node", "replace", "cp1").stdout
-    assert "node replace cp1: backup done" in " ".join(out.split())
-    assert docker("inspect", "-f", "{{.Id}}", "lab-cp1").strip() != container
+    out = provision("node", "replace", "cp1", "--backup", str(saved)).stdout
+    assert docker("inspect", "-f", "{{.Id}}", LAB.container("cp1")).strip() != container
     assert all(node_ready(n) for n in ("cp1", "w1", "w2"))
     assert configmap("cp-marker", "m") == "kept"
+    assert configmap("cp-marker", "later") == ""
     assert "kept" in mysql("SELECT v FROM cp_marker;")
     assert "cp-marker" in queue_names()
     # the workers did not rejoin: their kubelet's kubeconfig is the one they had
@@ -116,6 +123,7 @@ def test_node_replace_cp1_brings_the_same_cluster_back(archive):
         w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")
     } == kubelet_conf
     assert "verify: 8 real checks passed" in " ".join(out.split())
+    provision("verify")  # asked again, on its own: exit 0
     assert not (lab_state() / "operation.json").exists()
     assert on_cp("ls /var/lib/provision/restore 2>/dev/null || true").strip() == ""
 

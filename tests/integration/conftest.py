@@ -7,9 +7,13 @@ from pathlib import Path
 import yaml
 
 from provision.project import resolve_inventory
-from tests.conftest import LAB, inventory_hosts, provision
+from tests.conftest import SuiteLab, inventory_hosts, provision, suite_lab_fixture
 
 LABEL = "io.provision.cluster"
+# The lab suite's own lab (never the user's default lab): made and destroyed by the
+# tests, and destroyed when the session ends.
+LAB = SuiteLab("t-it", "lab", 60)
+suite_lab = suite_lab_fixture(LAB)
 
 
 def ensure_bundle() -> None:
@@ -24,13 +28,20 @@ def docker(*args: str) -> str:
     ).stdout
 
 
-def lab_containers(cluster: str = "lab") -> list[str]:
+def lab_config() -> dict:
+    """The config of the lab this suite runs on (PROVISION_INVENTORY)."""
+    return yaml.safe_load(resolve_inventory(None).cluster_file.read_text())
+
+
+def lab_containers(cluster: str | None = None) -> list[str]:
+    """The containers labelled with a cluster's name (this suite's lab by default)."""
+    cluster = cluster or lab_config()["cluster"]["name"]
     return docker("ps", "-aq", "--no-trunc", "--filter", f"label={LABEL}={cluster}").split()
 
 
 def lab_state() -> Path:
-    """The default lab's state directory, as provision itself computes it."""
-    return resolve_inventory(str(LAB)).state_dir
+    """The suite lab's state directory, as provision itself computes it."""
+    return resolve_inventory(None).state_dir
 
 
 def known_hosts_file() -> Path:
@@ -59,8 +70,8 @@ def existing_hosts_inventory(
         forwarded = "[{}]:{}".format(h["ansible_host"], h["ansible_port"])
         lines.append(f"{h['node_ip']} {keys[forwarded]}\n")
     known.write_text("".join(lines))
-    config = copy.deepcopy(yaml.safe_load(LAB.read_text()))
-    config["cluster"]["name"] = "existing"
+    config = copy.deepcopy(lab_config())
+    config["cluster"]["name"] = name
     config["machines"] = {
         "kind": "ssh",
         "ssh": {

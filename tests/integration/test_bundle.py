@@ -1,5 +1,6 @@
 """The offline bundle for real: built from source with the real Go toolchain and
-debootstrap, checked, then its binaries run and images loaded into Docker."""
+debootstrap (by `tox -e bundle` before this suite, or here when none is complete),
+checked, then its binaries run and images loaded into Docker."""
 
 import gzip
 import io
@@ -14,14 +15,14 @@ import yaml
 from provision.config import load
 from provision.sources import bundle_dir
 from tests.conftest import LAB, provision
-from tests.integration.conftest import docker
+from tests.integration.conftest import docker, ensure_bundle
 
 pytestmark = pytest.mark.lab
 
 
 @pytest.fixture(scope="module")
 def bundle():
-    provision("bundle", "build", "-i", str(LAB), timeout=3600)
+    ensure_bundle()
     return bundle_dir(load(LAB))
 
 

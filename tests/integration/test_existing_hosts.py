@@ -10,7 +10,7 @@ import pytest
 
 from provision.project import resolve_inventory
 from tests.conftest import hosts_file, inventory_hosts, provision
-from tests.integration.conftest import existing_hosts_inventory
+from tests.integration.conftest import LAB, existing_hosts_inventory
 from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.lab
@@ -28,9 +28,7 @@ def test_up_reaches_existing_hosts_and_writes_inventory(existing):
     assert "3 existing hosts reachable over SSH (as vagrant, sudo ok)" in out
     hosts = inventory_hosts(str(inv / "cluster.yml"))
     assert {n: h["ansible_host"] for n, h in hosts.items()} == {
-        "cp1": "192.168.56.10",
-        "w1": "192.168.56.11",
-        "w2": "192.168.56.12",
+        n: LAB.ip(n) for n in ("cp1", "w1", "w2")
     }
     assert all(h["ansible_port"] == 22 for h in hosts.values())
 
@@ -59,9 +57,7 @@ def test_playbooks_change_existing_hosts_then_a_second_run_changes_nothing(exist
     marks = "grep -c 'provision: cluster nodes' /etc/hosts || true"
     assert run_on("w1", lab_hosts["w1"], marks) == "0"
     provision("up", "-i", config, "--only", "prepare", "--full")
-    assert (
-        run_on("w1", lab_hosts["w1"], "getent ahostsv4 w2 | head -1").split()[0] == "192.168.56.12"
-    )
+    assert run_on("w1", lab_hosts["w1"], "getent ahostsv4 w2 | head -1").split()[0] == LAB.ip("w2")
     stats = playbook_stats(config)
     assert set(stats) == {"cp1", "w1", "w2"}
     assert stats["w1"]["changed"] > 0, stats
@@ -77,7 +73,7 @@ def test_unpinned_host_key_is_refused(existing):
         "".join(
             line
             for line in saved.splitlines(keepends=True)
-            if not line.startswith("192.168.56.11 ")
+            if not line.startswith(LAB.ip("w1") + " ")
         )
     )
     try:

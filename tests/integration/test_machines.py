@@ -1,6 +1,7 @@
-"""The default lab's machines, for real: Vagrant's docker provider, SSH with
-pinned host keys, idempotent up, interrupted up, and a destroy that leaves
-nothing behind. The tests run in file order and share one lab."""
+"""A lab's machines, for real (the suite's own lab, made from the default lab's
+config): Vagrant's docker provider, SSH with pinned host keys, idempotent up,
+interrupted up, and a destroy that leaves nothing behind. Each test that needs the
+machines makes them (`up --only machines` is a no-op when they run)."""
 
 import json
 import os
@@ -15,6 +16,7 @@ from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import as_root, connect
 from tests.conftest import CLI, ROOT, hosts_file, inventory_hosts, provision
 from tests.integration.conftest import (
+    LAB,
     LABEL,
     docker,
     known_hosts_file,
@@ -23,7 +25,7 @@ from tests.integration.conftest import (
 )
 
 pytestmark = pytest.mark.lab
-NODES = {"cp1": "192.168.56.10", "w1": "192.168.56.11", "w2": "192.168.56.12"}
+NODES = {name: LAB.ip(name) for name in ("cp1", "w1", "w2")}
 
 
 def run_on(
@@ -49,13 +51,24 @@ def run_on(
 
 
 @pytest.fixture(scope="module")
-def fresh_lab():
+def made_lab():
+    """The machines made from nothing, once for this module."""
     provision("destroy", "--yes")
     assert lab_containers() == []
     started = time.monotonic()
     out = provision("up", "--only", "machines")
     print(f"up --only machines: {time.monotonic() - started:.1f} s")
     return out
+
+
+@pytest.fixture
+def fresh_lab(made_lab):
+    """The three machines running, whatever a test before this one did to them (a
+    test that destroys them does not decide what the next one finds)."""
+    states = [docker("inspect", "-f", "{{.State.Running}}", c).strip() for c in lab_containers()]
+    if states != ["true"] * len(NODES):
+        provision("up", "--only", "machines")
+    return made_lab
 
 
 def test_up_gives_three_reachable_nodes(fresh_lab):
@@ -76,11 +89,8 @@ def test_up_gives_three_reachable_nodes(fresh_lab):
 def test_each_new_node_gets_its_containerd_store_from_the_image_seed(fresh_lab):
     """Made before the node, as its own labelled volume: image files hard-linked to
     the seed's, containerd's bolt databases its own copies."""
-    assert "containerd stores of cp1, w1, w2 filled from the seed" in fresh_lab.stdout
-    stores = docker(
-        "volume", "ls", "-q", "--filter", "label=io.provision.cluster=lab"
-    ).split()  # fmt: skip
-    assert sorted(stores) == ["lab-cp1-containerd", "lab-w1-containerd", "lab-w2-containerd"]
+    stores = docker("volume", "ls", "-q", "--filter", f"label=io.provision.cluster={LAB.name}")
+    assert sorted(stores.split()) == [f"{LAB.container(n)}-containerd" for n in NODES]
     root = "/var/lib/containerd"
     for name, host in inventory_hosts().items():
         out = run_on(
@@ -119,7 +129,7 @@ def test_host_keys_are_pinned_from_the_engine(fresh_lab):
         host, kind, key = line.split()
         pinned[host] = f"{kind} {key}"
     for name, host in inventory_hosts().items():
-        on_disk = docker("exec", f"lab-{name}", "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
+        on_disk = docker("exec", LAB.container(name), "cat", "/etc/ssh/ssh_host_ed25519_key.pub")
         forwarded = "[{}]:{}".format(host["ansible_host"], host["ansible_port"])
         assert pinned[forwarded] == " ".join(on_disk.split()[:2])
 
@@ -150,7 +160,7 @@ def blackholes() -> str:
 
 def test_host_never_routes_to_pod_or_service_ranges(fresh_lab):
     routes = blackholes()
-    assert "10.244.0.0/16" in routes and "10.96.0.0/16" in routes
+    assert f"10.{LAB.net}.0.0/17" in routes and f"10.{LAB.net}.128.0/17" in routes
 
 
 def test_status_lists_running_machines(fresh_lab):
@@ -221,16 +231,18 @@ def test_destroy_removes_only_what_carries_this_labs_identity(fresh_lab):
     """A container and a volume labelled with this cluster's name but another lab's
     identity (another checkout's lab of the same name) survive destroy."""
     image = docker("inspect", "-f", "{{.Config.Image}}", lab_containers()[0]).strip()
-    labels = ["--label", f"{LABEL}=lab", "--label", "io.provision.lab=lab-0ther000"]
-    stranger = docker("create", *labels, "--name", "lab-stranger", image, "true").strip()
-    docker("volume", "create", *labels, "lab-w9-containerd")
+    labels = ["--label", f"{LABEL}={LAB.name}", "--label", f"io.provision.lab={LAB.name}-0ther0"]
+    stranger = docker("create", *labels, "--name", LAB.container("stranger"), image, "true")
+    stranger = stranger.strip()
+    volume = f"{LAB.container('w9')}-containerd"
+    docker("volume", "create", *labels, volume)
     try:
         provision("destroy", "--yes")
         assert lab_containers() == [stranger]
-        assert "lab-w9-containerd" in docker("volume", "ls", "-q").split()
+        assert volume in docker("volume", "ls", "-q").split()
     finally:
         docker("rm", "-f", stranger)
-        docker("volume", "rm", "-f", "lab-w9-containerd")
+        docker("volume", "rm", "-f", volume)
     provision("up", "--only", "machines")  # the lab back for the tests after this one
     assert len(lab_containers()) == 3
 
@@ -249,8 +261,8 @@ def test_destroy_leaves_nothing_behind(fresh_lab):
     remaining = docker("volume", "ls", "-q").split()
     assert not set(volumes) & set(remaining)
     assert (
-        "vagrant_network_192.168.56.0/24"
+        f"vagrant_network_192.168.{LAB.net}.0/24"
         not in docker("network", "ls", "--format", "{{.Name}}").split()
     )
     assert not hosts_file().exists()
-    assert "10.244.0.0/16" not in blackholes()
+    assert f"10.{LAB.net}.0.0/17" not in blackholes()

@@ -1,10 +1,10 @@
-"""inventories/lab-libvirt on a real VM: Vagrant's libvirt provider, the offline
-box, `up --only machines,prepare` as the `vagrant` user, pinned host keys, a no-op
-second run, and a destroy that leaves no domain, network or volume behind.
+"""The suite's own copy of inventories/lab-libvirt on a real VM: Vagrant's libvirt
+provider, the offline box, `up --only machines,prepare` as the `vagrant` user,
+pinned host keys, a no-op second run, and a destroy that leaves no domain, network or volume behind.
 
 Needs scripts/host-setup-libvirt. Where KVM does not work (this CI host) the VM
 runs under QEMU's software emulation: minutes, not seconds. The tests run in file
-order and share one VM.
+order and share one VM, destroyed when the session ends (tests/vm/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import connect
 from provision.project import resolve_inventory
-from tests.conftest import ROOT, inventory_hosts, provision
+from tests.conftest import inventory_hosts, provision
+from tests.vm.conftest import LAB
 
 pytestmark = pytest.mark.vm
-INV = "lab-libvirt"
-CLUSTER_FILE = ROOT / "inventories" / INV / "cluster.yml"
-CLUSTER = yaml.safe_load(CLUSTER_FILE.read_text())
+CLUSTER_FILE = LAB.config
+INV = str(CLUSTER_FILE)
+CLUSTER = LAB.data()
 NODES = {n["name"]: n["ip"] for n in CLUSTER["nodes"]}
 PREFIX = f"{CLUSTER['cluster']['name']}-"
 STATE = resolve_inventory(str(CLUSTER_FILE)).state_dir
