@@ -196,3 +196,18 @@ def write_state(path: Path, text: str) -> None:
     planted at its path is replaced, not followed), readable by its owner only."""
     with private_file(path) as f:
         f.write(text.encode("utf-8"))
+
+
+def private_dir(path: Path, what: str) -> Path:
+    """A directory of provision's own inside a state directory, made 0700 when missing;
+    a symlink there (a write through it would leave the state directory) or a file of
+    another kind is refused."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        raise refuse(
+            path, what, f"it is {kind}", f"remove it (`rm {path}`) and run the command again"
+        )
+    return path

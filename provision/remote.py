@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import shlex
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
+from typing import BinaryIO
 
 from provision.config.model import ClusterConfig
 from provision.errors import NodeStepFailed, UsageError
+from provision.machines.base import SshEndpoint
 from provision.project import Inventory
 
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
@@ -26,17 +28,32 @@ class RemoteFailed(NodeStepFailed):
 class NodeShell:
     """Commands on one node, as root: `sh(command) -> stdout` (a non-zero exit raises
     the error given to shells()), and `sh.put(data, path)` to write a file there
-    (over SFTP, then moved into place by root: no data on a command line)."""
+    (over SFTP, then moved into place by root: no data on a command line). The
+    connection opens at the first command; a node that cannot be reached raises
+    UnreachableHost naming it and its address (ssh_hosts.reaching)."""
 
-    def __init__(self, conn, node: str, user: str, error: type[Exception]) -> None:
+    def __init__(
+        self, conn, node: str, user: str, error: type[Exception], endpoint: SshEndpoint
+    ) -> None:
         self.conn, self.node, self.user, self.error = conn, node, user, error
+        self.endpoint = endpoint
 
-    def __call__(self, command: str) -> str:
-        from provision.machines.ssh_hosts import as_root, sudo_fix
+    def __call__(self, command: str, timeout: int = 600) -> str:
+        from invoke.exceptions import CommandTimedOut
 
-        out = self.conn.run(
-            as_root(command, self.user), hide=True, warn=True, in_stream=False, timeout=600
-        )
+        from provision.machines.ssh_hosts import as_root, reaching, sudo_fix
+
+        try:
+            with reaching(self.node, self.endpoint):
+                out = self.conn.run(
+                    as_root(command, self.user),
+                    hide=True,
+                    warn=True,
+                    in_stream=False,
+                    timeout=timeout,
+                )
+        except CommandTimedOut:
+            raise self.error(f"{self.node}: a command did not end in {timeout} s") from None
         if out.exited != 0:
             text = out.stderr.strip() or out.stdout.strip() or f"exit {out.exited}"
             if "sudo: a password is required" in text:
@@ -47,17 +64,33 @@ class NodeShell:
             raise self.error(text[-400:])
         return out.stdout
 
-    def put(self, data: bytes, path: str, mode: int = 0o600) -> None:
-        """Write data to path on the node (root's, `mode`), whole or not at all."""
-        tmp = self.conn.run("umask 077 && mktemp", hide=True, in_stream=False).stdout.strip()
+    def put(self, data: bytes | BinaryIO, path: str, mode: int = 0o600) -> None:
+        """Write data (bytes, or a file streamed from where it is) to path on the node
+        (root's, `mode`), whole or not at all."""
+        import paramiko
+
+        from provision.machines.ssh_hosts import reaching
+
+        with reaching(self.node, self.endpoint):
+            made = self.conn.run("umask 077 && mktemp", hide=True, warn=True, in_stream=False)
+        if made.exited != 0:
+            raise self.error(f"{self.node}: mktemp failed: {made.stderr.strip()[-400:]}")
+        tmp = made.stdout.strip()
         try:
-            self.conn.sftp().putfo(io.BytesIO(data), tmp)
+            try:
+                with reaching(self.node, self.endpoint):
+                    sftp = self.conn.sftp()
+                sftp.putfo(io.BytesIO(data) if isinstance(data, bytes) else data, tmp)
+            except (paramiko.SSHException, OSError, EOFError) as e:
+                raise self.error(f"{self.node}: writing {path} failed: {e}") from None
             target = shlex.quote(path)
             self(
                 f"install -m {mode:o} {shlex.quote(tmp)} {target}.part && mv {target}.part {target}"
             )
         finally:
-            self.conn.run(f"rm -f {shlex.quote(tmp)}", hide=True, warn=True, in_stream=False)
+            # best effort: a node that went away took its temporary file with it
+            with suppress(Exception):
+                self.conn.run(f"rm -f {shlex.quote(tmp)}", hide=True, warn=True, in_stream=False)
 
 
 # A node's shell as its users see it: run(command) -> stdout (NodeShell, or a
@@ -78,6 +111,12 @@ def shells(
     endpoints = read_endpoints(hosts)  # a link, a FIFO, another shape: refused
     if endpoints is None:
         raise UsageError(f"no inventory at {hosts}\n  fix: run `provision up` first")
+    missing = sorted(set(names.values()) - set(endpoints))
+    if missing:
+        raise UsageError(
+            f"the generated inventory {hosts} has no node {', '.join(missing)}\n"
+            "  fix: `provision up --only machines` writes it again"
+        )
     known_hosts = inv.state_dir / "known_hosts"
     with ExitStack() as stack:
         yield {
@@ -86,6 +125,7 @@ def shells(
                 name,
                 endpoints[name].user,
                 error,
+                endpoints[name],
             )
             for role, name in names.items()
         }

@@ -1,6 +1,7 @@
 """`provision render --out DIR`: every file derived from the cluster config, written
-for inspection; each comes from the module of its layer (machines/spec.py,
-inventory, playbooks/kubeadm.py, addons/manifests.py), as the phases write them."""
+for inspection (each whole, 0600, never through a link); each comes from the module
+of its layer (machines/spec.py, inventory, playbooks/kubeadm.py, addons/manifests.py),
+as the phases write them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import yaml
 
 from provision.addons.manifests import render_manifests
 from provision.config.model import ClusterConfig
+from provision.files import private_dir, write_state
 from provision.inventory import build_hosts
 from provision.machines.base import SshEndpoint, static_endpoints
 from provision.machines.spec import machines_spec
@@ -35,7 +37,8 @@ def render_all(
     written = []
     for name, text in files.items():
         path = out / name
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        if path.parent != out:
+            private_dir(path.parent, "the rendered add-ons' directory")
+        write_state(path, text)  # whole or not at all; a link there is replaced, not followed
         written.append(path)
     return written

@@ -171,10 +171,13 @@ class Up:
 
         state = self.inv.state_dir
         rendered = state / "kubeadm-config.yaml"
-        rendered.write_text(
-            kubeadm_config(self.config, self.machines.provider, str(self.inv.cluster_file))
+        write_state(
+            rendered,
+            kubeadm_config(self.config, self.machines.provider, str(self.inv.cluster_file)),
         )
         kubeconfig = state / "kubeconfig"
+        if kubeconfig.is_symlink():  # provision's own file: Ansible's fetch and chmod follow one
+            kubeconfig.unlink()
         self.playbook(
             "control-plane.yml",
             {"kubeadm_config_file": str(rendered), "kubeconfig_dest": str(kubeconfig)},

@@ -1,81 +1,61 @@
 """The backup archive: one gzip'd tar, 0600 from creation, with a manifest.
 
-The manifest (the first member, manifest.json) names the cluster the parts
-came from (its name, the hash of its config, its node addresses, its Kubernetes
-version) and the sha256 and size of every part. Reading never extracts: each
-part is read by its manifest name, must be a regular file, and must match its
-sha256, so a corrupted, tampered or foreign archive is refused before anything
-is restored from it.
+The manifest (the first member, manifest.json, model.py) names the cluster the
+parts came from and the sha256 and size of every part. Reading never extracts
+(stream.py): the archive is read once, in order, each part checked against its
+manifest as it streams past, so a corrupted, tampered or foreign archive is
+refused before anything is restored from it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import re
 import tarfile
 import time
-import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from provision.errors import DataGuard, UsageError
+from provision.backup.model import (
+    FORMAT,
+    MANIFEST,
+    MAX_PART,
+    MAX_PARTS,
+    MAX_TOTAL,
+    PART_RE,
+    ArchiveRefused,
+    ForeignArchive,
+    Identity,
+    Manifest,
+)
+from provision.backup.stream import Parts, check_archive, read_manifest, read_parts
 from provision.files import private_file
 
-FORMAT = 1
-MANIFEST = "manifest.json"
 # backup-<cluster>-<UTC time>.tar.gz: the only names retention ever deletes.
 NAME_RE = re.compile(
     r"^backup-(?P<cluster>[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)-(?P<stamp>\d{8}T\d{6}Z)\.tar\.gz$"
 )
-PART_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}(/[a-z0-9][a-z0-9._-]{0,63}){0,3}$")
-MAX_MANIFEST = 1 << 20
 
-
-class ArchiveRefused(UsageError):
-    """The archive cannot be used: corrupt, tampered, or not a backup of this cluster."""
-
-
-class ForeignArchive(DataGuard):
-    """The archive is another cluster's, or another Kubernetes version's."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """What makes a backup fit a cluster: restore refuses any difference."""
-
-    cluster: str
-    config_sha256: str
-    kubernetes: str
-    nodes: Mapping[str, str]  # name -> IP
-
-    def as_dict(self) -> dict:
-        return {
-            "cluster": self.cluster,
-            "config_sha256": self.config_sha256,
-            "kubernetes": self.kubernetes,
-            "nodes": dict(sorted(self.nodes.items())),
-        }
-
-
-@dataclass(frozen=True)
-class Manifest:
-    identity: Identity
-    created: str
-    provision: str
-    parts: Mapping[str, Mapping[str, int | str]]  # name -> {"sha256", "size"}
-
-    def as_dict(self) -> dict:
-        return {
-            "format": FORMAT,
-            "created": self.created,
-            "provision": self.provision,
-            **self.identity.as_dict(),
-            "parts": {n: dict(p) for n, p in sorted(self.parts.items())},
-        }
+__all__ = [
+    "FORMAT",
+    "MANIFEST",
+    "ArchiveRefused",
+    "ForeignArchive",
+    "Identity",
+    "Manifest",
+    "Parts",
+    "archive_name",
+    "archives",
+    "check_archive",
+    "check_fits",
+    "iter_listing",
+    "prune",
+    "read_manifest",
+    "read_parts",
+    "write_archive",
+]
 
 
 def archive_name(cluster: str, when: float | None = None) -> str:
@@ -90,6 +70,18 @@ def write_archive(
     for name in parts:
         if not PART_RE.match(name) or name == MANIFEST:
             raise ValueError(f"bad part name {name!r}")
+    sizes = {name: len(data) for name, data in parts.items()}
+    if (
+        len(sizes) > MAX_PARTS
+        or sum(sizes.values()) > MAX_TOTAL
+        or max([0, *sizes.values()]) > MAX_PART
+    ):
+        raise ArchiveRefused(
+            f"{path}: parts of {', '.join(f'{n} {s} bytes' for n, s in sizes.items())}: more than "
+            f"a restore reads ({MAX_PARTS} parts, each at most {MAX_PART} bytes, "
+            f"{MAX_TOTAL} in all); nothing was written\n"
+            "  fix: remove what grew so large (objects in etcd, MySQL's tables), then back up again"
+        )
     manifest = Manifest(
         identity=identity,
         created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -111,43 +103,6 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     info.mode = 0o600
     info.mtime = int(time.time())
     tar.addfile(info, io.BytesIO(data))
-
-
-def read_manifest(path: Path) -> Manifest:
-    """The manifest of an archive, or ArchiveRefused naming what is wrong."""
-    with _open(path) as tar:
-        return _manifest(path, tar)
-
-
-def read_parts(path: Path) -> tuple[Manifest, dict[str, bytes]]:
-    """Every part, each checked against the manifest's sha256 and size; no
-    member that the manifest does not name, and nothing but regular files."""
-    with _open(path) as tar:
-        manifest = _manifest(path, tar)
-        members = {m.name: m for m in tar.getmembers()}
-        extra = sorted(set(members) - set(manifest.parts) - {MANIFEST})
-        if extra:
-            raise _refused(
-                path, f"holds members its manifest does not name: {', '.join(extra[:5])}"
-            )
-        parts = {}
-        for name, want in manifest.parts.items():
-            member = members.get(name)
-            if member is None:
-                raise _refused(path, f"part {name} is missing")
-            if not member.isreg() or member.size != want["size"]:
-                raise _refused(
-                    path, f"part {name} is not the {want['size']}-byte file its manifest names"
-                )
-            reader = tar.extractfile(member)
-            assert reader is not None, "a regular member always has a reader"
-            data = reader.read()
-            if hashlib.sha256(data).hexdigest() != want["sha256"]:
-                raise _refused(
-                    path, f"part {name} does not match its sha256 (corrupted or tampered)"
-                )
-            parts[name] = data
-        return manifest, parts
 
 
 def check_fits(path: Path, manifest: Manifest, here: Identity) -> None:
@@ -173,7 +128,8 @@ def check_fits(path: Path, manifest: Manifest, here: Identity) -> None:
 
 def _short(value) -> str:
     if isinstance(value, Mapping):
-        return ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
+        text = ", ".join(f"{k} {v}" for k, v in sorted(value.items()))
+        return text if len(text) <= 120 else text[:117] + "..."
     return str(value)[:16]
 
 
@@ -200,58 +156,11 @@ def prune(directory: Path, cluster: str, keep: int) -> list[Path]:
     return old
 
 
-def _manifest(path: Path, tar: tarfile.TarFile) -> Manifest:
-    first = tar.next()
-    if first is None or first.name != MANIFEST or not first.isreg() or first.size > MAX_MANIFEST:
-        raise _refused(path, f"does not start with its {MANIFEST}")
-    try:
-        reader = tar.extractfile(first)
-        assert reader is not None, "a regular member always has a reader"
-        raw = json.loads(reader.read())
-        identity = Identity(
-            cluster=str(raw["cluster"]),
-            config_sha256=str(raw["config_sha256"]),
-            kubernetes=str(raw["kubernetes"]),
-            nodes={str(k): str(v) for k, v in raw["nodes"].items()},
-        )
-        parts: dict[str, dict[str, int | str]] = {
-            str(n): {"sha256": str(p["sha256"]), "size": int(p["size"])}
-            for n, p in raw["parts"].items()
-        }
-        if raw["format"] != FORMAT:
-            raise _refused(
-                path, f"is format {raw['format']!r}; this provision reads format {FORMAT}"
-            )
-        return Manifest(identity, str(raw["created"]), str(raw["provision"]), parts)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise _refused(path, f"has an unreadable manifest ({type(e).__name__}: {e})") from None
-
-
-@contextlib.contextmanager
-def _open(path: Path) -> Iterator[tarfile.TarFile]:
-    """tarfile.open for reading; a truncated or corrupt file is ArchiveRefused."""
-    if not path.is_file():
-        raise ArchiveRefused(
-            f"{path}: no such backup file\n  fix: `provision backup --list` shows them"
-        )
-    try:
-        with tarfile.open(path, mode="r:gz") as tar:
-            yield tar
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise _refused(path, f"is not a readable archive ({type(e).__name__}: {e})") from None
-
-
-def _refused(path: Path, what: str) -> ArchiveRefused:
-    return ArchiveRefused(
-        f"{path}: {what}\n"
-        "  fix: use another backup (`provision backup --list`); nothing was changed"
-    )
-
-
 def iter_listing(directory: Path, cluster: str) -> Iterator[tuple[Path, Manifest | None, str]]:
-    """(archive, manifest or None, problem) for `provision backup --list`, newest first."""
+    """(archive, manifest or None, problem) for `provision backup --list`, newest first:
+    each archive read through and every part checked (nothing is kept)."""
     for p in reversed(archives(directory, cluster)):
         try:
-            yield p, read_manifest(p), ""
+            yield p, check_archive(p), ""
         except ArchiveRefused as e:
             yield p, None, str(e).splitlines()[0]

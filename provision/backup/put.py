@@ -34,6 +34,7 @@ import time
 from collections.abc import Mapping
 
 from provision.addons.manifests import NAMESPACE
+from provision.backup.stream import Parts
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard
 from provision.remote import KUBECTL, NodeShell, RemoteFailed, Shell
@@ -149,13 +150,15 @@ class ControlPlaneData:
         self.config = config
         self.log = log
 
-    def restore(self, parts: Mapping[str, bytes], running: bool) -> None:
+    def restore(self, parts: Parts, running: bool) -> None:
         self.upload(parts)
         self.swap("running" if running else "fresh")
         if running:
             self.wait_api()
 
-    def upload(self, parts: Mapping[str, bytes]) -> None:
+    def upload(self, parts: Parts) -> None:
+        """etcd's snapshot and the PKI onto the control plane, each streamed from the
+        checked parts and checked again there by its sha256."""
         sh = self.sh
         self.wait_unit()
         try:
@@ -167,7 +170,7 @@ class ControlPlaneData:
             ) from None
         # The node's copy belongs to one snapshot: another one's (a restore left
         # unfinished with another archive) goes, with its marker, before anything.
-        key = hashlib.sha256(parts["etcd/snapshot.db"]).hexdigest()
+        key = parts.sha256("etcd/snapshot.db")
         sh(
             f'if [ "$(cat {NODE_DIR}/for 2>/dev/null)" != {key} ]; then rm -rf {NODE_DIR}; fi; '
             f"mkdir -p {NODE_DIR} && chmod 0700 {NODE_DIR} && echo {key} > {NODE_DIR}/for"
@@ -177,9 +180,10 @@ class ControlPlaneData:
             ("pki/kubernetes.tar.gz", "pki.tar.gz"),
         ):
             path = f"{NODE_DIR}/{node_file}"
-            sh.put(parts[name], path)
+            with parts.open(name) as data:
+                sh.put(data, path)
             got = sh(f"sha256sum {path}").split()[0]
-            if got != hashlib.sha256(parts[name]).hexdigest():
+            if got != parts.sha256(name):
                 raise RestoreFailed(f"{path} on the control plane does not match the backup")
         status = json.loads(sh(f"etcdutl snapshot status {NODE_DIR}/snapshot.db -w json"))
         self.log.say(

@@ -1,7 +1,7 @@
 """`provision restore FILE`: a backup put back onto a running lab made from the
 same cluster.yml (same nodes, same addresses, same Kubernetes version).
 
-Nothing changes before the archive is read whole, every part matches its
+Nothing changes before the archive is read through, every part matches its
 sha256 and the archive's identity matches this lab; a lab that holds objects of
 its own (namespaces, or objects in `default`, that `provision up` does not make)
 is refused unless --force. Then, each stage recorded (stages.py):
@@ -19,37 +19,74 @@ and the lab is verified.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from pathlib import Path
 
 from provision.addons.secrets import secrets_file, write_private
-from provision.backup.archive import check_fits, read_parts
+from provision.backup.archive import Parts, check_fits, read_parts
+from provision.backup.model import refused
 from provision.backup.put import AddonData, ControlPlaneData, RestoreFailed, Trust, own_objects
 from provision.backup.stages import Stages
 from provision.backup.take import identity
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard, UsageError
+from provision.files import MAX_BYTES, decode_json, read_json, refuse
 from provision.project import Inventory
 from provision.remote import shells
 from provision.runlog import RunLog
+
+CREDENTIALS = "secrets/addons.json"
 
 
 class RestoreRefused(DataGuard):
     """The lab holds objects of its own; a restore would replace them."""
 
 
-def read_backup(inv: Inventory, config: ClusterConfig, archive: Path) -> dict[str, bytes]:
-    """Every part of the archive, checked, and the archive checked to fit this lab."""
-    manifest, parts = read_parts(archive)
-    check_fits(archive, manifest, identity(config))
-    for needed in ("etcd/snapshot.db", "pki/kubernetes.tar.gz"):
-        if needed not in parts:
-            raise UsageError(
-                f"{archive}: has no {needed}\n  fix: use a backup made by `provision backup`"
-            )
+def read_backup(inv: Inventory, config: ClusterConfig, archive: Path) -> Parts:
+    """Every part of the archive, checked as it is read, and the archive checked to
+    fit this lab; the parts wait in a private spool in the lab's state directory
+    (Parts.close() removes it, as does dropping them)."""
+    spool_in = inv.state_dir if inv.state_dir.is_dir() else None
+    manifest, parts = read_parts(archive, spool_in)
+    try:
+        check_fits(archive, manifest, identity(config))
+        for needed in ("etcd/snapshot.db", "pki/kubernetes.tar.gz"):
+            if needed not in parts:
+                raise UsageError(
+                    f"{archive}: has no {needed}\n  fix: use a backup made by `provision backup`"
+                )
+        if CREDENTIALS in parts:
+            _credentials(archive, parts)
+    except BaseException:
+        parts.close()
+        raise
     return parts
+
+
+def _credentials(archive: Path, parts: Parts) -> dict[str, str]:
+    """The add-on credentials the backup carries: a JSON object of names to strings,
+    as `provision backup` took them, checked before anything changes."""
+    if parts.size(CREDENTIALS) > MAX_BYTES:
+        raise refused(archive, f"part {CREDENTIALS} is larger than {MAX_BYTES} bytes")
+    try:
+        data = decode_json(parts[CREDENTIALS])
+    except ValueError as e:
+        raise refused(archive, f"part {CREDENTIALS} is not JSON ({e})") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+        raise refused(archive, f"part {CREDENTIALS} is not a mapping of names to strings")
+    return data
+
+
+def current_root_password(state_dir: Path) -> str:
+    """MySQL's root password as this lab has it now ("" when it has none): MySQL's
+    data may still be set up with it."""
+    path = secrets_file(state_dir)
+    fix = f"put back the file provision wrote, or remove it (`rm {path}`)"
+    stored = read_json(path, "the add-ons' credentials", fix=fix) or {}
+    password = stored.get("mysql-root-password", "")
+    if not isinstance(password, str):
+        raise refuse(path, "the add-ons' credentials", "mysql-root-password is not a string", fix)
+    return password
 
 
 def fetch_kubeconfig(inv: Inventory, cp) -> None:
@@ -59,10 +96,9 @@ def fetch_kubeconfig(inv: Inventory, cp) -> None:
     os.chmod(path, 0o600)
 
 
-def put_credentials(inv: Inventory, parts: dict[str, bytes]) -> None:
-    if "secrets/addons.json" in parts:
-        json.loads(parts["secrets/addons.json"])  # a dict of strings, as backed up
-        write_private(secrets_file(inv.state_dir), parts["secrets/addons.json"].decode())
+def put_credentials(inv: Inventory, parts: Parts) -> None:
+    if CREDENTIALS in parts:
+        write_private(secrets_file(inv.state_dir), parts[CREDENTIALS].decode())
 
 
 class Restore:
@@ -72,11 +108,14 @@ class Restore:
         self.log = log
 
     def run(self, archive: Path, force: bool) -> list:
+        archive = archive.resolve()
+        with read_backup(self.inv, self.config, archive) as parts:
+            return self._restore(archive, parts, force)
+
+    def _restore(self, archive: Path, parts: Parts, force: bool) -> list:
         from provision.verify.run import Verify
 
-        archive = archive.resolve()
-        parts = read_backup(self.inv, self.config, archive)
-        digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:12]
+        digest = parts.archive_sha256[:12]
         self.log.say(f"restore: {archive.name} (sha256 {digest}…) fits this lab")
         stages = Stages.begin(
             self.inv.state_dir, "restore", self.log, "every stage is safe to run again"
@@ -87,12 +126,7 @@ class Restore:
                 f"  fix: `provision restore {stages.archive}` finishes it first"
             )
         # The lab's current credentials: MySQL's data may still be set up with them.
-        current = secrets_file(self.inv.state_dir)
-        root_password = (
-            json.loads(current.read_text()).get("mysql-root-password", "")
-            if current.is_file()
-            else ""
-        )
+        root_password = current_root_password(self.inv.state_dir)
         names = {n.name: n.name for n in self.config.nodes}
         cp_name = self.config.control_plane.name
         with shells(self.inv, names) as on:

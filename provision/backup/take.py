@@ -29,6 +29,7 @@ from provision.addons.secrets import secrets_file
 from provision.backup.archive import Identity, archive_name, prune, write_archive
 from provision.config.model import ClusterConfig
 from provision.errors import UsageError
+from provision.files import read_small
 from provision.project import Inventory
 from provision.remote import KUBECTL, RemoteFailed, Shell, control_plane
 from provision.runlog import RunLog
@@ -78,8 +79,10 @@ class Backup:
             parts["pki/kubernetes.tar.gz"] = self._b64(
                 sh, f"tar -C /etc/kubernetes -czf - pki {' '.join(KUBECONFIGS)}"
             )
-            if secrets.is_file():
-                parts["secrets/addons.json"] = secrets.read_bytes()
+            # a link, a FIFO or a huge file there is refused, never followed or waited on
+            credentials = read_small(secrets, "the add-ons' credentials")
+            if credentials is not None:
+                parts["secrets/addons.json"] = credentials
             deployed = self.config.addons.deployed()
             if "mysql" in deployed:
                 parts["mysql/dump.sql"] = self._b64(

@@ -89,7 +89,16 @@ def read_endpoints(path) -> dict[str, SshEndpoint] | None:
             for group in groups.values()
             for name, h in (group.get("hosts") or {}).items()
         }
-    except (yaml.YAMLError, UnicodeDecodeError, KeyError, TypeError, ValueError, AttributeError):
+    # RecursionError: nested deeper than PyYAML's composer can recurse
+    except (
+        yaml.YAMLError,
+        UnicodeDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        RecursionError,
+    ):
         raise refuse(
             path, "the generated inventory", "not the inventory provision writes", fix
         ) from None

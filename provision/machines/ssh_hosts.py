@@ -9,12 +9,16 @@ the generated inventory.
 
 from __future__ import annotations
 
+import logging
+import os
 import shlex
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from provision.config.model import ClusterConfig
-from provision.errors import MachinesError
+from provision.errors import MachinesError, ProvisionError
 from provision.files import read_small, refuse
 from provision.machines.base import MachineState, SshEndpoint, static_endpoints
 from provision.runlog import RunLog
@@ -60,10 +64,16 @@ def sudo_problem(conn, user: str) -> str | None:
 
 
 def connect(ep: SshEndpoint, known_hosts: Path, timeout: float = 15):
-    """A fabric Connection that refuses unknown host keys."""
+    """A fabric Connection that refuses unknown host keys. Its files are checked
+    first (paramiko would wait on a FIFO, read a file of any size, and fail on one
+    that is not UTF-8); its failures to connect are for `reaching` to report."""
     import paramiko
     from fabric import Connection
 
+    quiet_paramiko()
+    _check_file(known_hosts, "the known_hosts file", "writes the lab's known_hosts again")
+    if ep.private_key:
+        _check_file(Path(ep.private_key).resolve(), "the SSH private key", "checks the key")
     conn = Connection(
         ep.host,
         user=ep.user,
@@ -78,6 +88,58 @@ def connect(ep: SshEndpoint, known_hosts: Path, timeout: float = 15):
     conn.client.load_host_keys(str(known_hosts))
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())
     return conn
+
+
+def _check_file(path: Path, what: str, up_does: str) -> None:
+    """A key or known_hosts file paramiko may read: small, regular, UTF-8 (or none)."""
+    fix = (
+        f"make {path} a regular file of UTF-8 text of at most {MAX_SSH_FILE} bytes; "
+        f"`provision up --only machines` {up_does}"
+    )
+    raw = read_small(path, what, fix, MAX_SSH_FILE)
+    try:
+        (raw or b"").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise refuse(path, what, f"not UTF-8 text (byte {e.start})", fix) from None
+
+
+def quiet_paramiko() -> None:
+    """paramiko logs a failed connection with its traceback and, with no logging set
+    up, Python prints that on stderr. The failure reaches provision as an exception,
+    reported by `reaching` or a probe; the log goes nowhere (PROVISION_DEBUG=1 keeps it)."""
+    if os.environ.get("PROVISION_DEBUG") == "1":
+        return
+    logger = logging.getLogger("paramiko")
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+
+
+def ssh_failure(e: BaseException) -> str:
+    """What paramiko's or the socket's error says, and what it means when that is
+    not plain (a port that answers, but not as an SSH server)."""
+    said = f"{type(e).__name__}: {e}"
+    if "protocol banner" in str(e):
+        return f"it answers, but not as an SSH server ({said})"
+    return said
+
+
+@contextmanager
+def reaching(node: str, ep: SshEndpoint) -> Iterator[None]:
+    """An SSH failure inside the block (connection refused or dropped, a port that is
+    no SSH server, a host key not pinned, a key refused, a timeout) as UnreachableHost
+    naming the node, its address and the fix."""
+    import paramiko
+
+    try:
+        yield
+    except (paramiko.SSHException, OSError, EOFError, UnicodeDecodeError) as e:
+        raise UnreachableHost(
+            f"{node}: cannot be reached over SSH at {ep.host}:{ep.port}: {ssh_failure(e)}\n"
+            f"  fix: check that {node} runs and answers SSH there (`provision status`); "
+            "`provision up --only machines` makes a lab's machine again and writes its "
+            "address and host key"
+        ) from None
 
 
 class SshHosts:
@@ -106,12 +168,14 @@ class SshHosts:
         "no passwordless sudo (...)")."""
         name, ep = item
         try:
-            with connect(ep, self._path(self.access.known_hosts)) as conn:
+            with connect(ep, self._path(self.access.known_hosts).resolve()) as conn:
                 conn.run("true", hide=True, in_stream=False, timeout=15)
                 problem = sudo_problem(conn, ep.user) if sudo else None
+        except ProvisionError:
+            raise  # a key or known_hosts file refused: the file's error, not the host's
         except Exception as e:  # paramiko and socket errors alike
             self.log.write(f"{name}: {type(e).__name__}: {e}")
-            return name, f"unreachable ({type(e).__name__}: {e})"
+            return name, f"unreachable at {ep.host}:{ep.port} ({ssh_failure(e)})"
         if problem:
             self.log.write(f"{name}: {problem}")
             return name, f"no passwordless sudo ({problem})"

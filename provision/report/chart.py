@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from provision.files import write_state
+
 COLORS = (
     "#4e79a7", "#f28e2b", "#76b7b2", "#59a14f", "#edc948",
     "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
@@ -54,7 +56,8 @@ def write_chart(entries: list[dict], path: Path) -> None:
         f"<td>{e['checks'] - e['checks_failed']}/{e['checks']}</td></tr>"
         for i, e in enumerate(entries)
     )
-    path.write_text(
+    write_state(
+        path,
         "<!doctype html>\n<html><head><meta charset='utf-8'>"
         "<title>provision rebuilds</title></head><body style='font-family:sans-serif'>\n"
         f"<h1>provision rebuilds ({len(entries)})</h1>\n"
@@ -64,5 +67,5 @@ def write_chart(entries: list[dict], path: Path) -> None:
         + f"\n<p>{legend}</p>\n<table border='1' cellpadding='4'><tr><th>run</th>"
         "<th>report</th><th>result</th><th>time</th><th>checks passed</th></tr>"
         + rows
-        + "</table>\n</body></html>\n"
+        + "</table>\n</body></html>\n",
     )

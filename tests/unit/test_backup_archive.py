@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import gzip
+import hashlib
 import io
 import json
+import os
+import re
 import stat
+import subprocess
 import tarfile
+import time
+import tracemalloc
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,6 +31,8 @@ from provision.backup.archive import (
     read_parts,
     write_archive,
 )
+from provision.backup.model import MAX_PART
+from provision.files import MAX_DEPTH
 
 ID = Identity("lab", "a" * 64, "v1.31.4", {"cp1": "192.168.56.10", "w1": "192.168.56.11"})
 PARTS = {
@@ -210,3 +220,416 @@ def test_listing_reports_a_corrupt_archive_instead_of_failing(tmp_path):
     listing = list(iter_listing(tmp_path, "lab"))
     assert [(p, m is not None) for p, m, _ in listing] == [(good, True), (bad, False)]
     assert "not a readable archive" in listing[1][2]
+
+
+def test_listing_checks_every_part_not_only_the_manifest(tmp_path):
+    path = make(tmp_path, archive_name("lab", 1_000_000))
+
+    def flip(members):
+        for m, data in members:
+            if m.name == "pki/ca.crt":
+                data = b"X" + data[1:]
+            yield m, data
+
+    rewrite(path, flip)
+    read_manifest(path)  # the manifest alone is fine
+    [(_, manifest, problem)] = iter_listing(tmp_path, "lab")
+    assert manifest is None and "pki/ca.crt does not match its sha256" in problem
+
+
+# -- streaming: sizes checked before reading, members refused when met ------------
+
+
+def with_manifest(path, edit):
+    """Rewrite the archive with edit(manifest dict) applied to its manifest."""
+
+    def rewrite_manifest(members):
+        for m, data in members:
+            if m.name == "manifest.json":
+                raw = json.loads(data)
+                edit(raw)
+                data = json.dumps(raw).encode()
+                m.size = len(data)
+            yield m, data
+
+    rewrite(path, rewrite_manifest)
+
+
+def test_a_4_gib_part_in_a_4_mb_archive_is_refused_before_reading_it(tmp_path):
+    """The manifest's size is checked against the limit before a byte of the part
+    is read: no MemoryError, no time spent reading, nothing spooled."""
+    big = os.urandom(4 << 20)  # incompressible: the archive is 4 MB
+    path = make(tmp_path, parts={**PARTS, "etcd/snapshot.db": big})
+    with_manifest(path, lambda m: m["parts"]["etcd/snapshot.db"].update(size=4 << 30))
+    assert 4 << 20 < path.stat().st_size < 5 << 20
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(ArchiveRefused) as e:
+            read_parts(path, spool)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 5
+    assert peak < 2 << 20, f"{peak} bytes held"
+    text = str(e.value)
+    assert str(path) in text and "etcd/snapshot.db" in text and str(4 << 30) in text
+    assert f"more than the {MAX_PART}" in text and "\n  fix: use another backup" in text
+    assert e.value.exit_code == 2
+    assert list(spool.iterdir()) == []
+
+
+def test_a_tar_header_larger_than_its_manifest_says_is_refused_before_its_data(tmp_path):
+    path = make(tmp_path)
+
+    def lie(members):
+        for m, data in members:
+            if m.name == "etcd/snapshot.db":
+                m.size = len(data) + 1
+                data += b"x"
+            yield m, data
+
+    rewrite(path, lie)
+    with pytest.raises(ArchiveRefused, match=r"part etcd/snapshot\.db is not the 5000-byte file"):
+        read_parts(path)
+
+
+def test_parts_are_hashed_as_they_stream_never_held_whole(tmp_path):
+    """A 64 MiB part is read, hashed and spooled with a few MiB of memory at most."""
+    part = bytes(64 << 20)
+    path = make(tmp_path, parts={**PARTS, "etcd/snapshot.db": part})
+    want = hashlib.sha256(part).hexdigest()
+    del part
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    tracemalloc.start()
+    try:
+        _, parts = read_parts(path, spool)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak} bytes held"
+    with parts, parts.open("etcd/snapshot.db") as f:
+        got = hashlib.sha256()
+        while chunk := f.read(1 << 20):
+            got.update(chunk)
+        assert got.hexdigest() == want == parts.sha256("etcd/snapshot.db")
+        assert parts.size("etcd/snapshot.db") == 64 << 20
+        assert parts.archive_sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        (held,) = spool.iterdir()
+        assert stat.S_IMODE(held.stat().st_mode) == 0o700
+        assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in held.iterdir())
+    assert list(spool.iterdir()) == []  # closed: the spool is gone
+
+
+def test_dropped_parts_take_their_spool_with_them(tmp_path):
+    path = make(tmp_path)
+    _, parts = read_parts(path, tmp_path)
+    assert len(list(tmp_path.glob(".backup-parts-*"))) == 1
+    del parts
+    gc.collect()
+    assert list(tmp_path.glob(".backup-parts-*")) == []
+
+
+def test_a_spool_left_by_a_killed_reader_is_swept(tmp_path):
+    proc = subprocess.Popen(["true"])  # its pid is gone once it is waited for
+    proc.wait()
+    stale = tmp_path / f".backup-parts-{proc.pid}-abc"
+    stale.mkdir()
+    (stale / "0").write_bytes(b"secret")
+    alive = tmp_path / f".backup-parts-{os.getpid()}-xyz"
+    alive.mkdir()
+    with read_parts(make(tmp_path), tmp_path)[1]:
+        assert not stale.exists() and alive.exists()
+
+
+def test_a_member_not_named_is_refused_the_moment_its_header_is_read(tmp_path):
+    """Whatever follows the stray member (here: nothing, the stream is cut) is never
+    read: the refusal names the member, not a truncated archive."""
+    path = make(tmp_path)
+    manifest = None
+
+    def stray_then_cut(members):
+        nonlocal manifest
+        for m, data in members:
+            if m.name == "manifest.json":
+                manifest = (m, data)
+        evil = tarfile.TarInfo("evil")
+        evil.size = 1 << 20
+        yield manifest
+        yield evil, os.urandom(1 << 20)
+
+    rewrite(path, stray_then_cut)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # cut inside the stray member's data
+    with pytest.raises(ArchiveRefused, match="does not name: 'evil'"):
+        read_parts(path)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [tarfile.SYMTYPE, tarfile.LNKTYPE, tarfile.DIRTYPE, tarfile.CHRTYPE, tarfile.FIFOTYPE],
+    ids=["symlink", "hardlink", "dir", "chardev", "fifo"],
+)
+def test_a_part_of_another_kind_is_refused(tmp_path, kind):
+    path = make(tmp_path)
+
+    def other(members):
+        for m, data in members:
+            if m.name == "mysql/dump.sql":
+                m = tarfile.TarInfo(m.name)
+                m.type = kind
+                data = None
+            yield m, data
+
+    rewrite(path, other)
+    with pytest.raises(ArchiveRefused, match=r"part mysql/dump\.sql is not the 0-byte file"):
+        read_parts(path)
+
+
+def test_a_pax_extension_header_is_refused_not_read(tmp_path):
+    """A pax header's body could name any size: it is refused as a member the
+    manifest does not name, never read."""
+    path = make(tmp_path)
+
+    def pax(members):
+        for m, data in members:
+            if m.name == "pki/ca.crt":
+                m.pax_headers = {"comment": "x" * 100}
+            yield m, data
+
+    with tarfile.open(path, "r:gz") as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar.getmembers()]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for m, data in pax(members):
+            tar.addfile(m, io.BytesIO(data))
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(ArchiveRefused, match=re.escape("does not name: '././@PaxHeader'")):
+        read_parts(path)
+
+
+def test_a_part_twice_is_refused(tmp_path):
+    path = make(tmp_path)
+    rewrite(path, lambda ms: [*ms, *[(m, d) for m, d in ms if m.name == "pki/ca.crt"]])
+    with pytest.raises(ArchiveRefused, match=r"holds part pki/ca\.crt twice"):
+        read_parts(path)
+
+
+def test_data_after_the_end_of_the_archive_is_refused(tmp_path):
+    path = make(tmp_path)
+    with gzip.open(path) as f:
+        stream = f.read()
+    path.write_bytes(gzip.compress(stream + b"\x01" * 100))
+    with pytest.raises(ArchiveRefused, match="data after the end"):
+        read_parts(path)
+
+
+def test_a_corrupt_tar_header_is_refused(tmp_path):
+    path = make(tmp_path)
+    with gzip.open(path) as f:
+        stream = bytearray(f.read())
+    manifest_size = int(stream[124:135], 8)
+    second = 512 + (manifest_size + 511) // 512 * 512  # the header after the manifest
+    stream[second] ^= 0x01  # a byte of its name: the checksum no longer matches
+    path.write_bytes(gzip.compress(bytes(stream)))
+    with pytest.raises(ArchiveRefused, match="member 2 has no valid tar header"):
+        read_parts(path)
+
+
+@pytest.mark.parametrize(
+    "size",
+    [float("inf"), float("nan"), -1, 1.5, 5000.0, True, "5000", None, [5000]],
+    ids=["Infinity", "NaN", "negative", "fraction", "float", "bool", "string", "null", "list"],
+)
+def test_a_part_size_that_is_no_number_of_bytes_is_refused(tmp_path, size):
+    path = make(tmp_path)
+    with_manifest(path, lambda m: m["parts"]["etcd/snapshot.db"].update(size=size))
+    with pytest.raises(ArchiveRefused, match=r"part etcd/snapshot\.db: size .* is not a number"):
+        read_manifest(path)
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda m: m.update(parts=[]), "parts are not a mapping"),
+        (lambda m: m.update(nodes={"cp1": 1}), "nodes are not a mapping"),
+        (lambda m: m.update(cluster=["lab"]), "cluster is ['lab'], not a string"),
+        (lambda m: m.pop("kubernetes"), "kubernetes is None, not a string"),
+        (lambda m: m.update(format="1"), "is format '1'"),
+        (lambda m: m.update(format=True), "is format True"),
+        (lambda m: m.pop("format"), "names no format"),
+        (lambda m: m["parts"]["pki/ca.crt"].update(sha256="A" * 64), "is not 64 hex digits"),
+        (lambda m: m["parts"].update({"../x": m["parts"]["pki/ca.crt"]}), "not a part name"),
+        (lambda m: m["parts"].update({"manifest.json": {}}), "not a part name"),
+        (
+            lambda m: m["parts"].update(
+                {f"p{i}": {"sha256": "0" * 64, "size": 0} for i in range(70)}
+            ),
+            "more than 64",
+        ),
+        (
+            lambda m: m["parts"].update(
+                {f"p{i}": {"sha256": "0" * 64, "size": MAX_PART} for i in range(3)}
+            ),
+            "bytes in all, more than",
+        ),
+    ],
+)
+def test_a_manifest_of_another_shape_is_refused(tmp_path, edit, words):
+    path = make(tmp_path)
+    with_manifest(path, edit)
+    with pytest.raises(ArchiveRefused) as e:
+        read_manifest(path)
+    assert words in str(e.value) and "\n  fix: " in str(e.value)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "words"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, f"nested more than {MAX_DEPTH} levels"),
+        (b'{"format": 1, "cluster": "\xff"}', "not UTF-8"),
+        (b'{"format": 1, "cluster": "\\ud800"}', "lone surrogate"),
+        (b"[1]", "not a JSON object"),
+        (b"{" + b'"a": 1, ' * 10 + b"}", "unreadable manifest.json"),
+    ],
+    ids=["deep", "not-utf8", "surrogate", "a-list", "not-json"],
+)
+def test_a_manifest_that_is_no_json_object_is_refused(tmp_path, manifest, words):
+    path = tmp_path / "backup-lab-20261128T120000Z.tar.gz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(ArchiveRefused, match=re.escape(words)):
+        read_parts(path)
+
+
+def test_a_manifest_larger_than_its_limit_is_refused_unread(tmp_path):
+    path = make(tmp_path)
+    with_manifest(path, lambda m: m.update(padding="x" * (1 << 20)))
+    with pytest.raises(ArchiveRefused, match=r"manifest\.json is \d+ bytes, more than the 1048576"):
+        read_manifest(path)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dir", "missing"])
+def test_an_archive_path_that_is_no_file_is_refused_at_once(tmp_path, kind):
+    path = tmp_path / "backup-lab-20261128T120000Z.tar.gz"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dir":
+        path.mkdir()
+    started = time.monotonic()
+    with pytest.raises(ArchiveRefused) as e:
+        read_parts(path)
+    assert time.monotonic() - started < 5
+    words = "no such backup file" if kind == "missing" else "is not a regular file"
+    assert words in str(e.value) and "fix:" in str(e.value)
+
+
+def test_a_backup_a_restore_could_not_read_is_not_written(tmp_path, monkeypatch):
+    import provision.backup.archive as archive
+
+    monkeypatch.setattr(archive, "MAX_PART", 4000)
+    with pytest.raises(ArchiveRefused, match="more than a restore reads") as e:
+        make(tmp_path)
+    assert "etcd/snapshot.db 5000 bytes" in str(e.value) and "fix:" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- restore's reading: checked whole before anything changes ----------------------
+
+
+def lab_archive(tmp_path, **parts: bytes):
+    from provision.backup.take import identity
+    from provision.config.load import load_text
+    from tests.conftest import LAB
+
+    config = load_text(LAB.read_text(), str(LAB))
+    path = tmp_path / "backup-lab-20261128T120000Z.tar.gz"
+    base = {"etcd/snapshot.db": b"etcd", "pki/kubernetes.tar.gz": b"pki"}
+    write_archive(path, identity(config), {**base, **parts}, "0.1.0")
+    state = tmp_path / "state"
+    state.mkdir()
+    return SimpleNamespace(state_dir=state), config, path
+
+
+def test_restore_reads_a_fitting_backup_into_a_spool_in_the_state_dir(tmp_path):
+    from provision.backup.restore import read_backup
+
+    inv, config, path = lab_archive(tmp_path, **{"secrets/addons.json": b'{"a": "b"}'})
+    with read_backup(inv, config, path) as parts:
+        assert parts["secrets/addons.json"] == b'{"a": "b"}'
+        assert len(list(inv.state_dir.glob(".backup-parts-*"))) == 1
+    assert list(inv.state_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("credentials", "words"),
+    [
+        (b'{"a": "\xff"}', "not JSON (not UTF-8"),
+        (b'{"a": 1}', "not a mapping of names to strings"),
+        (b'["a"]', "not a mapping of names to strings"),
+        (b"[" * 1000, "not JSON (nested more than"),
+    ],
+)
+def test_restore_refuses_credentials_it_could_not_write_back(tmp_path, credentials, words):
+    """Checked with the rest before any stage runs, the spool removed."""
+    from provision.backup.restore import read_backup
+
+    inv, config, path = lab_archive(tmp_path, **{"secrets/addons.json": credentials})
+    with pytest.raises(ArchiveRefused) as e:
+        read_backup(inv, config, path)
+    assert words in str(e.value) and "nothing was changed" in str(e.value)
+    assert e.value.exit_code == 2
+    assert list(inv.state_dir.iterdir()) == []
+
+
+def test_restore_of_another_clusters_backup_leaves_no_spool(tmp_path):
+    from provision.backup.restore import read_backup
+
+    inv, config, path = lab_archive(tmp_path)
+    other = config.model_copy(update={"cluster": config.cluster.model_copy(update={"name": "x"})})
+    with pytest.raises(ForeignArchive):
+        read_backup(inv, other, path)
+    assert list(inv.state_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("hostile", ["4-gib-part", "fifo", "deep-manifest"])
+def test_restore_refuses_a_hostile_archive_at_once_with_nothing_changed(
+    tmp_path, lab, write_config, monkeypatch, hostile
+):
+    """The real command: exit 2 naming the file, the problem and the fix, no traceback,
+    no operation record, no spool left in the state directory."""
+    from provision.project import resolve_inventory
+    from tests.conftest import as_existing_hosts, provision
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    config = write_config(as_existing_hosts(lab, tmp_path))
+    path = tmp_path / "backup-lab-20261128T120000Z.tar.gz"
+    if hostile == "fifo":
+        os.mkfifo(path)
+    elif hostile == "deep-manifest":
+        write_archive(path, ID, PARTS, "0.1.0")
+        with_manifest(path, lambda m: m.update(nodes=json.loads("[" * 200 + "]" * 200)))
+    else:
+        write_archive(path, ID, {**PARTS, "etcd/snapshot.db": os.urandom(4 << 20)}, "0.1.0")
+        with_manifest(path, lambda m: m["parts"]["etcd/snapshot.db"].update(size=4 << 30))
+    out = provision("restore", str(path), "-i", str(config), check=False, timeout=60)
+    assert out.returncode == 2, out.stdout + out.stderr
+    text = " ".join(out.stderr.split())
+    assert str(path) in text and "fix: use another backup" in text
+    assert "Traceback" not in out.stderr and "internal error" not in out.stderr
+    words = {
+        "4-gib-part": f"is declared {4 << 30} bytes",
+        "fifo": "is not a regular file",
+        "deep-manifest": "nested more than",
+    }[hostile]
+    assert words in text
+    state = resolve_inventory(str(config)).state_dir
+    assert not (state / "operation.json").exists()
+    assert not list(state.glob(".backup-parts-*"))

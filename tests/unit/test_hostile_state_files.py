@@ -129,6 +129,49 @@ def test_a_fifo_bundle_manifest_is_refused_with_the_bundle_exit_code(existing, t
     assert "fix: rebuild the bundle" in out.stderr
 
 
+# -- the real CLI against text that is not UTF-8 ------------------------------------
+
+_HOSTS = (
+    b"all:\n  children:\n    k8s_cluster:\n      children:\n        control_plane:\n"
+    b"          hosts:\n            c\xffp1: {ansible_host: 10.0.0.1, ansible_port: 22, "
+    b"ansible_user: root}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "command", "content"),
+    [
+        ("machines.json", "status", b'{"provider": "docker", "docker": {"image": "n\xffde"}}'),
+        ("owner.json", "up", b'{"cluster_file": "/x", "cluster": "l\xffb", "makes_machines": 1}'),
+        ("hosts.yml", "verify", _HOSTS),
+        ("known_hosts", "verify", b"c\xffp1 ssh-ed25519 AAAA\n"),
+    ],
+)
+def test_text_that_is_not_utf8_in_a_state_file_is_a_clean_error(
+    existing, tmp_path, env, name, command, content
+):
+    """A node name (or any text) of bytes that are not UTF-8 in a file of the lab's
+    state: exit 2 naming the file and the fix, nothing reaches a node."""
+    config, state = existing
+    state.mkdir(parents=True, exist_ok=True)
+    if name == "known_hosts":  # reached once the inventory is read: one to read
+        from provision.inventory import write_inventory
+        from provision.machines.base import SshEndpoint
+
+        cfg = load_text(config.read_text(), str(config))
+        key = str(tmp_path / "id")
+        endpoints = {n.name: SshEndpoint("10.0.0.1", 22, "root", key) for n in cfg.nodes}
+        write_inventory(state / "hosts.yml", cfg, endpoints, state / "known_hosts")
+    (state / name).write_bytes(content)
+    args = ["up", "--only", "no-such-phase"] if command == "up" else [command]
+    out = cli(*args, "-i", str(config), env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    text = " ".join(out.stderr.split())
+    assert str(state / name) in text and "fix:" in text
+    words = "not the inventory provision writes" if name == "hosts.yml" else "not UTF-8"
+    assert words in text, text
+
+
 # -- each reader in-process, one table ---------------------------------------------
 
 
@@ -206,7 +249,14 @@ VALID = {
     "verify.json": [
         {"addon": "mysql", "check": "c", "status": "failed", "detail": "d", "seconds": 2.0}
     ],
-    "history": {"report": "r1", "passed": True, "phases": {"machines": 1.5}},
+    "history": {
+        "report": "r1",
+        "passed": True,
+        "seconds": 9.5,
+        "checks": 2,
+        "checks_failed": 0,
+        "phases": {"machines": 1.5},
+    },
     "manifest": MANIFEST,
     "manifest replace": MANIFEST,
     "known_hosts": None,  # text, not JSON
@@ -312,7 +362,7 @@ WRONG_MEMBER = {
     "machines.json docker": {"docker": {"image": 1}},
     "secrets": {"mysql-password": 1},
     "verify.json": [{"addon": "mysql"}],
-    "history": {"report": "r1", "passed": True, "phases": {"machines": "1.5"}},
+    "history": {**VALID["history"], "phases": {"machines": "1.5"}},
     "manifest": {**MANIFEST, "artifacts": [{**ARTIFACT, "sha256": 0}]},
     "manifest replace": {**MANIFEST, "artifacts": {}},
 }
