@@ -7,27 +7,33 @@ and run on Debian's Java runtime.
 Each image is a cached Debian base layer (baseimage.py) plus a small layer with
 our entry script (addon_scripts/). They go into the bundle as kind
 "addon-image"; the addons phase loads them on the workers only. A lab uses them
-through addons.images (see inventories/lab/cluster.yml).
+through addons.images (see inventories/lab/cluster.yml). The base layers and the
+Maven fetches are made in the background from the build's start (background.py):
+no Go build feeds them.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
-from provision.bundle.baseimage import REMOVE, BaseRecipe, base_layer, kept_dir
+from provision.bundle.background import Job, Step
+from provision.bundle.baseimage import REMOVE, BaseLayers, BaseRecipe, kept_dir
 from provision.bundle.images import (
     DEFAULT_PATH,
     File,
     ImageConfig,
+    Layer,
     add_files,
     write_image,
     write_layer,
 )
 from provision.bundle.manifest import Artifact, sha256_of
 from provision.bundle.maven import run_maven
+from provision.bundle.opensearch import fetch_opensearch
 from provision.errors import BundleError
 
 KIND = "addon-image"
@@ -130,32 +136,73 @@ def fetch_zipkin_jar(version: str, dest_dir: Path, log: Path) -> Path:
 
 
 class AddonImages:
-    """Builds the add-on images into <bundle>/images/addons/."""
+    """Builds the add-on images into <bundle>/images/addons/: start() at the build's
+    start, run() when the images are put together."""
 
-    def __init__(self, cache_dir: Path, log, step, zipkin_version: str, wanted: dict[str, str]):
+    def __init__(
+        self,
+        cache_dir: Path,
+        log,
+        step: Step,
+        zipkin_version: str,
+        wanted: dict[str, str],
+        bases: BaseLayers,
+    ):
         self.cache_dir = cache_dir
         self.log = log
         self.step = step
         self.zipkin_version = zipkin_version
         self.wanted = wanted  # addons.images entries that name our repository
+        self.bases = bases
+        self.background = bases.background
+        self.debian = [i for i in DEBIAN_IMAGES if i.component in wanted]
+        self._jar: Job[Path] | None = None
+        self._opensearch: Job[None] | None = None
 
-    def run(self, out: Path, work: Path) -> list[Artifact]:
-        artifacts = []
-        for image in DEBIAN_IMAGES:
-            if image.component in self.wanted:
-                self._check_ref(image.component, image.ref)
-                artifacts.append(
-                    self.step(
-                        f"add-on image {image.ref}", lambda i=image: self._debian(i, out, work)
-                    )
-                )
+    def start(self, work: Path) -> None:
+        """Check the wanted references, then start what the images need in the
+        background: their Debian base layers, then the Maven fetches."""
+        for image in self.debian:
+            self._check_ref(image.component, image.ref)
         if "zipkin" in self.wanted:
             self._check_ref("zipkin", zipkin_ref(self.zipkin_version))
-            artifacts.append(self.step("add-on image zipkin", lambda: self._zipkin(out, work)))
         if "elasticsearch" in self.wanted:
             self._check_ref("elasticsearch", opensearch_ref())
+        java = [JAVA_BASE] if {"zipkin", "elasticsearch"} & self.wanted.keys() else []
+        self.bases.start(*(i.recipe for i in self.debian), *java)
+        if "zipkin" in self.wanted:
+            self._jar = self.background.submit(
+                f"zipkin-server {self.zipkin_version} exec jar (Maven)",
+                lambda: fetch_zipkin_jar(
+                    self.zipkin_version, work / "zipkin", self.log.dir / "maven.log"
+                ),
+            )
+        if "elasticsearch" in self.wanted:
+            self._opensearch = self.background.submit(
+                f"OpenSearch {OPENSEARCH_VERSION} jars (Maven)",
+                lambda: fetch_opensearch(
+                    OPENSEARCH_VERSION, work / "opensearch", self.log.dir / "maven-opensearch.log"
+                ),
+            )
+
+    def run(self, out: Path, work: Path) -> list[Artifact]:
+        """The images, each once what it needs from the background is there (a wait
+        for it is a step of its own, before the image's)."""
+        artifacts = []
+        for image in self.debian:
+            self.bases.layer(image.recipe)
             artifacts.append(
-                self.step("add-on image opensearch", lambda: self._opensearch(out, work))
+                self.step(f"add-on image {image.ref}", partial(self._debian, image, out, work))
+            )
+        if self._jar is not None:
+            jar = self.background.result(self._jar)
+            self.bases.layer(JAVA_BASE)
+            artifacts.append(self.step("add-on image zipkin", lambda: self._zipkin(out, work, jar)))
+        if self._opensearch is not None:
+            self.background.result(self._opensearch)
+            self.bases.layer(JAVA_BASE)
+            artifacts.append(
+                self.step("add-on image opensearch", lambda: self._opensearch_image(out, work))
             )
         return artifacts
 
@@ -166,15 +213,10 @@ class AddonImages:
                 f"{ref}\n  fix: set addons.images.{component}: {ref}"
             )
 
-    def _base(self, recipe: BaseRecipe):
-        layer, fresh = base_layer(
-            self.cache_dir, self.log.dir / f"debootstrap-{recipe.name}.log", self.log.say, recipe
-        )
-        self.log.say(
-            f"  {recipe.name} base layer {layer.digest[:19]} ({'built' if fresh else 'cached'})"
-        )
-        status = (kept_dir(self.cache_dir, recipe) / DPKG_STATUS).read_text()
-        return layer, status
+    def _base(self, recipe: BaseRecipe) -> tuple[Layer, str]:
+        """The recipe's layer and the dpkg status of its root."""
+        layer = self.bases.layer(recipe)
+        return layer, (kept_dir(self.cache_dir, recipe) / DPKG_STATUS).read_text()
 
     def _debian(self, image: AddonImage, out: Path, work: Path) -> Artifact:
         base, status = self._base(image.recipe)
@@ -194,8 +236,7 @@ class AddonImages:
         self.log.say(f"  {what} on OpenJDK {java}")
         return base
 
-    def _zipkin(self, out: Path, work: Path) -> Artifact:
-        jar = fetch_zipkin_jar(self.zipkin_version, work / "zipkin", self.log.dir / "maven.log")
+    def _zipkin(self, out: Path, work: Path, jar: Path) -> Artifact:
         base = self._java(f"zipkin-server {self.zipkin_version} exec jar")
         files = [File("/opt/zipkin/zipkin-server-exec.jar", jar, mode=0o644)]
         ref = zipkin_ref(self.zipkin_version)
@@ -203,11 +244,8 @@ class AddonImages:
             out, work, ref, self.zipkin_version, base, "provision-zipkin", files, "/opt/zipkin"
         )
 
-    def _opensearch(self, out: Path, work: Path) -> Artifact:
-        from provision.bundle.opensearch import fetch_opensearch
-
+    def _opensearch_image(self, out: Path, work: Path) -> Artifact:
         home = work / "opensearch"
-        fetch_opensearch(OPENSEARCH_VERSION, home, self.log.dir / "maven-opensearch.log")
         base = self._java(f"OpenSearch {OPENSEARCH_VERSION} from Maven Central")
         files = [
             File(f"{OPENSEARCH_HOME}/{p.relative_to(home)}", p, mode=0o644)

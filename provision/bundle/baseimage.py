@@ -6,12 +6,16 @@ Built by debootstrap from the host's own apt mirror, like the node image, and
 cached as a finished layer under <cache>/bundle-base/<recipe hash>/ until the
 recipe changes. A recipe may keep paths out of the layer for another image
 (<cache>/bundle-base/<recipe hash>/kept/<path>), e.g. Debian's CNI plugins.
+
+BaseLayers starts every layer a build needs in the background (background.py) at
+its start, beside the Go builds: they need no Go output.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -19,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.apt_mirror import mirror_for
+from provision.bundle.background import Background, Job, run_stoppable
 from provision.bundle.images import Layer, add_tree, write_layer
 from provision.errors import BundleError
 
@@ -93,7 +98,7 @@ def base_layer(
     rootfs = home / f"rootfs-{base.hash()}"
     debs = home / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(rootfs, ignore_errors=True)
+    _remove_rootfs(rootfs)
     say(f"debootstrap {SUITE} minbase + {', '.join(base.packages)} from the host's apt mirror")
     try:
         cmd = [
@@ -106,7 +111,7 @@ def base_layer(
             str(rootfs),
             source.uri,
         ]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        out = run_stoppable(cmd, capture_output=True, text=True)
         text = (out.stdout + out.stderr).replace(source.uri, "<apt-mirror>")
         log.write_text(text)
         if out.returncode != 0:
@@ -143,4 +148,71 @@ def base_layer(
         meta.write_text(json.dumps({"digest": layer.digest, "diff_id": layer.diff_id}) + "\n")
         return Layer(final, layer.digest, layer.diff_id, layer.size), True
     finally:
-        shutil.rmtree(rootfs, ignore_errors=True)
+        _remove_rootfs(rootfs)
+
+
+def mounts_under(path: Path, mountinfo: str) -> list[str]:
+    """Mount points below `path` in a /proc/<pid>/mountinfo text (octal escapes decoded)."""
+    prefix = str(path) + "/"
+    points = [line.split()[4] for line in mountinfo.splitlines() if len(line.split()) > 4]
+    decoded = [re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), p) for p in points]
+    return [p for p in decoded if p.startswith(prefix)]
+
+
+def _remove_rootfs(rootfs: Path) -> None:
+    """Remove a debootstrap root. Debootstrap unmounts its /proc, /sys and /dev binds
+    when it exits, but one that was killed leaves them: they are unmounted first
+    (deepest first), and the tree is never removed through one into the host's."""
+    for point in sorted(_mounted(rootfs), key=len, reverse=True):
+        # not stoppable: this is the clean-up of a build that is being stopped
+        subprocess.run(["umount", point], capture_output=True, check=False)
+    mounted = _mounted(rootfs)
+    if mounted:
+        raise BundleError(
+            f"{rootfs} still has {', '.join(mounted)} mounted (left by a debootstrap that "
+            f"was killed)\n  fix: umount them (umount -R {rootfs}), then run the build again"
+        )
+    shutil.rmtree(rootfs, ignore_errors=True)
+
+
+def _mounted(rootfs: Path) -> list[str]:
+    try:
+        return mounts_under(rootfs.resolve(), Path("/proc/self/mountinfo").read_text())
+    except OSError:
+        return []
+
+
+class BaseLayers:
+    """The base layers of one build, started in the background and handed out when the
+    images are put together."""
+
+    def __init__(self, background: Background, cache_dir: Path, log_dir: Path):
+        self.background = background
+        self.cache_dir = cache_dir
+        self.log_dir = log_dir
+        self._jobs: dict[BaseRecipe, Job[Layer]] = {}
+
+    def start(self, *recipes: BaseRecipe) -> None:
+        """Submit each recipe not yet submitted (in this order, after those before)."""
+        for recipe in recipes:
+            if recipe not in self._jobs:
+                self._jobs[recipe] = self._submit(recipe)
+
+    def layer(self, recipe: BaseRecipe) -> Layer:
+        """The finished layer of a started recipe (waits for it); raises the step's error."""
+        return self.background.result(self._jobs[recipe])
+
+    def _submit(self, recipe: BaseRecipe) -> Job[Layer]:
+        what = f"{recipe.name} base layer (Debian)"
+        return self.background.submit(what, lambda: self._make(recipe))
+
+    def _make(self, recipe: BaseRecipe) -> Layer:
+        log = self.log_dir / f"debootstrap-{recipe.name}.log"
+        layer, fresh = base_layer(self.cache_dir, log, self._say, recipe)
+        self._say(
+            f"{recipe.name} base layer {layer.digest[:19]} ({'built' if fresh else 'cached'})"
+        )
+        return layer
+
+    def _say(self, line: str) -> None:
+        self.background.say(f"  [background] {line}")

@@ -10,6 +10,12 @@
 Everything is built from source through the Go module proxy; images are written
 without a registry. The bundle is built in a temporary directory next to its
 place and renamed into place only when every step succeeded.
+
+The Go builds run one after another in the foreground (each `go build` of a module
+builds all of its binaries at once: shared packages compile once, links overlap);
+what needs no Go output (the Debian base layers, the Maven fetches) runs beside them
+in the background from the start (background.py). The images are put together
+from both at the end.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from typing import TypeVar
 
 from provision.bundle import cridockerd, gomod
 from provision.bundle.addon_images import AddonImages, wanted_images
-from provision.bundle.baseimage import base_layer
+from provision.bundle.background import Background
+from provision.bundle.baseimage import KUBE_PROXY, BaseLayers
 from provision.bundle.calico import CalicoBuild
 from provision.bundle.images import File, ImageConfig, Layer, add_files, write_image, write_layer
 from provision.bundle.manifest import Artifact, sha256_of, staging, swap_in, write_manifest
@@ -48,6 +55,8 @@ KUBE_BINARIES = (
 )
 BUNDLE_BINARIES = ("kubeadm", "kubelet", "kubectl", "etcdctl", "etcdutl")
 ETCD_TOOLS = ("etcdctl", "etcdutl")
+# etcdutl is etcd's offline tool: `snapshot restore` and `snapshot status`
+ETCD_PACKAGES = ("./cmd/etcd", "go.etcd.io/etcd/etcdctl/v3", "go.etcd.io/etcd/etcdutl/v3")
 STATIC_CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 T = TypeVar("T")
@@ -94,26 +103,40 @@ class BundleBuild:
         self.bundle = bundle_dir(config)
         self.go = gomod.Go(inv.cache_dir, log.dir / "go")
         self.timings: list[tuple[str, float]] = []
+        self.background: Background | None = None
 
     def run(self) -> list[tuple[str, float]]:
-        """Build the whole bundle; (step, seconds) for each step."""
+        """Build the whole bundle; (step, seconds) for each step of the foreground (a wait
+        for the background is one), so they add up to the time the build took."""
         self.go.check_installed()
         self.go.log_dir.mkdir(parents=True, exist_ok=True)
-        with staging(self.bundle, "build", self.log.say) as stage:
+        # the background ends (its commands stopped) before the staging dir is removed
+        with (
+            staging(self.bundle, "build", self.log.say) as stage,
+            Background(self.log.say, self._step) as background,
+        ):
+            self.background = background
+            self.go.stop = background.failed  # a failed background step stops the Go build
             out, work = stage / "bundle", stage / "work"
             (out / "bin").mkdir(parents=True)
             (out / "images").mkdir()
             work.mkdir()
-            artifacts = self._build(out, work)
+            artifacts = self._build(out, work, background)
             write_manifest(out, self.kubernetes, artifacts)
             shutil.rmtree(work)
             swap_in(out, self.bundle, stage)
+        busy = sum(took for _, took in background.timings)
+        self.log.say(
+            f"  [background] {len(background.timings)} steps, {busy:.1f} s beside the foreground"
+        )
         self.log.say(f"bundle ready: {self.bundle} ({_size(self.bundle)})")
         return self.timings
 
     # --- steps -----------------------------------------------------------------------
 
     def _step(self, what: str, fn: Callable[[], T]) -> T:
+        if self.background is not None:
+            self.background.check()  # a failed background step ends the build here
         self.log.say(f"  {what} ...")
         started = time.monotonic()
         result = fn()
@@ -122,7 +145,22 @@ class BundleBuild:
         self.log.say(f"  {what}: done in {took:.1f} s")
         return result
 
-    def _build(self, out: Path, work: Path) -> list[Artifact]:
+    def _build(self, out: Path, work: Path, background: Background) -> list[Artifact]:
+        arch = ARCH.get(platform.machine(), platform.machine())
+        bases = BaseLayers(background, self.inv.cache_dir, self.log.dir)
+        calico = CalicoBuild(self.go, self.inv.cache_dir, self.log, self._step, arch, bases)
+        addons = AddonImages(
+            self.inv.cache_dir,
+            self.log,
+            self._step,
+            self.config.versions.zipkin,
+            wanted_images(self.config.addons.images),
+            bases,
+        )
+        # in the order the images need them
+        bases.start(KUBE_PROXY)
+        calico.start()
+        addons.start(work)
         built = work / "bin"
         built.mkdir()
         self._kubernetes(work / "kubernetes", built)
@@ -145,7 +183,7 @@ class BundleBuild:
                 self.go, cri_dockerd, work / "cri-dockerd", out / cridockerd.BUNDLE_PATH
             ),
         )
-        base = self._step("kube-proxy base layer (Debian)", lambda: self._base(work))
+        base = bases.layer(KUBE_PROXY)
         artifacts = []
         for name in BUNDLE_BINARIES:
             shutil.copy2(built / name, out / "bin" / name)
@@ -161,16 +199,7 @@ class BundleBuild:
                 partial(self._image, name, ref, out / path, built, work, base),
             )
             artifacts.append(_artifact(out, path, ref, "image", images.tag(name)))
-        arch = ARCH.get(platform.machine(), platform.machine())
-        calico = CalicoBuild(self.go, self.inv.cache_dir, self.log, self._step, arch)
         artifacts += calico.run(out, work)
-        addons = AddonImages(
-            self.inv.cache_dir,
-            self.log,
-            self._step,
-            self.config.versions.zipkin,
-            wanted_images(self.config.addons.images),
-        )
         artifacts += addons.run(out, work)
         return artifacts
 
@@ -187,18 +216,16 @@ class BundleBuild:
             {"go.mod": gomod.kubernetes_wrapper(upstream, version, "provision.local/kubernetes")},
         )
         ldflags = gomod.kubernetes_ldflags(version, gomod.build_date(info))
-        for name in KUBE_BINARIES:
-            self._step(
-                f"{name} {version}",
-                partial(
-                    self.go.build,
-                    module,
-                    f"k8s.io/kubernetes/cmd/{name}",
-                    built / name,
-                    ldflags,
-                    name,
-                ),
-            )
+        self._step(
+            f"kubernetes {version} binaries ({', '.join(KUBE_BINARIES)})",
+            lambda: self.go.build_all(
+                module,
+                [f"k8s.io/kubernetes/cmd/{n}" for n in KUBE_BINARIES],
+                built,
+                ldflags,
+                "kubernetes",
+            ),
+        )
 
     def _image_refs(self, built: Path) -> ImageRefs:
         cmd = [str(built / "kubeadm"), "config", "images", "list"]
@@ -226,16 +253,10 @@ class BundleBuild:
             },
         )
         ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA={version}"
-        # etcdutl is etcd's offline tool: `snapshot restore` and `snapshot status`
-        for name, package in (
-            ("etcd", "./cmd/etcd"),
-            ("etcdctl", "go.etcd.io/etcd/etcdctl/v3"),
-            ("etcdutl", "go.etcd.io/etcd/etcdutl/v3"),
-        ):
-            self._step(
-                f"{name} {version}",
-                partial(self.go.build, module, package, built / name, ldflags, name),
-            )
+        self._step(
+            f"etcd {version} binaries (etcd, {', '.join(ETCD_TOOLS)})",
+            lambda: self.go.build_all(module, list(ETCD_PACKAGES), built, ldflags, "etcd"),
+        )
 
     def _pause(self, module: Path, built: Path, version: str) -> None:
         gomod.write_module(
@@ -244,13 +265,6 @@ class BundleBuild:
         )
         ldflags = f"-s -w -X main.version={version}"
         self.go.build(module, ".", built / "pause", ldflags, "pause")
-
-    def _base(self, work: Path) -> Layer:
-        layer, fresh = base_layer(
-            self.inv.cache_dir, self.log.dir / "debootstrap.log", self.log.say
-        )
-        self.log.say(f"  base layer {layer.digest[:19]} ({'built' if fresh else 'cached'})")
-        return layer
 
     def _image(self, name: str, ref: str, out: Path, built: Path, work: Path, base: Layer) -> None:
         arch = ARCH.get(platform.machine(), platform.machine())

@@ -10,21 +10,21 @@ the sources, built with CGO_ENABLED=0 from a wrapper module that repeats the
 module's replace block. The images are named exactly as the stored manifest
 names them, read from it at build time. Calico's binaries live only inside the
 images; calico-node's Debian base (runit and the dataplane tools) is made by
-debootstrap like kube-proxy's, and Debian's containernetworking-plugins,
-installed in the same debootstrap, give the reference CNI plugins the
-conflist uses (kept out of the node layer, put into the cni image).
+debootstrap like kube-proxy's, in the background from the build's start, and
+Debian's containernetworking-plugins, installed in the same debootstrap, give the
+reference CNI plugins the conflist uses (kept out of the node layer, put into the
+cni image).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Protocol, TypeVar
 
 from provision.bundle import gomod
-from provision.bundle.baseimage import REMOVE, BaseRecipe, base_layer, kept_dir
+from provision.bundle.background import Step
+from provision.bundle.baseimage import REMOVE, BaseLayers, BaseRecipe, kept_dir
 from provision.bundle.images import (
     DEFAULT_PATH,
     File,
@@ -79,13 +79,6 @@ NODE_BASE = BaseRecipe(
     keep=("usr/lib/cni",),
 )
 KUBE_CONTROLLERS_UID = 999
-T = TypeVar("T")
-
-
-class Step(Protocol):
-    """Runs one step of the build now and returns what it made: step(what, fn) -> fn()."""
-
-    def __call__(self, what: str, fn: Callable[[], T], /) -> T: ...
 
 
 _IMAGE = re.compile(r"""^\s*(?:-\s+)?image:\s*["']?([^\s"'#]+)""", re.M)
@@ -175,12 +168,18 @@ class CalicoBuild:
         log: RunLog,
         step: Step,
         arch: str,
+        bases: BaseLayers,
     ):
         self.go = go
         self.cache_dir = cache_dir
         self.log = log
         self.step = step
         self.arch = arch
+        self.bases = bases
+
+    def start(self) -> None:
+        """Start calico-node's base layer in the background."""
+        self.bases.start(NODE_BASE)
 
     def run(self, out: Path, work: Path) -> list[Artifact]:
         module = work / "calico"
@@ -208,7 +207,7 @@ class CalicoBuild:
                 module, [f"{MODULE}/{p}" for p in MAINS.values()], built, flags, "calico"
             ),
         )
-        base = self.step("calico-node base layer (Debian)", self._base)
+        base = self.bases.layer(NODE_BASE)
         artifacts = [_artifact(out, BUNDLE_MANIFEST, "calico", "manifest", version)]
         for component in COMPONENTS:
             ref = refs[component]
@@ -232,13 +231,6 @@ class CalicoBuild:
             f"{MODULE} {VERSION} carries none of {', '.join(MANIFESTS)}\n"
             "  fix: pin another Calico version in provision/bundle/calico.py"
         )
-
-    def _base(self) -> Layer:
-        layer, fresh = base_layer(
-            self.cache_dir, self.log.dir / "debootstrap-calico-node.log", self.log.say, NODE_BASE
-        )
-        self.log.say(f"  calico-node base {layer.digest[:19]} ({'built' if fresh else 'cached'})")
-        return layer
 
     def _image(
         self,

@@ -12,10 +12,12 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.bundle.background import run_stoppable
 from provision.errors import BundleError
 from provision.project import xdg_dir
 
@@ -236,12 +238,15 @@ def find_go() -> str:
 
 @dataclass
 class Go:
-    """Runs `go` with the provision caches; each run's full output goes to a log file."""
+    """Runs `go` with the provision caches; each run's full output goes to a log file.
+    A run stops (Stopped) when `stop` is set: the bundle build sets it when a step in
+    the background failed."""
 
     cache_dir: Path
     log_dir: Path
     _hosts: list[str] | None = None
     binary: str = "go"
+    stop: threading.Event | None = None
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {
@@ -264,13 +269,13 @@ class Go:
         with log.open("w") as out:
             out.write(f"$ go {' '.join(args)}\n(cwd {cwd})\n")
             out.flush()
-            done = subprocess.run(
+            done = run_stoppable(
                 [self.binary, *args],
+                stop=self.stop,
                 cwd=cwd,
                 env=self.env(**env),
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                check=False,
             )
         text = self._redact(log.read_text(errors="replace"))
         log.write_text(text)

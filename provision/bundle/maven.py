@@ -5,9 +5,9 @@ checksums. One runner for every fetch, with one kind of error."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
+from provision.bundle.background import run_stoppable
 from provision.errors import BundleError
 
 
@@ -19,12 +19,8 @@ def run_maven(args: list[str], cwd: Path, log: Path, what: str) -> None:
             f"Maven (mvn) is needed to fetch {what} from Maven Central\n"
             "  fix: apt-get install maven"
         )
-    out = subprocess.run(
-        ["mvn", "-B", "-q", "--strict-checksums", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
+    out = run_stoppable(
+        ["mvn", "-B", "-q", "--strict-checksums", *args], cwd=cwd, capture_output=True, text=True
     )
     with log.open("a") as f:
         f.write(f"$ mvn {' '.join(args)}\n{out.stdout}{out.stderr}\n")
