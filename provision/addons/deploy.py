@@ -13,6 +13,7 @@ from provision.addons.manifests import local_volumes, part_of, render_manifests,
 from provision.addons.secrets import ensure_secrets, secrets_file, write_private
 from provision.addons.values import NODE_PORTS, web_urls
 from provision.config.model import ClusterConfig
+from provision.files import private_dir, write_state
 from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
 from provision.sources import resolve_sources
@@ -70,11 +71,10 @@ class AddonsPhase:
         if not a.enabled():
             self.log.say("addons: none enabled in the config")
             return
-        out = self.inv.addons_dir
-        out.mkdir(parents=True, exist_ok=True)
+        out = private_dir(self.inv.addons_dir, "the add-on manifests' directory")
         files = render_manifests(self.config, str(self.inv.cluster_file))
         for name, text in files.items():
-            (out / name).write_text(text)
+            write_state(out / name, text)
         secrets = ensure_secrets(self.config, self.inv.state_dir)
         secret_manifest = write_private(out / "secrets.yaml", render_secrets(self.config, secrets))
         deployed = a.deployed()

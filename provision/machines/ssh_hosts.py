@@ -97,8 +97,10 @@ def _check_file(path: Path, what: str, up_does: str) -> None:
         f"`provision up --only machines` {up_does}"
     )
     raw = read_small(path, what, fix, MAX_SSH_FILE)
+    if raw is None:
+        raise refuse(path, what, "there is no such file", fix)
     try:
-        (raw or b"").decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise refuse(path, what, f"not UTF-8 text (byte {e.start})", fix) from None
 

@@ -14,6 +14,10 @@ import yaml
 
 from provision.config.model import ClusterConfig
 from provision.errors import BundleError
+from provision.files import read_small, refuse, write_state
+
+# The bundle's Calico manifest (its CRDs included): well under this.
+MANIFEST_MAX = 16 << 20
 
 # The pool's (ipipMode, vxlanMode) by network.encapsulation.
 POOL_MODES = {"vxlan": ("Never", "Always")}
@@ -124,9 +128,19 @@ def images(manifest_text: str) -> set[str]:
 
 def fitted_manifest(config: ClusterConfig, bundle: Path, out: Path) -> Path:
     source = bundle / "manifests" / "calico.yaml"
-    if not source.is_file():
-        raise CalicoManifestError(
-            f"no Calico manifest in the bundle ({source})\n  fix: run `provision bundle build`"
-        )
-    out.write_text(fit(source.read_text(), config, str(source)))
+    fix = "run `provision bundle build` (or `provision bundle fetch`)"
+    raw = read_small(source, "the bundle's Calico manifest", fix, MANIFEST_MAX, CalicoManifestError)
+    if raw is None:
+        raise CalicoManifestError(f"no Calico manifest in the bundle ({source})\n  fix: {fix}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise refuse(
+            source,
+            "the bundle's Calico manifest",
+            f"not UTF-8 (byte {e.start})",
+            fix,
+            CalicoManifestError,
+        ) from None
+    write_state(out, fit(text, config, str(source)))
     return out

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from provision.files import read_small
 from provision.project import Inventory
 from provision.runlog import RunLog
 
@@ -88,11 +89,8 @@ def inputs_digest(root: Path, playbook: str, extravars: dict, hosts_file: Path) 
     for path in sorted(set(_named_paths(extravars))):
         h.update(str(path).encode())
         _hash_path(h, path)
-    h.update(
-        json.dumps(
-            _inventory_shape(yaml.safe_load(hosts_file.read_text())), sort_keys=True
-        ).encode()
-    )
+    raw = read_small(hosts_file, "the generated inventory", "run `provision up --only machines`")
+    h.update(json.dumps(_inventory_shape(yaml.safe_load(raw or b"")), sort_keys=True).encode())
     return h.hexdigest()
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from provision.config.model import ClusterConfig
 from provision.errors import NodeStepFailed, UsageError
+from provision.files import write_state
 from provision.playbooks.result import (
     Failure,
     PlaybookResult,
@@ -229,7 +230,8 @@ class Playbooks:
 
     def record(self, result: PlaybookResult) -> PlaybookResult:
         self.results.append(result)
-        (self.log.dir / "playbooks.json").write_text(
-            json.dumps([r.as_dict() for r in self.results], indent=2) + "\n"
+        write_state(
+            self.log.dir / "playbooks.json",
+            json.dumps([r.as_dict() for r in self.results], indent=2) + "\n",
         )
         return result

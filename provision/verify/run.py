@@ -11,6 +11,7 @@ from pathlib import Path
 
 from provision.config.model import ClusterConfig, addon_of_part
 from provision.errors import VerifyFailed
+from provision.files import write_state
 from provision.project import Inventory
 from provision.runlog import RunLog
 from provision.verify import checks as c
@@ -123,8 +124,8 @@ class Verify:
                     f"{result.detail} ({result.seconds:.1f} s)",
                     style=style,
                 )
-        (self.log.dir / "verify.json").write_text(
-            json.dumps([asdict(r) for r in results], indent=2) + "\n"
+        write_state(
+            self.log.dir / "verify.json", json.dumps([asdict(r) for r in results], indent=2) + "\n"
         )
         failed = [r for r in results if r.status == "failed"]
         real = sum(r.status == "passed" for r in results)

@@ -1,8 +1,16 @@
+import os
+
 import pytest
 import yaml
 
 from provision.config.model import ClusterConfig
-from provision.playbooks.calico import CalicoManifestError, fit, images, rewrite_image
+from provision.playbooks.calico import (
+    CalicoManifestError,
+    fit,
+    fitted_manifest,
+    images,
+    rewrite_image,
+)
 from tests.conftest import LAB
 
 # A small stand-in with the shape of Calico's manifest (our own text).
@@ -101,3 +109,25 @@ def test_calico_node_readiness_is_checked_every_few_seconds():
     assert probe["periodSeconds"] == 3
     assert probe["exec"]["command"] == ["/bin/calico-node", "-felix-ready"]
     assert probe["timeoutSeconds"] == 10
+
+
+@pytest.mark.parametrize("make", ["fifo", "symlink", "not-utf8", "missing"])
+def test_a_bundle_manifest_that_is_no_small_text_file_is_refused_at_once(tmp_path, make):
+    """The bundle is read, never trusted: a FIFO would hang a plain read, a symlink
+    could point anywhere, and the fitted copy is written only from a good one."""
+    source = tmp_path / "bundle" / "manifests" / "calico.yaml"
+    source.parent.mkdir(parents=True)
+    if make == "fifo":
+        os.mkfifo(source)
+    elif make == "symlink":
+        (tmp_path / "elsewhere.yaml").write_text("kind: List\n")
+        source.symlink_to(tmp_path / "elsewhere.yaml")
+    elif make == "not-utf8":
+        source.write_bytes(b"\xff\xfe")
+    config = ClusterConfig.model_validate(yaml.safe_load(LAB.read_text()))
+    out = tmp_path / "state" / "calico.yaml"
+    out.parent.mkdir()
+    with pytest.raises(CalicoManifestError) as e:
+        fitted_manifest(config, tmp_path / "bundle", out)
+    assert str(source) in str(e.value) and "fix:" in str(e.value)
+    assert not out.exists()

@@ -145,18 +145,22 @@ def test_a_node_the_inventory_does_not_name_is_a_clean_error(tmp_path):
 
 
 @pytest.mark.parametrize("which", ["known_hosts", "key"])
-@pytest.mark.parametrize("make", ["fifo", "not-utf8"])
+@pytest.mark.parametrize("make", ["fifo", "not-utf8", "missing"])
 def test_a_known_hosts_or_key_paramiko_would_choke_on_is_refused_first(tmp_path, which, make):
     inv = _lab_state(tmp_path, 22)
     path = inv.state_dir / "known_hosts" if which == "known_hosts" else tmp_path / "id"
     path.unlink()
     if make == "fifo":
         os.mkfifo(path)
-    else:
+    elif make == "not-utf8":
         path.write_bytes(b"\xff\xfe\n")
     with pytest.raises(UsageError) as e, shells(inv, {"cp": "cp1"}):
         pass
-    words = "a FIFO, not a regular file" if make == "fifo" else "not UTF-8 text"
+    words = {
+        "fifo": "a FIFO, not a regular file",
+        "not-utf8": "not UTF-8 text",
+        "missing": "there is no such file",
+    }[make]
     assert str(path) in str(e.value) and words in str(e.value) and "fix:" in str(e.value)
 
 
