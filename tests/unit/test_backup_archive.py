@@ -128,17 +128,24 @@ def test_a_member_the_manifest_does_not_name_is_refused(tmp_path):
 def test_a_part_replaced_by_a_symlink_is_refused(tmp_path):
     path = make(tmp_path)
 
-    def link(members):
+    rewrite(path, as_kind("pki/ca.crt", tarfile.SYMTYPE, "/etc/shadow"))
+    with pytest.raises(ArchiveRefused, match=r"pki/ca\.crt is not"):
+        read_parts(path)
+
+
+def as_kind(name: str, kind: bytes, linkname: str = ""):
+    """A rewrite that makes member `name` a header of another kind (a link, a device,
+    a directory), with no data."""
+
+    def swap(members):
         for m, data in members:
-            if m.name == "pki/ca.crt":
+            if m.name == name:
                 m = tarfile.TarInfo(m.name)
-                m.type, m.linkname = tarfile.SYMTYPE, "/etc/shadow"
+                m.type, m.linkname = kind, linkname
                 data = None
             yield m, data
 
-    rewrite(path, link)
-    with pytest.raises(ArchiveRefused, match=r"pki/ca\.crt is not"):
-        read_parts(path)
+    return swap
 
 
 def test_a_missing_part_is_refused(tmp_path):
@@ -376,15 +383,7 @@ def test_a_member_not_named_is_refused_the_moment_its_header_is_read(tmp_path):
 def test_a_part_of_another_kind_is_refused(tmp_path, kind):
     path = make(tmp_path)
 
-    def other(members):
-        for m, data in members:
-            if m.name == "mysql/dump.sql":
-                m = tarfile.TarInfo(m.name)
-                m.type = kind
-                data = None
-            yield m, data
-
-    rewrite(path, other)
+    rewrite(path, as_kind("mysql/dump.sql", kind))
     with pytest.raises(ArchiveRefused, match=r"part mysql/dump\.sql is not the 0-byte file"):
         read_parts(path)
 
