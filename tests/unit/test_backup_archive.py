@@ -96,16 +96,22 @@ def rewrite(path, edit):
     path.write_bytes(buf.getvalue())
 
 
-def test_a_flipped_byte_in_a_part_is_refused(tmp_path):
-    path = make(tmp_path)
+def flipped(name: str):
+    """A rewrite that changes the first byte of member `name` (its size kept)."""
 
     def flip(members):
         for m, data in members:
-            if m.name == "etcd/snapshot.db":
-                data = b"\x01" + data[1:]
+            if m.name == name:
+                data = bytes([data[0] ^ 0xFF]) + data[1:]
             yield m, data
 
-    rewrite(path, flip)
+    return flip
+
+
+def test_a_flipped_byte_in_a_part_is_refused(tmp_path):
+    path = make(tmp_path)
+
+    rewrite(path, flipped("etcd/snapshot.db"))
     with pytest.raises(ArchiveRefused, match="does not match its sha256"):
         read_parts(path)
 
@@ -232,13 +238,7 @@ def test_listing_reports_a_corrupt_archive_instead_of_failing(tmp_path):
 def test_listing_checks_every_part_not_only_the_manifest(tmp_path):
     path = make(tmp_path, archive_name("lab", 1_000_000))
 
-    def flip(members):
-        for m, data in members:
-            if m.name == "pki/ca.crt":
-                data = b"X" + data[1:]
-            yield m, data
-
-    rewrite(path, flip)
+    rewrite(path, flipped("pki/ca.crt"))
     read_manifest(path)  # the manifest alone is fine
     [(_, manifest, problem)] = iter_listing(tmp_path, "lab")
     assert manifest is None and "pki/ca.crt does not match its sha256" in problem
