@@ -324,8 +324,8 @@ class NodeOps:
         from provision.backup.put import AddonData
         from provision.backup.restore import read_backup
 
-        parts = read_backup(self.inv, self.config, archive)
-        AddonData(sh, self.log).restore({k: parts[k] for k in kept if k in parts})
+        with read_backup(self.inv, self.config, archive) as parts:
+            AddonData(sh, self.log).restore(parts, only=kept)
 
     def _playbook(self, name: str, host: str, extra: dict | None = None) -> None:
         from provision.playbooks.runner import Playbooks

@@ -31,7 +31,8 @@ import hashlib
 import json
 import shlex
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from typing import BinaryIO
 
 from provision.addons.manifests import NAMESPACE
 from provision.backup.stream import Parts
@@ -323,15 +324,21 @@ exit 1"""
         self.cp = cp
         self.log = log
 
-    def restore(self, parts: Mapping[str, bytes], root_password: str = "") -> None:
-        if "mysql/dump.sql" in parts:
+    def restore(
+        self, parts: Parts, root_password: str = "", only: Collection[str] | None = None
+    ) -> None:
+        """Load the add-on parts of `parts` (those in `only`, when given), each streamed
+        from the archive's spool to the control plane, never held whole here."""
+        wanted = [p for p in parts if only is None or p in only]
+        if "mysql/dump.sql" in wanted:
             self.wait_ready("mysql-0")
-            payload = root_password.encode() + b"\n" + parts["mysql/dump.sql"]
-            self._exec("mysql-0", self.MYSQL_LOAD, payload)
-            self.log.say(f"restore: MySQL: {len(parts['mysql/dump.sql'])} bytes of dump loaded")
-        if "rabbitmq/definitions.json" in parts:
+            with parts.open("mysql/dump.sql") as dump:
+                self._exec("mysql-0", self.MYSQL_LOAD, root_password.encode() + b"\n", dump)
+            self.log.say(f"restore: MySQL: {parts.size('mysql/dump.sql')} bytes of dump loaded")
+        if "rabbitmq/definitions.json" in wanted:
             self.wait_ready("rabbitmq-0")
-            self._exec("rabbitmq-0", self.RABBIT_LOAD, parts["rabbitmq/definitions.json"])
+            with parts.open("rabbitmq/definitions.json") as definitions:
+                self._exec("rabbitmq-0", self.RABBIT_LOAD, definitions)
             self.log.say("restore: RabbitMQ: definitions imported")
 
     def wait_ready(self, pod: str, seconds: int = 600) -> None:
@@ -350,19 +357,21 @@ exit 1"""
                     ) from None
                 time.sleep(5)
 
-    def _exec(self, pod: str, script: str, data: bytes) -> None:
-        """Run script in the pod with data on its stdin: data goes to a root-only
-        file on the control plane first, removed whatever happens."""
-        path = f"{DATA_DIR}/{pod}.in"
+    def _exec(self, pod: str, script: str, *sources: bytes | BinaryIO) -> None:
+        """Run script in the pod with the sources, one after another, on its stdin:
+        each goes to a root-only file on the control plane first (a file is streamed),
+        all removed whatever happens."""
+        paths = [f"{DATA_DIR}/{pod}.in.{i}" for i in range(len(sources))]
         self.cp(f"mkdir -p -m 0700 {DATA_DIR}")
-        self.cp.put(data, path)
         exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script)}"
         try:
+            for source, path in zip(sources, paths, strict=True):
+                self.cp.put(source, path)
             # both loads can run again: the dump drops and recreates its tables,
             # importing definitions twice gives the same definitions
-            api(self.cp, f"{exec_} < {path} >/dev/null")
+            api(self.cp, f"cat {' '.join(paths)} | {exec_} >/dev/null")
         finally:
-            self.cp(f"rm -f {path}")
+            self.cp(f"rm -f {' '.join(paths)}")
 
 
 def own_objects(cp: Shell) -> list[str]:

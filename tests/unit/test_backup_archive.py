@@ -632,3 +632,41 @@ def test_restore_refuses_a_hostile_archive_at_once_with_nothing_changed(
     state = resolve_inventory(str(config)).state_dir
     assert not (state / "operation.json").exists()
     assert not list(state.glob(".backup-parts-*"))
+
+
+class RecordingShell:
+    """A control plane's shell for AddonData: it keeps what is put (read the way
+    paramiko reads a file object) and the commands run, and runs nothing."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.commands: list[str] = []
+
+    def __call__(self, command: str) -> str:
+        self.commands.append(command)
+        return ""
+
+    def put(self, data, path: str, mode: int = 0o600) -> None:
+        self.files[path] = data if isinstance(data, bytes) else data.read()
+
+
+def test_addon_data_is_streamed_from_the_spool_in_order_and_removed(tmp_path):
+    """The dump reaches the control plane as a file streamed from the archive's spool
+    (Parts.open, never parts[name]), after the password line, in that order on the
+    pod's stdin; every file put there is removed afterwards."""
+    from provision.backup.put import AddonData
+
+    dump = b"CREATE TABLE t (v INT);\n" * 1000
+    _, parts = read_parts(
+        make(tmp_path, parts={**PARTS, "mysql/dump.sql": dump, "rabbitmq/definitions.json": b"{}"})
+    )
+    parts.__class__ = type("NoWholeReads", (type(parts),), {"__getitem__": None})
+    sh = RecordingShell()
+    AddonData(sh, SimpleNamespace(say=lambda *a, **k: None)).restore(
+        parts, "pw", only=["mysql/dump.sql"]
+    )
+    mysql = [c for c in sh.commands if "exec -i mysql-0" in c]
+    assert len(mysql) == 1 and "rabbitmq-0" not in " ".join(sh.commands)
+    names = mysql[0].split("|")[0].split()[1:]
+    assert b"".join(sh.files[n] for n in names) == b"pw\n" + dump
+    assert sh.commands[-1] == "rm -f " + " ".join(names)
