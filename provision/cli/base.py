@@ -68,7 +68,13 @@ class RunCommand(Command):
     def _main(self) -> None:
         from provision.runlog import RunLog
 
-        self.inv.claim_state(self.config.cluster.name, self.config.machines.kind == "vagrant")
+        if self.locks_lab:
+            # a command that changes the lab claims its cluster name (machines are named
+            # after it); verify and the bundle's commands use the name, never claim it
+            self.inv.claim_state(self.config.cluster.name, self.config.machines.kind == "vagrant")
+        else:
+            self.inv.check_state_dir()
+            self.inv.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log = RunLog(self.inv.state_dir, self.run_name, console())
         self.log.say(f"{self.banner()}; log {self.log.path}")
         try:

@@ -74,3 +74,13 @@ def test_a_run_command_is_refused_before_it_opens_a_run(tmp_path, state_home):
     assert result.exit_code == 2, result.output
     assert "is already used by the lab of" in result.output
     assert not b.state_dir.exists()
+
+
+def test_commands_that_change_no_lab_never_claim_its_name(tmp_path, state_home):
+    """verify (and the bundle's commands) use a lab's config but change no lab: run from
+    another checkout, they leave no claim that would refuse that checkout's own `up`."""
+    a, b = checkout(tmp_path, "one"), checkout(tmp_path, "two")
+    result = CliRunner().invoke(cli, ["verify", "-i", str(b.cluster_file)])
+    assert "is already used" not in result.output
+    assert not b.owner_file.exists()
+    a.claim_state("lab", makes_machines=True)  # the other checkout's lab: not refused
