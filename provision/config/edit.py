@@ -12,7 +12,8 @@ from provision.config.model import ClusterConfig
 from provision.errors import ConfigError, Problem
 
 TOP_KEY = re.compile(r"^[A-Za-z_][\w-]*:")
-ITEM = re.compile(r"^(\s+)- ")
+# a list item, indented or not (`  - name:` and `- name:` are the same YAML)
+ITEM = re.compile(r"^(\s*)- ")
 
 
 def _nodes_block(lines: list[str], name: str) -> tuple[int, int]:
@@ -45,7 +46,7 @@ def remove_node(text: str, node_name: str, name: str) -> str:
         (
             i
             for i in range(first, end)
-            if re.match(rf"^\s+- name: ['\"]?{re.escape(node_name)}['\"]?\s*$", lines[i])
+            if re.match(rf"^\s*- name: ['\"]?{re.escape(node_name)}['\"]?\s*$", lines[i])
         ),
         None,
     )

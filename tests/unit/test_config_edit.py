@@ -63,3 +63,16 @@ def test_validate_and_doctor_count_the_same_addon_memory():
     )
     assert counted > 0
     assert needed_memory_mb(full, "docker") - needed_memory_mb(light, "docker") == counted
+
+
+def test_a_list_written_without_indent_is_edited_in_its_own_style(tmp_path):
+    """`- name:` at the start of the line (yaml.safe_dump's style) is as valid as
+    `  - name:`: the node is added and removed in that style, the text stays valid."""
+    text = yaml.safe_dump(yaml.safe_load(LAB.read_text()), sort_keys=False)
+    assert "\n- name: w1\n" in text
+    added = add_node(text, W3, "cluster.yml")
+    assert "\n- name: w3\n  role: worker\n" in added
+    path = tmp_path / "cluster.yml"
+    config = replace_config(path, added)
+    assert [n.name for n in config.nodes] == ["cp1", "w1", "w2", "w3"]
+    assert remove_node(added, "w3", "cluster.yml") == text
