@@ -3,8 +3,8 @@ inventories/lab-cri-docker): the kubelet talks to Docker Engine through cri-dock
 from the bundle, containerd's CRI plugin is off (one CRI socket), the nodes are
 Ready, pods reach each other across nodes and resolve the cluster DNS, a second
 runtime phase changes nothing, and `provision rebuild` (which made the lab) wrote a
-passing report. (This lab has no add-ons, to keep CI short; the restore drill runs
-on the suite's main lab, in test_up.py.)"""
+passing report. Part of the ops tier (`tox -e ops`, not CI's `tox`): this lab has no
+add-ons; the restore drill runs on the suite's main lab, in test_up.py."""
 
 import json
 import shutil
