@@ -17,18 +17,18 @@ from provision.errors import ProvisionError, UsageError
 
 
 @contextlib.contextmanager
-def private_file(path: Path) -> Iterator[BinaryIO]:
-    """A new file at path, 0600 from creation, renamed into place only when the
-    block ends without an error (an error leaves nothing behind).
+def private_file(path: Path, mode: int = 0o600) -> Iterator[BinaryIO]:
+    """A new file at path, 0600 (or `mode`) from creation, renamed into place only
+    when the block ends without an error (an error leaves nothing behind).
 
     A temporary file left by an earlier run (any mode, or a symlink planted there) is
-    removed first and the new one made with O_EXCL, so its mode is always 0600 and it
+    removed first and the new one made with O_EXCL, so its mode is always ours and it
     is always a new file of ours; fchmod covers a umask that would take bits away."""
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode & 0o600)
     try:
-        os.fchmod(fd, 0o600)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             fd = -1
             yield f

@@ -145,6 +145,29 @@ def suite_lab_fixture(lab: SuiteLab):
     return suite_lab
 
 
+# The state dirs of inventories a test made in a temporary folder (existing hosts
+# reached over SSH): each path is new, so its state dir would outlive the run.
+_TEMPORARY_STATES: list[Path] = []
+
+
+def forget_at_session_end(config: Path) -> None:
+    """Remove the state dir of the test-made inventory `config` when the session
+    ends (its machines are the suite lab's nodes, destroyed with that lab)."""
+    _TEMPORARY_STATES.append(resolve_inventory(str(config)).state_dir)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_states_removed():
+    yield
+    import shutil
+
+    from provision.lock import lock_path
+
+    for state in _TEMPORARY_STATES:
+        shutil.rmtree(state, ignore_errors=True)
+        lock_path(state).unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def lab_data() -> dict:
     return yaml.safe_load(LAB.read_text())

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from provision.config.load import load_text
 from provision.config.model import ClusterConfig
-from provision.errors import ConfigError, Problem
+from provision.errors import ConfigError, Problem, UsageError
+from provision.files import private_file
 
 TOP_KEY = re.compile(r"^[A-Za-z_][\w-]*:")
 # a list item, indented or not (`  - name:` and `- name:` are the same YAML)
@@ -64,9 +66,19 @@ def remove_node(text: str, node_name: str, name: str) -> str:
 
 
 def replace_config(path: Path, text: str) -> ClusterConfig:
-    """Check the new text as `path`, then write it atomically (nothing on error)."""
+    """Check the new text as `path`, then write it atomically (nothing on error), in
+    a new file of the same mode renamed over it: never through a link."""
     config = load_text(text, str(path))
-    tmp = path.with_name(f".{path.name}.new")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = os.stat_result((stat.S_IFREG | 0o644,) + (0,) * 9)
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(
+            f"{path}: not a regular file (a symlink?): provision edits only a file it can "
+            "replace whole\n  fix: put the file itself there (`cp --remove-destination "
+            f"$(readlink -f {path}) {path}`), or edit the nodes list by hand"
+        )
+    with private_file(path, mode=stat.S_IMODE(info.st_mode)) as f:
+        f.write(text.encode("utf-8"))
     return config

@@ -7,7 +7,13 @@ from pathlib import Path
 import yaml
 
 from provision.project import resolve_inventory
-from tests.conftest import SuiteLab, inventory_hosts, provision, suite_lab_fixture
+from tests.conftest import (
+    SuiteLab,
+    forget_at_session_end,
+    inventory_hosts,
+    provision,
+    suite_lab_fixture,
+)
 
 LABEL = "io.provision.cluster"
 # The lab suite's own lab (never the user's default lab): made and destroyed by the
@@ -83,4 +89,5 @@ def existing_hosts_inventory(
     inv = root / name
     inv.mkdir()
     (inv / "cluster.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    forget_at_session_end(inv / "cluster.yml")
     return inv, known

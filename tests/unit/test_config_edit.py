@@ -6,7 +6,7 @@ import yaml
 
 from provision.config import load
 from provision.config.edit import add_node, remove_node, replace_config
-from provision.errors import ConfigError
+from provision.errors import ConfigError, UsageError
 from tests.conftest import LAB
 
 W3 = {"name": "w3", "role": "worker", "cpus": 2, "memory_mb": 2048, "ip": "192.168.56.13"}
@@ -39,6 +39,31 @@ def test_a_bad_node_is_refused_and_the_file_is_untouched(tmp_path):
     assert "192.168.56.11" in str(err.value) and str(path) in str(err.value)
     assert path.read_text() == LAB.read_text()
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_the_file_is_replaced_whole_with_its_mode_never_written_through_a_link(tmp_path):
+    """A link planted at the temp name is removed, not followed; the file keeps its
+    mode; a cluster.yml that is itself a symlink is refused, its target untouched."""
+    path = tmp_path / "cluster.yml"
+    path.write_text(LAB.read_text())
+    path.chmod(0o640)
+    outside = tmp_path / "outside"
+    outside.write_text("outside")
+    (tmp_path / ".cluster.yml.tmp").symlink_to(outside)
+    replace_config(path, add_node(path.read_text(), W3, str(path)))
+    assert outside.read_text() == "outside"
+    assert (path.stat().st_mode & 0o777) == 0o640
+    assert "name: w3" in path.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cluster.yml", "outside"]
+
+    target = tmp_path / "real.yml"
+    target.write_text(LAB.read_text())
+    link = tmp_path / "linked.yml"
+    link.symlink_to(target)
+    with pytest.raises(UsageError, match="not a regular file") as err:
+        replace_config(link, add_node(link.read_text(), W3, str(link)))
+    assert "fix:" in str(err.value)
+    assert target.read_text() == LAB.read_text() and link.is_symlink()
 
 
 def test_unknown_node_is_named():

@@ -141,4 +141,4 @@ def test_node_add_with_no_cluster_leaves_cluster_yml_as_it_was(lab, write_config
     assert out.returncode == 2, out
     assert "fix:" in out.stderr
     assert path.read_bytes() == before
-    assert not list(path.parent.glob(".*.new")), "a half-written config left behind"
+    assert not list(path.parent.glob(".*.tmp")), "a half-written config left behind"
