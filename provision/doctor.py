@@ -191,7 +191,12 @@ def _box_check(config: ClusterConfig, provider: str) -> Check:
     from provision.machines import box
 
     if config.machines.box == box.OFFLINE_BOX:
-        name = box.box_name()
+        from provision.errors import ProvisionError
+
+        try:
+            name = box.box_name(box.bake_plan(config))
+        except ProvisionError as e:
+            return Check("box", False, str(e))
         present = box.box_present(name)
         return Check(
             "box",

@@ -61,6 +61,7 @@ class SuiteLab:
     name: str  # the cluster name: machines, volumes and networks are named by it
     base: str  # the inventory it is made from (inventories/<base>/cluster.yml)
     net: int  # nodes on 192.168.<net>.0/24, pods on 10.<net>.0.0/17, services 10.<net>.128.0/17
+    nodes: tuple[str, ...] | None = None  # only these of the base's nodes (all when None)
 
     @property
     def config(self) -> Path:
@@ -80,6 +81,8 @@ class SuiteLab:
     def data(self) -> dict:
         data = yaml.safe_load((ROOT / "inventories" / self.base / "cluster.yml").read_text())
         data["cluster"]["name"] = self.name
+        if self.nodes is not None:
+            data["nodes"] = [n for n in data["nodes"] if n["name"] in self.nodes]
         for node in data["nodes"]:
             node["ip"] = self.ip(node["name"])
         net = data["network"]

@@ -9,6 +9,16 @@ packs metadata.json, a box Vagrantfile and the disk into a .box, which
 recipe and box.sh, so a box is reused until either changes; the .box file is
 kept under the cache directory like the docker node image.
 
+Like the docker provider's node image and seed (and kind's node image), the box is
+baked once so that a VM installs and imports nothing under emulation: every
+package the node roles install (node_image.baked_packages(), their services
+disabled until the runtime role starts them) and, when the lab's artifacts come
+from a bundle, the bundle's kubeadm, kubelet, kubectl and etcdutl at the paths the
+kube_packages role checks, and its Kubernetes and Calico images already in the
+node's containerd store (imported at build time by the node's own containerd,
+run in a chroot). The recipe's hash covers the bundle's digests: a box whose
+binaries or images differ from the bundle is built again, never trusted.
+
 SSH follows Vagrant's box contract: the image's `vagrant` user (passwordless
 sudo, no password) has Vagrant's well-known insecure public key, and the lab's
 Vagrantfile keeps `config.ssh.insert_key = true`, so at first boot Vagrant
@@ -22,10 +32,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from provision.apt_mirror import mirror_for
@@ -64,28 +76,90 @@ PACKAGES = (
     "util-linux",
     "systemd-timesyncd",
 )
+# Ansible's apt module on the node needs it (distro_packages).
+EXTRA_PACKAGES = ("python3-apt",)
+# Disabled in the box: the runtime role configures them, then starts them.
+DISABLED_UNITS = ("docker.service", "docker.socket", "containerd.service")
 SCRIPT = Path(__file__).with_name("box.sh")
+SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
+
+
+@dataclass(frozen=True)
+class Bake:
+    """What of a bundle goes into the box: (path in the bundle, path on the node,
+    sha256) for each binary, (path in the bundle, sha256) for each image."""
+
+    bundle_dir: Path
+    binaries: tuple[tuple[str, str, str], ...]
+    images: tuple[tuple[str, str], ...]
+
+    def key(self) -> dict:
+        return {"binaries": self.binaries, "images": self.images}
+
+
+def box_packages() -> tuple[str, ...]:
+    from provision.machines.node_image import baked_packages
+
+    return tuple(sorted(set(PACKAGES) | set(baked_packages()) | set(EXTRA_PACKAGES)))
+
+
+def bake_plan(config) -> Bake | None:
+    """The bundle's part of the box for this lab, or None: only a lab whose
+    artifacts come from a bundle, with Debian's containerd as its CRI."""
+    from provision.bundle.manifest import read_manifest
+    from provision.project import role_default
+    from provision.sources import resolve_sources
+
+    sources = resolve_sources(config)
+    if (
+        sources.artifacts != "bundle"
+        or sources.docker != "distribution"
+        or config.runtime.cri != "containerd"
+    ):
+        return None
+    artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
+    bin_dir = role_default("kube_packages", "kube_packages_bin_dir", "box")
+    dest = {b: f"{bin_dir}/{b}" for b in ("kubeadm", "kubelet", "kubectl")}
+    dest["etcdutl"] = role_default("kube_packages", "kube_packages_etcdutl", "box")
+    for a in artifacts:  # they reach box.sh's word lists: plain relative paths only
+        if not (SAFE_PATH.fullmatch(a.path) and ".." not in a.path.split("/")):
+            raise HostError(
+                f"box: {sources.bundle_dir / 'manifest.json'}: artifact {a.name!r} has "
+                f"the path {a.path!r}, not a plain relative path\n"
+                "  fix: rebuild the bundle with `provision bundle build`"
+            )
+    return Bake(
+        bundle_dir=sources.bundle_dir,
+        binaries=tuple(
+            sorted((a.path, dest[a.name], a.sha256) for a in artifacts if a.name in dest)
+        ),
+        images=tuple(sorted((a.path, a.sha256) for a in artifacts if a.kind == "image")),
+    )
+
+
 DISK_GB = 16
 HOST_TOOLS = ("debootstrap", "qemu-img", "extlinux", "mkfs.ext4", "sfdisk", "losetup", "vagrant")
 
 
-def recipe() -> dict:
+def recipe(bake: Bake | None = None) -> dict:
     return {
         "suite": SUITE,
         "variant": "minbase",
-        "packages": PACKAGES,
+        "packages": box_packages(),
+        "disabled": DISABLED_UNITS,
         "disk_gb": DISK_GB,
         "script": hashlib.sha256(SCRIPT.read_bytes()).hexdigest(),
-        "format": 1,
+        "bake": bake.key() if bake else None,
+        "format": 2,
     }
 
 
-def box_hash() -> str:
-    return hashlib.sha256(json.dumps(recipe(), sort_keys=True).encode()).hexdigest()[:12]
+def box_hash(bake: Bake | None = None) -> str:
+    return hashlib.sha256(json.dumps(recipe(bake), sort_keys=True).encode()).hexdigest()[:12]
 
 
-def box_name() -> str:
-    return f"{OFFLINE_BOX}-{box_hash()}"
+def box_name(bake: Bake | None = None) -> str:
+    return f"{OFFLINE_BOX}-{box_hash(bake)}"
 
 
 def box_present(name: str) -> bool:
@@ -95,15 +169,18 @@ def box_present(name: str) -> bool:
     return any(line.split(",")[2:4] == ["box-name", name] for line in out.stdout.splitlines())
 
 
-def ensure_box(cache_dir: Path, say: Callable[[str], None] = print) -> tuple[str, bool]:
+def ensure_box(
+    cache_dir: Path, say: Callable[[str], None] = print, bake: Bake | None = None
+) -> tuple[str, bool]:
     """(box name, True when built now). Builds and adds only when the recipe changed."""
-    name = box_name()
+    name = box_name(bake)
     if box_present(name):
         say(f"box {name} is present")
         return name, False
     work = cache_dir / "box"
     work.mkdir(parents=True, exist_ok=True)
-    box_file = work / f"bookworm-{box_hash()}.box"
+    digest = box_hash(bake)
+    box_file = work / f"bookworm-{digest}.box"
     started = time.monotonic()
     if not box_file.exists():
         missing = [t for t in HOST_TOOLS if shutil.which(t) is None]
@@ -113,24 +190,39 @@ def ensure_box(cache_dir: Path, say: Callable[[str], None] = print) -> tuple[str
                 "  fix: run scripts/host-setup-libvirt"
             )
         source = mirror_for(SUITE)
-        say(f"building box {name}: debootstrap {SUITE} from the host's apt mirror (~3 min)")
+        baked = (
+            f" + the bundle's {len(bake.binaries)} binaries and {len(bake.images)} images"
+            if bake
+            else ""
+        )
+        say(f"building box {name}: debootstrap {SUITE} from the host's apt mirror{baked}")
+        env = {
+            **os.environ,
+            "BOX_DISABLED": " ".join(DISABLED_UNITS),
+            "BOX_BUNDLE": str(bake.bundle_dir) if bake else "",
+            "BOX_BINARIES": " ".join(f"{src}:{dst}" for src, dst, _ in bake.binaries)
+            if bake
+            else "",
+            "BOX_IMAGES": " ".join(path for path, _ in bake.images) if bake else "",
+        }
         log = work / "build.log"
         with log.open("w") as out:
             rc = subprocess.run(
                 [
                     "bash",
                     str(SCRIPT),
-                    str(work / f"build-{box_hash()}"),
+                    str(work / f"build-{digest}"),
                     str(box_file),
                     source.uri,
                     ",".join(source.components),
                     SUITE,
-                    ",".join(PACKAGES),
+                    ",".join(box_packages()),
                     str(DISK_GB),
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 check=False,
+                env=env,
             ).returncode
         if rc != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])

@@ -3,7 +3,13 @@
 #   box.sh WORK BOX_FILE MIRROR COMPONENTS SUITE PACKAGES DISK_GB
 # debootstrap into WORK/rootfs, an MBR disk with one ext4 partition and
 # extlinux, qcow2, then BOX_FILE = tar of box.img, metadata.json, Vagrantfile.
-# Needs root (debootstrap, chroot, a loop mount).
+# From the environment: BOX_DISABLED, units disabled in the image; BOX_BUNDLE, a
+# bundle directory, with BOX_BINARIES ("path-in-bundle:path-on-node" words) and
+# BOX_IMAGES (image tars in the bundle) baked in: the binaries copied, the images
+# imported into the node's containerd store by the node's own containerd, run in
+# the rootfs (a chroot with its own proc, a tmpfs /dev and /run, the bundle bound
+# read-only), then stopped and every mount undone before anything is removed.
+# Needs root (debootstrap, chroot, mounts).
 set -euo pipefail
 [ -z "${BOX_TRACE:-}" ] || set -x
 work=$1 box_file=$2 mirror=$3 components=$4 suite=$5 packages=$6 disk_gb=$7
@@ -12,9 +18,27 @@ rootfs=$work/rootfs
 mnt=$work/mnt
 debs=$(dirname "$work")/debs
 loop=""
+containerd_pid=""
+# Mounts under the rootfs, undone in reverse order before anything is removed.
+chroot_mounts=(proc dev run mnt/bundle)
+unmount_chroot() {
+  [ -z "$containerd_pid" ] || { kill -TERM "$containerd_pid" 2>/dev/null; wait "$containerd_pid" || true; }
+  containerd_pid=""
+  local i m
+  for (( i=${#chroot_mounts[@]}-1; i>=0; i-- )); do
+    m=$rootfs/${chroot_mounts[$i]}
+    if mountpoint -q "$m"; then umount "$m" || umount -l "$m"; fi
+  done
+}
 cleanup() {
+  unmount_chroot
   mountpoint -q "$mnt" && umount "$mnt"
   [ -n "$loop" ] && losetup -d "$loop"
+  # never remove through a mount left behind (the bundle, a /dev)
+  if grep -q " $(realpath -m "$work")/" /proc/mounts; then
+    echo "box.sh: a mount is left under $work: not removing it" >&2
+    return
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,6 +104,46 @@ echo "LANG=C.UTF-8" >"$rootfs/etc/default/locale"
 # when they age (prepare's cache_valid_time).
 chroot "$rootfs" apt-get update -qq
 chroot "$rootfs" apt-get clean
+for unit in ${BOX_DISABLED:-}; do
+  chroot "$rootfs" systemctl disable "$unit" 2>/dev/null || true
+done
+
+if [ -n "${BOX_BUNDLE:-}" ]; then
+  echo "== bake the bundle's binaries and images"
+  for pair in ${BOX_BINARIES:-}; do
+    src=${pair%%:*} dst=${pair#*:}
+    install -D -m 0755 "$BOX_BUNDLE/$src" "$rootfs$dst"
+  done
+  mkdir -p "$rootfs/mnt/bundle"
+  mount -t proc proc "$rootfs/proc"
+  mount -t tmpfs -o mode=0755 tmpfs "$rootfs/dev"
+  for dev in "null c 1 3" "zero c 1 5" "random c 1 8" "urandom c 1 9"; do
+    set -- $dev
+    mknod -m 0666 "$rootfs/dev/$1" "$2" "$3" "$4"
+  done
+  mount -t tmpfs -o mode=0755 tmpfs "$rootfs/run"
+  mount --bind "$BOX_BUNDLE" "$rootfs/mnt/bundle"
+  mount -o remount,bind,ro "$rootfs/mnt/bundle"
+  printf 'version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n' \
+    >"$rootfs/run/box-containerd.toml"
+  sock=/run/box-containerd.sock
+  chroot "$rootfs" containerd --config /run/box-containerd.toml --root /var/lib/containerd \
+    --state /run/box-containerd --address "$sock" >"$work/containerd.log" 2>&1 &
+  containerd_pid=$!
+  i=0
+  until chroot "$rootfs" ctr --address "$sock" version >/dev/null 2>&1; do
+    i=$((i + 1))
+    if [ "$i" -gt 300 ]; then cat "$work/containerd.log" >&2; exit 1; fi
+    sleep 0.1
+  done
+  for tar in ${BOX_IMAGES:-}; do
+    echo "import $tar"
+    chroot "$rootfs" ctr --address "$sock" -n k8s.io images import --no-unpack=false \
+      "/mnt/bundle/$tar" >/dev/null
+  done
+  chroot "$rootfs" ctr --address "$sock" -n k8s.io images ls -q
+  unmount_chroot
+fi
 
 echo "== disk"
 raw=$work/disk.raw
@@ -119,7 +183,9 @@ dd if="$mbr" of="$raw" bs=440 count=1 conv=notrunc status=none
 
 echo "== box"
 mkdir -p "$work/box"
-qemu-img convert -f raw -O qcow2 "$raw" "$work/box/box.img"
+# compressed: the box is uploaded into libvirt's pool once per box (a stream of
+# about 9 MB/s measured here), and the image grew with the baked images
+qemu-img convert -c -f raw -O qcow2 "$raw" "$work/box/box.img"
 rm -f "$raw" "$part"
 cat >"$work/box/metadata.json" <<EOF
 {"provider": "libvirt", "format": "qcow2", "virtual_size": $disk_gb}

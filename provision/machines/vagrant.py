@@ -207,7 +207,7 @@ class VagrantMachines:
             from provision.machines.kvm import host_probe
 
             if self.config.machines.box == box.OFFLINE_BOX:
-                extra["box"] = box.box_name()
+                extra["box"] = box.box_name(self._box_bake())
             if self.provider == "libvirt":
                 driver = host_probe().driver
         spec = machines_spec(self.config, self.provider, extra, libvirt_driver=driver)
@@ -228,7 +228,17 @@ class VagrantMachines:
             probe = host_probe()
             self.log.say(f"machines: libvirt driver {probe.driver}: {probe.reason}")
         if self.config.machines.box == box.OFFLINE_BOX:
-            box.ensure_box(self.inv.cache_dir, say=self.log.say)
+            box.ensure_box(self.inv.cache_dir, say=self.log.say, bake=self._box_bake())
+
+    def _box_bake(self):
+        """The bundle's part of the offline box (libvirt only: the box is a libvirt
+        box), worked out once per command so the box built and the box named in
+        machines.json are the same even when a bundle appears meanwhile."""
+        from provision.machines import box
+
+        if not hasattr(self, "_bake"):
+            self._bake = box.bake_plan(self.config) if self.provider == "libvirt" else None
+        return self._bake
 
     def _recorded(self, key: str):
         """What machines.json records for the docker provider (None when it does not)."""
@@ -263,6 +273,9 @@ class VagrantMachines:
             seed = None
             self._prepare_vms()
             self.write_spec()
+            # the host's default route leaves the machine: the lab's pod and
+            # service ranges are dropped on the host, as for container nodes
+            add_blackholes(self.config, self.log.say)
         names = [n.name for n in self.config.nodes]
         before = self._states()
         todo = [n for n in names if before.get(n) != "running"]
@@ -485,10 +498,12 @@ class VagrantMachines:
         if self.provider == "docker":
             self._remove_containers()  # at once, as in destroy_one
         if (self.state_dir / "vagrant").exists():
+            self._bake = None  # destroy needs no box: a bundle's state never stops it
             self.write_spec()  # the Vagrantfile of this version reads it
             self._vagrant_destroy([])
         if self.provider == "docker":
             self._sweep_docker()
+        if self.provider in ("docker", "libvirt"):
             remove_blackholes(self.config)
 
     def _vagrant_destroy(self, names: list[str]) -> None:

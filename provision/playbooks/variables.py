@@ -40,4 +40,22 @@ def playbook_vars(config: ClusterConfig) -> dict:
         # host, whatever made it: Vagrant's docker provider or an existing host)
         "container_preflight_ignore": list(CONTAINER_PREFLIGHT_IGNORE),
         "sandbox_image": f"{mirror or 'registry.k8s.io'}/pause:{compat.PAUSE[k8s_minor]}",
+        "wait_scale": wait_scale(config),
     }
+
+
+# VMs under QEMU's software emulation (no KVM) start pods several times slower:
+# the roles' waits for nodes, pods and the API server are this many times longer.
+EMULATED_WAIT_SCALE = 4
+
+
+def wait_scale(config: ClusterConfig) -> int:
+    if config.machines.kind != "vagrant":
+        return 1
+    from provision.machines.provider import resolve_provider
+
+    if resolve_provider(config) != "libvirt":
+        return 1
+    from provision.machines.kvm import host_probe
+
+    return 1 if host_probe().driver == "kvm" else EMULATED_WAIT_SCALE

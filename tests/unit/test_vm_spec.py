@@ -104,12 +104,65 @@ def test_offline_box_is_libvirt_only(lab):
     assert vm_checks.vm_problems(c, "libvirt", addresses=no_host_addresses) == []
 
 
-def test_box_carries_what_prepare_installs():
-    """The offline box holds node_common's packages, so prepare finds them present."""
+def test_box_carries_what_the_node_roles_install():
+    """The offline box holds every package the node roles install (as the docker
+    provider's node image does), so no phase runs dpkg under emulation."""
     from provision.machines import box
+    from provision.machines.node_image import baked_packages
     from tests.conftest import ROOT
 
     defaults = yaml.safe_load((ROOT / "playbooks/roles/node_common/defaults/main.yml").read_text())
-    assert set(defaults["node_common_packages"]) <= set(box.PACKAGES)
-    assert "systemd-timesyncd" in box.PACKAGES
+    packages = set(box.box_packages())
+    assert set(defaults["node_common_packages"]) <= packages
+    assert set(baked_packages()) <= packages
+    assert {"docker.io", "containerd", "busybox-static", "python3-apt"} <= packages
+    assert {"systemd-timesyncd", "linux-image-cloud-amd64"} <= packages
     assert box.box_name().startswith(box.OFFLINE_BOX + "-")
+
+
+def test_the_box_bakes_the_bundle_and_is_made_again_when_the_bundle_changes(lab, tmp_path):
+    """From a bundle: kubeadm, kubelet, kubectl and etcdutl at the paths the
+    kube_packages role checks, the Kubernetes and Calico images (not the add-ons'),
+    and a box name that changes with any baked digest; no bundle, no bake."""
+    from provision.bundle.manifest import Artifact, write_manifest
+    from provision.errors import HostError
+    from provision.machines import box
+
+    def art(name, kind, path, sha="a" * 64):
+        return Artifact(name=name, kind=kind, path=path, version="1", sha256=sha)
+
+    artifacts = [
+        art("kubeadm", "binary", "bin/kubeadm"),
+        art("kubelet", "binary", "bin/kubelet"),
+        art("kubectl", "binary", "bin/kubectl"),
+        art("etcdutl", "binary", "bin/etcdutl"),
+        art("cri-dockerd", "binary", "bin/cri-dockerd"),
+        art("registry.k8s.io/pause:3.10.1", "image", "images/pause.tar"),
+        art("provision.local/addons/zipkin:3.5.1", "addon-image", "images/addons/zipkin.tar"),
+    ]
+    lab["machines"]["provider"] = "libvirt"
+    lab["artifacts"] = {"source": "bundle", "bundle_dir": str(tmp_path / "b")}
+    (tmp_path / "b").mkdir()
+    write_manifest(tmp_path / "b", "1.35.4", artifacts)
+    bake = box.bake_plan(config(lab))
+    assert bake is not None
+    assert {(src, dst) for src, dst, _ in bake.binaries} == {
+        ("bin/kubeadm", "/usr/bin/kubeadm"),
+        ("bin/kubelet", "/usr/bin/kubelet"),
+        ("bin/kubectl", "/usr/bin/kubectl"),
+        ("bin/etcdutl", "/usr/local/bin/etcdutl"),
+    }
+    assert [path for path, _ in bake.images] == ["images/pause.tar"]
+    name = box.box_name(bake)
+    assert name != box.box_name(None)
+    artifacts[5] = art("registry.k8s.io/pause:3.10.1", "image", "images/pause.tar", "b" * 64)
+    write_manifest(tmp_path / "b", "1.35.4", artifacts)
+    assert box.box_name(box.bake_plan(config(lab))) != name
+
+    artifacts[5] = art("registry.k8s.io/pause:3.10.1", "image", "images/../../etc/x.tar")
+    write_manifest(tmp_path / "b", "1.35.4", artifacts)
+    with pytest.raises(HostError, match="not a plain relative path"):
+        box.bake_plan(config(lab))
+
+    lab["artifacts"] = {"source": "online"}
+    assert box.bake_plan(config(lab)) is None

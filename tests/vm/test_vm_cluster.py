@@ -1,0 +1,145 @@
+"""The whole VM lab (`tox -e vm-cluster`, not in CI's run): the suite's own copy of
+inventories/lab-libvirt, a control plane and a worker on real VMs (QEMU's software
+emulation where KVM does not work), made by `provision up` from no machines through
+every phase, then asked: each VM's kernel and systemd (cgroup v2, swap off, the
+modules loaded, no container-only setting in the kubelet, containerd or kube-proxy,
+no runc wrapper), nothing installed or imported on the VMs (the box carries it),
+both nodes Ready on their private IPs, Calico's VXLAN between the two kernels, and a
+pod on each VM resolving `kubernetes.default` and reaching the other VM's pods.
+Each phase's time is printed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from provision.project import resolve_inventory
+from tests.conftest import inventory_hosts, provision
+from tests.vm.conftest import CLUSTER_LAB
+from tests.vm.test_libvirt_lab import run_on
+
+pytestmark = pytest.mark.vm
+INV = str(CLUSTER_LAB.write())
+STATE = resolve_inventory(INV).state_dir
+KUBECTL = "sudo kubectl --kubeconfig /etc/kubernetes/admin.conf"
+NODES = ("cp1", "w1")
+
+
+def on(node: str, command: str) -> str:
+    return run_on(inventory_hosts(INV)[node], command)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    provision("destroy", "--yes", "-i", INV)
+    start = time.monotonic()
+    try:
+        provision("up", "-i", INV, timeout=5400)
+    finally:
+        seconds = time.monotonic() - start
+        state = json.loads((STATE / "phases.json").read_text())["phases"]
+        print(
+            f"\nvm cluster: up {seconds:.0f} s: "
+            + ", ".join(f"{name} {p.get('seconds', 0):.0f}s" for name, p in state.items())
+        )
+    yield
+    provision("destroy", "--yes", "-i", INV, check=False)
+
+
+def test_each_vm_has_its_own_kernel_with_cgroup_v2_no_swap_and_the_modules(cluster):
+    for node in NODES:
+        assert on(node, "stat -fc %T /sys/fs/cgroup") == "cgroup2fs", node
+        assert on(node, "tail -n +2 /proc/swaps") == "", node
+        modules = on(node, "cut -d' ' -f1 /proc/modules").split()
+        assert {"overlay", "br_netfilter"} <= set(modules), (node, modules)
+        assert on(node, "systemctl is-system-running || true") == "running", node
+        assert on(node, "systemd-detect-virt") in ("qemu", "kvm"), node
+
+
+def test_no_container_only_setting_reaches_a_vm(cluster):
+    for node in NODES:
+        kubelet = on(node, "sudo cat /var/lib/kubelet/config.yaml")
+        for setting in (
+            "cgroupRoot",
+            "failCgroupV1: false",
+            "failSwapOn: false",
+            "provision-resolv",
+        ):
+            assert setting not in kubelet, (node, setting)
+        containerd = on(node, "sudo cat /etc/containerd/config.toml")
+        assert "restrict_oom_score_adj = true" not in containerd, node
+        assert "base_runtime_spec" not in containerd, node
+        assert on(node, "test -e /usr/local/sbin/provision-runc && echo yes || echo no") == "no"
+    proxy = on("cp1", f"{KUBECTL} -n kube-system get configmap kube-proxy -o json")
+    assert "maxPerCore: 0" not in json.loads(proxy)["data"]["config.conf"]
+
+
+def test_nothing_was_installed_or_imported_on_the_vms(cluster):
+    """The box carries the packages, the bundle's binaries and its images: each
+    VM's kubelet binary and containerd's image blobs are older than its boot."""
+    for node in NODES:
+        booted = int(on(node, 'date -d "$(uptime -s)" +%s'))
+        kubelet = int(on(node, "stat -c %Y /usr/bin/kubelet"))
+        assert kubelet < booted, f"{node}: /usr/bin/kubelet was written after boot"
+        blobs = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
+        newer = on(node, f"sudo find {blobs} -type f -newermt @{booted} | wc -l")
+        assert newer == "0", f"{node}: {newer} image blobs written after boot"
+        assert on(node, "sudo test -d /var/cache/provision/images && echo yes || echo no") == "no"
+
+
+def test_both_nodes_ready_on_their_private_ips(cluster):
+    nodes = json.loads(on("cp1", f"{KUBECTL} get nodes -o json"))["items"]
+    assert {n["metadata"]["name"] for n in nodes} == set(NODES)
+    for n in nodes:
+        name = n["metadata"]["name"]
+        ready = {c["type"]: c["status"] for c in n["status"]["conditions"]}["Ready"]
+        assert ready == "True", name
+        internal = [a["address"] for a in n["status"]["addresses"] if a["type"] == "InternalIP"]
+        assert internal == [CLUSTER_LAB.ip(name)], (name, internal)
+
+
+def test_calico_vxlan_joins_the_two_kernels(cluster):
+    pools = json.loads(on("cp1", f"{KUBECTL} get ippools.crd.projectcalico.org -o json"))
+    assert [p["spec"].get("vxlanMode") for p in pools["items"]] == ["Always"]
+    for node in NODES:
+        link = on(node, "ip -d link show vxlan.calico")
+        assert "vxlan id" in link, (node, link)
+
+
+def test_a_pod_on_each_vm_resolves_the_cluster_dns_and_reaches_the_other_vm(cluster):
+    """A pod on each VM (the kube-proxy image: a Debian base with bash and getent)
+    resolves kubernetes.default to the service range's first address, reaches the
+    API server through it, and opens TCP to a CoreDNS pod on the other VM."""
+    image = "registry.k8s.io/kube-proxy:v1.35.4"
+    for node in NODES:
+        spec = json.dumps({"spec": {"nodeName": node}})
+        on(
+            "cp1",
+            f"{KUBECTL} -n default run probe-{node} --image {image} --restart Never "
+            f"--overrides '{spec}' --command -- sleep 900",
+        )
+    try:
+        on(
+            "cp1",
+            f"{KUBECTL} -n default wait pod/probe-cp1 pod/probe-w1 --for "
+            "condition=Ready --timeout 600s",
+        )
+        dns = json.loads(
+            on("cp1", f"{KUBECTL} -n kube-system get pods -l k8s-app=kube-dns -o json")
+        )
+        service_ip = f"10.{CLUSTER_LAB.net}.128.1"
+        reached = set()
+        for node in NODES:
+            run = f"{KUBECTL} -n default exec probe-{node} -- bash -c"
+            got = on("cp1", f"{run} 'getent hosts kubernetes.default'")
+            assert got.split()[0] == service_ip, (node, got)
+            on("cp1", f"{run} 'exec 3<>/dev/tcp/{service_ip}/443'")
+            for pod in dns["items"]:
+                if pod["spec"]["nodeName"] != node:
+                    on("cp1", f"{run} 'exec 3<>/dev/tcp/{pod['status']['podIP']}/53'")
+                    reached.add(node)
+        assert reached, "no CoreDNS pod on a VM other than a probe's: nothing crossed"
+    finally:
+        on("cp1", f"{KUBECTL} -n default delete pod probe-cp1 probe-w1 --now --ignore-not-found")
