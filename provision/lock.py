@@ -19,6 +19,7 @@ import os
 import stat
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,18 +52,70 @@ def _open(path: Path) -> int:
     return fd
 
 
-def _holder(fd: int) -> str:
-    """Who holds it, as the holder wrote it; whatever the file holds, one clean line."""
+# How often a bounded wait tries the lock again.
+POLL = 0.2
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds the lock, as the holder wrote it (each field one clean line)."""
+
+    command: str
+    pid: int
+    started: str
+
+    def text(self) -> str:
+        return f"`provision {self.command}` (process {self.pid}, started {self.started})"
+
+    def short(self) -> str:
+        return f"`provision {self.command}`, process {self.pid}, since {self.started}"
+
+
+UNREADABLE = "another provision command (its record is unreadable)"
+
+
+class LabHeld(LabBusy):
+    """LabBusy saying who holds the lock (None: its record is unreadable), for a
+    command that words its refusal its own way (rebuild: "skipped: busy")."""
+
+    def __init__(self, message: str, holder: Holder | None):
+        super().__init__(message)
+        self.holder = holder
+
+
+def _clean(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def _holder(fd: int) -> Holder | None:
+    """Who holds it, as the holder wrote it; None when the record is unreadable."""
     try:
         raw = os.pread(fd, MAX_RECORD, 0)
         record = json.loads(raw.decode("utf-8"))
-        command = str(record["command"])[:200]
+        command = _clean(str(record["command"])[:200])
         pid = int(record["pid"])
-        started = str(record["started"])[:40]
+        started = _clean(str(record["started"])[:40])
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
-        return "another provision command (its record is unreadable)"
-    text = f"`provision {command}` (process {pid}, started {started})"
-    return "".join(c if c.isprintable() else "?" for c in text)
+        return None
+    return Holder(command, pid, started)
+
+
+def _busy(fd: int, state_dir: Path, waited: float | None) -> LabHeld:
+    """The refusal naming the holder; the descriptor is closed."""
+    holder = _holder(fd)
+    os.close(fd)
+    who = holder.text() if holder else UNREADABLE
+    if waited is None:
+        return LabHeld(
+            f"this lab is busy: {who} is changing it ({state_dir})\n"
+            "  fix: wait for it to finish, or run this command again with --wait",
+            holder,
+        )
+    return LabHeld(
+        f"this lab is still busy after waiting {waited:g} s: {who} is changing it "
+        f"({state_dir})\n  fix: run this command again later, or with a longer --wait-timeout",
+        holder,
+    )
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -75,6 +128,19 @@ def _same_file(fd: int, path: Path) -> bool:
     return (now.st_dev, now.st_ino) == (mine.st_dev, mine.st_ino)
 
 
+def _wait_until(fd: int, deadline: float) -> None:
+    """The lock, tried every POLL seconds; BlockingIOError once the deadline passed."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise
+            time.sleep(min(POLL, left))
+
+
 def lock_path(state_dir: Path) -> Path:
     return state_dir.with_name(state_dir.name + SUFFIX)
 
@@ -85,26 +151,34 @@ def lab_lock(
     command: str,
     wait: bool = False,
     say: Callable[[str], None] = print,
+    timeout: float | None = None,
 ) -> Iterator[None]:
-    """Hold the lab's lock for the block. Busy: LabBusy naming the holder at once, or,
-    with wait, a line saying whom it waits for, then the wait (Ctrl-C ends it)."""
+    """Hold the lab's lock for the block. Busy: LabHeld (a LabBusy) naming the holder
+    at once, or, with wait, a line saying whom it waits for, then the wait (Ctrl-C
+    ends it); with a timeout too, LabHeld once that many seconds passed."""
     path = lock_path(state_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         fd = _open(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(fd)
             if not wait:
-                os.close(fd)
-                raise LabBusy(
-                    f"this lab is busy: {holder} is changing it ({state_dir})\n"
-                    "  fix: wait for it to finish, or run this command again with --wait"
-                ) from None
-            say(f"waiting for {holder} to finish (Ctrl-C stops waiting)")
+                raise _busy(fd, state_dir, None) from None
+            holder = _holder(fd)
+            bound = "" if timeout is None else f" at most {timeout:g} s"
+            say(
+                f"waiting{bound} for {holder.text() if holder else UNREADABLE} to finish "
+                "(Ctrl-C stops waiting)"
+            )
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                if deadline is None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                else:
+                    _wait_until(fd, deadline)
+            except BlockingIOError:
+                raise _busy(fd, state_dir, timeout) from None
             except BaseException:
                 os.close(fd)
                 raise

@@ -1,5 +1,7 @@
-"""`provision rebuild`: destroy, up (which ends with verify), and a report. For
-nightly jobs: the exit code is 0 only when every phase and check passed."""
+"""`provision rebuild`: destroy, up (which ends with verify), and a report compared
+with the runs before. For nightly jobs: the exit code is 0 only when every phase and
+check passed; the newest reports (and diagnostics archives) are kept, older ones
+removed."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from provision.errors import ProvisionError
 from provision.phases import PHASE_NAMES
 from provision.project import Inventory
 from provision.report.build import FailureReport, PhaseReport, Report
-from provision.report.write import write_report
+from provision.report.compare import compare
+from provision.report.write import KEEP_REPORTS, prune, write_report
 from provision.runlog import RunLog
 
 
@@ -27,7 +30,9 @@ class Rebuild:
         self.config = config
         self.log = log
 
-    def run(self, restore_drill: bool = False) -> tuple[Report, Path]:
+    def run(
+        self, restore_drill: bool = False, keep_reports: int = KEEP_REPORTS
+    ) -> tuple[Report, Path]:
         from provision.backup.drill import Drill
         from provision.errors import VerifyFailed
         from provision.playbooks.runner import PlaybookFailed
@@ -89,6 +94,7 @@ class Rebuild:
                 for name, seconds in drill.result.stages.items()
             ]
         checks = list(up.verify_results or self._verify_results())
+        images, images_from = self._images()
         report = Report(
             cluster=self.config.cluster.name,
             inventory=str(self.inv.cluster_file),
@@ -100,10 +106,69 @@ class Rebuild:
             checks=checks,
             failures=failures,
             drill=drill.result.as_dict() if drill is not None else None,
+            images=images,
+            images_from=images_from,
         )
+        reports = self.inv.state_dir / "reports"
         stamp = self.log.dir.name.removesuffix("-rebuild")
-        out = write_report(report, self.inv.state_dir / "reports", stamp)
+        report.compare = compare(report.as_dict(), reports, stamp)
+        report.diagnostics = self.diagnostics(report, since=started)
+        out = write_report(report, reports, stamp)
+        try:
+            pruned = prune(reports, self.diagnostics_dir, keep_reports)
+        except (OSError, ProvisionError) as e:  # the report is written: say so, go on
+            self.log.say(f"old reports left: {str(e).splitlines()[0]}", style="yellow")
+        else:
+            for path in pruned.removed:
+                self.log.write(f"removed {path} (keeping the newest {keep_reports})")
+            for line in pruned.left:
+                self.log.say(f"left {line}", style="yellow")
         return report, out
+
+    @property
+    def diagnostics_dir(self) -> Path:
+        """Where diagnostics archives are kept (diagnostics-*.tar.gz), pruned with the
+        reports."""
+        return self.inv.state_dir / "diagnostics"
+
+    def diagnostics(self, report: Report, since: str) -> str | None:
+        """The path of this run's diagnostics archive when the rebuild failed (None
+        when it passed): `provision diagnose` run by itself, since the rebuild began,
+        on what is left of the lab. Called before the report is written, so
+        report.json, summary.txt and junit.xml all name it; a diagnose that fails is
+        said and never changes the verdict."""
+        if report.passed:
+            return None
+        from provision.report.diagnose import Diagnose
+
+        self.log.say("==> diagnose (the rebuild failed)", style="bold")
+        try:
+            path = Diagnose(self.inv, self.config, self.log).run(
+                since=datetime.fromisoformat(since)
+            )
+        except (OSError, ProvisionError) as e:
+            self.log.say(f"diagnose failed: {str(e).splitlines()[0]}", style="yellow")
+            return None
+        self.log.say(f"diagnostics: {path}")
+        return str(path)
+
+    def _images(self) -> tuple[dict[str, str], str]:
+        """The images' digests as far as they are cheaply known: the sha256 of each
+        image archive the bundle's manifest lists (no image is read or hashed), or
+        none when the nodes pulled their images online."""
+        from provision.bundle.manifest import NAME, read_manifest
+        from provision.errors import BundleError
+        from provision.sources import resolve_sources
+
+        sources = resolve_sources(self.config)
+        if sources.artifacts != "bundle":
+            return {}, "not recorded: the nodes pulled their images online"
+        try:
+            artifacts = read_manifest(sources.bundle_dir, self.config.versions.kubernetes)
+        except BundleError as e:
+            return {}, f"not recorded: {str(e).splitlines()[0][:200]}"
+        images = {a.name: f"sha256:{a.sha256}" for a in artifacts if a.kind == "image"}
+        return images, f"sha256 of each image archive in {sources.bundle_dir / NAME}"
 
     def _verify_results(self) -> list:
         """The checks of a verify phase that failed (they are in verify.json)."""

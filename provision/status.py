@@ -1,6 +1,7 @@
 """`provision status`: machines, Kubernetes nodes and add-ons as one mapping
 (printed as tables, or as JSON with --json). Kubernetes is asked through the
-lab's admin kubeconfig, at the control plane's node address."""
+lab's admin kubeconfig, at the control plane's node address. The nightly schedule,
+when the lab has one, comes from its unit files and systemd (provision/schedule.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from provision.addons.values import web_urls
 from provision.config.model import ClusterConfig
 from provision.project import Inventory
 from provision.runlog import RunLog
+from provision.schedule import schedule_status
 from provision.sources import bundle_dir
 
 
@@ -86,4 +88,10 @@ def collect(inv: Inventory, config: ClusterConfig, log: RunLog) -> dict:
             }
             for w in addons["items"]
         ]
-    return {"cluster": config.cluster.name, "machines": machines, "nodes": nodes, "addons": addons}
+    return {
+        "cluster": config.cluster.name,
+        "machines": machines,
+        "nodes": nodes,
+        "addons": addons,
+        "schedule": schedule_status(inv),
+    }

@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "up": "Bring the lab up, phase by phase (see `provision plan`).",
     "verify": "Prove each part of the lab does its real job (add-ons, storage, nodes).",
     "rebuild": "Destroy, up and verify the lab; write a report (for nightly jobs).",
+    "schedule": "Rebuild the lab every day with a systemd timer (--at HH:MM; --remove).",
+    "diagnose": "Collect a failed lab's journals, cluster state and failed tasks, redacted.",
     "node": "Reset, replace, add or remove a worker of the running cluster.",
     "backup": "Back up the lab: etcd, PKI, credentials, MySQL and RabbitMQ (--list).",
     "restore": "Put a backup back onto the lab made from the same config (etcd, PKI, data).",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from provision.cli.common import console, load_config, wants_wait
+from provision.cli.common import console, load_config, wait_timeout, wants_wait
 from provision.errors import INTERRUPTED
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ class RunCommand(Command):
         def say(line: str) -> None:
             console(stderr=True).print(line, markup=False)
 
-        with lab_lock(self.inv.state_dir, self.title(), wait=wants_wait(), say=say):
+        with lab_lock(
+            self.inv.state_dir, self.title(), wait=wants_wait(), say=say, timeout=wait_timeout()
+        ):
             self._main()
 
     def _main(self) -> None:

@@ -55,10 +55,36 @@ wait_option = click.option(
 )
 
 
+WAIT_TIMEOUT_KEY = "provision.wait_timeout"
+
+
+def _remember_wait_timeout(ctx: click.Context, param: click.Parameter, value: float | None):
+    ctx.meta[WAIT_TIMEOUT_KEY] = value
+
+
+# On a command a nightly job runs (rebuild): a wait for the lab's lock with a bound.
+wait_timeout_option = click.option(
+    "--wait-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    expose_value=False,
+    callback=_remember_wait_timeout,
+    metavar="SECONDS",
+    help="wait for another provision command changing this lab at most this long "
+    "(implies --wait); then give up with exit 10",
+)
+
+
 def wants_wait() -> bool:
-    """--wait was given to the command running now."""
+    """--wait (or --wait-timeout) was given to the command running now."""
     ctx = click.get_current_context(silent=True)
-    return bool(ctx and ctx.meta.get(WAIT_KEY))
+    return bool(ctx and (ctx.meta.get(WAIT_KEY) or ctx.meta.get(WAIT_TIMEOUT_KEY) is not None))
+
+
+def wait_timeout() -> float | None:
+    """--wait-timeout of the command running now; None: wait as long as it takes."""
+    ctx = click.get_current_context(silent=True)
+    return ctx.meta.get(WAIT_TIMEOUT_KEY) if ctx else None
 
 
 # Where output is not a terminal (a run log, a pipe, CI), lines are never broken:

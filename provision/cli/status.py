@@ -44,6 +44,31 @@ class StatusCommand(Command):
             for r in rows:
                 table.add_row(*(str(r[c]) for c in columns))
             out.print(table)
+        print_schedule(out, data.get("schedule"))
+
+
+def print_schedule(out, schedule: dict | None) -> None:
+    """The lab's nightly rebuild, when it has one (provision schedule): when it runs
+    next, and what the newest rebuild said."""
+    if not schedule:
+        return
+    for t in schedule["timers"]:
+        out.print(
+            f"schedule ({t['scope']}): every day at {t['at'] or '?'}; next run {t['next_run']} "
+            f"(from {t['from']}); {t['timer']}"
+        )
+    last = schedule["last_rebuild"]
+    line = f"last rebuild: {last['verdict']}"
+    if "started" in last:
+        line += f", started {last['started']}"
+    if "drill_passed" in last:
+        line += f", restore drill {'passed' if last['drill_passed'] else 'failed'}"
+    if "report" in last:
+        line += f" (report {last['report']})"
+    if "reason" in last:
+        line += f" ({last['reason']})"
+    style = {"passed": None, "failed": "red"}.get(last["verdict"], "yellow")
+    out.print(line, style=style)
 
 
 @click.command("status")

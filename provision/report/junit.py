@@ -1,4 +1,6 @@
-"""JUnit XML of a rebuild: a test case per phase and per check, for CI systems."""
+"""JUnit XML of a rebuild: a test case per phase and per check, for CI systems; the
+diagnostics archive, when there is one, as a property of the suite and a line of its
+output."""
 
 from __future__ import annotations
 
@@ -34,7 +36,14 @@ def junit_xml(report: Report) -> str:
         time=f"{report.seconds:.1f}",
         timestamp=report.started,
     )
+    if report.diagnostics:
+        # the archive of logs and cluster state for this run: a property for CI systems
+        # that show them, and a line of the suite's output for those that show only that
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="diagnostics", value=report.diagnostics)
     suite.extend(cases)
+    if report.diagnostics:
+        ET.SubElement(suite, "system-out").text = f"diagnostics: {report.diagnostics}"
     ET.indent(suite)
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"

@@ -162,6 +162,7 @@ def installed(clean_root):
     for step, script in (
         ("host-setup", "cd /src && scripts/host-setup --install-only"),
         ("host-setup-libvirt", "cd /src && scripts/host-setup-libvirt --install-only"),
+        ("host-setup-tests", "cd /src && scripts/host-setup-tests --install-only"),
         ("update-ca-certificates", "update-ca-certificates >/dev/null"),
         ("venv + pip install .", "cd /src && python3 -m venv .venv && .venv/bin/pip install -q ."),
         ("pip install tox", "cd /src && .venv/bin/pip install -q tox"),
@@ -212,6 +213,7 @@ TOOLS = [
     ("mkfs.ext4 -V", r"mke2fs (\d+)\.(\d+)", (1, 47)),
     ("losetup --version", r"util-linux (\d+)\.(\d+)", (2, 38)),
     ("vagrant plugin list", r"vagrant-libvirt \((\d+)\.(\d+)", (0, 11)),
+    ("chromium --version", r"Chromium (\d+)\.(\d+)", (100, 0)),
     (".venv/bin/tox --version", r"^(\d+)\.(\d+)", (4, 0)),
     (".venv/bin/provision --version", r"version (\d+)\.(\d+)", (0, 1)),
 ]

@@ -5,6 +5,7 @@ read-only commands never take the lock, and of six processes racing for it one w
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from provision.errors import LabBusy
 from provision.lock import lock_path
 from provision.project import resolve_inventory
 from tests.conftest import provision
@@ -149,3 +151,66 @@ def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(state
     assert out.returncode == 2, out
     assert "is a symbolic link" in out.stderr and "fix:" in out.stderr
     assert target.read_text() == "keep me\n"
+
+
+# -- a nightly rebuild that finds the lab busy --------------------------------------
+
+
+@pytest.fixture
+def unreachable(lab, write_config, env, monkeypatch, tmp_path) -> tuple[Path, Path]:
+    """(cluster.yml, state dir) of existing hosts on a closed port of this machine: a
+    rebuild that gets the lock fails in its machines phase and touches no machine."""
+    from tests.conftest import as_existing_hosts
+    from tests.unit.test_rebuild_failure import HOST, closed_port
+
+    config = write_config(as_existing_hosts(lab, tmp_path, HOST, closed_port()))
+    monkeypatch.setenv("XDG_STATE_HOME", env["XDG_STATE_HOME"])
+    return config, resolve_inventory(str(config)).state_dir
+
+
+def test_a_rebuild_of_a_busy_lab_is_skipped_naming_the_holder_and_writes_nothing(
+    unreachable, env, monkeypatch
+):
+    from tests.unit.test_notify import Webhook
+
+    config, state_dir = unreachable
+    for proxy in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(proxy, None)
+    proc = holder(state_dir, env)
+    hook = Webhook([])
+    try:
+        out = provision("rebuild", "-i", str(config), "--notify", hook.url, env=env, check=False)
+        assert out.returncode == LabBusy.exit_code == 10, out
+        skipped = f"skipped: busy (held by `provision up`, process {proc.pid}, since "
+        assert skipped in out.stderr, out.stderr
+        (posted,) = [json.loads(b) for b in hook.bodies]
+        assert posted["verdict"] == "skipped" and posted["reason"].startswith(skipped)
+        # bounded: it waits that long, then gives up the same way
+        started = time.monotonic()
+        out = provision("rebuild", "-i", str(config), "--wait-timeout", "1.5", env=env,
+                        check=False)  # fmt: skip
+        took = time.monotonic() - started
+        assert out.returncode == 10, out
+        assert "waiting at most 1.5 s for `provision up` (process" in out.stderr, out.stderr
+        assert skipped in out.stderr
+        assert 1.5 <= took < 30, took
+        # nothing written: no state directory, so no report, run or history
+        assert not state_dir.exists(), sorted(state_dir.rglob("*"))
+    finally:
+        hook.close()
+        proc.kill()
+        proc.wait()
+
+
+def test_a_rebuild_with_a_wait_timeout_runs_once_the_holder_is_gone(unreachable, env):
+    config, state_dir = unreachable
+    proc = holder(state_dir, env, seconds=3)
+    started = time.monotonic()
+    out = provision("rebuild", "-i", str(config), "--wait-timeout", "120", env=env, check=False)
+    took = time.monotonic() - started
+    proc.wait()
+    assert "waiting at most 120 s for `provision up`" in out.stderr, out.stderr
+    assert took >= 2, f"did not wait: {took:.1f} s"
+    # it ran, failed in the machines phase (nothing listens) and wrote its report
+    assert out.returncode == 8, out
+    assert len([p for p in (state_dir / "reports").iterdir() if p.is_dir()]) == 1

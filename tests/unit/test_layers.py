@@ -30,7 +30,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
     6: ("addons",),
     7: ("verify",),
     8: ("report",),
-    9: ("up", "node_ops", "destroy", "rebuild", "status", "doctor", "render", "backup"),
+    9: ("up", "node_ops", "destroy", "rebuild", "status", "doctor", "render", "backup", "schedule"),
     10: ("cli", "__main__"),
 }
 

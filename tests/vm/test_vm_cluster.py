@@ -17,6 +17,7 @@ import pytest
 
 from provision.project import resolve_inventory
 from tests.conftest import inventory_hosts, provision
+from tests.integration.conftest import ensure_bundle
 from tests.vm.conftest import CLUSTER_LAB
 from tests.vm.test_libvirt_lab import run_on
 
@@ -33,6 +34,7 @@ def on(node: str, command: str) -> str:
 
 @pytest.fixture(scope="module")
 def cluster():
+    ensure_bundle()  # baked into the box
     provision("destroy", "--yes", "-i", INV)
     start = time.monotonic()
     try:
