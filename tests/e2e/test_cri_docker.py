@@ -126,3 +126,40 @@ def test_rebuild_wrote_a_passing_report(lab):
     assert report["versions"]["cri_dockerd"] == "0.3.17"
     suite = ET.parse(run / "junit.xml").getroot()
     assert suite.get("failures") == "0" and int(suite.get("tests")) >= 5
+
+
+def test_a_second_green_rebuild_says_no_change_and_posts_its_verdict(lab):
+    """Nightly trust, for real: a second `rebuild` of the same lab opens its summary
+    with "no change since the last run", and `--notify URL --notify-on always` posts
+    its verdict and report to a webhook (a server on loopback)."""
+    import os
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    _, state = lab
+    received: list[dict] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    try:
+        provision("rebuild", "-i", INV, "--notify", url, "--notify-on", "always", env=env)
+    finally:
+        server.shutdown()
+    first, second = sorted(p for p in (state / "reports").iterdir() if p.is_dir())
+    summary = (second / "summary.txt").read_text().splitlines()
+    assert summary[0].startswith("PASSED"), summary
+    assert summary[1].startswith(f"no change since the last run ({first.name}"), summary
+    (post,) = received
+    assert post["verdict"] == "passed" and post["report"] == str(second), post

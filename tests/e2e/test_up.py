@@ -389,6 +389,54 @@ def test_verify_fails_when_an_addon_is_down(cluster):
     assert "PASSED mysql create, insert, select" in text  # the others still ran
 
 
+def test_diagnose_shows_a_stopped_kubelet_and_a_pod_that_cannot_start_and_no_secret(
+    cluster, tmp_path
+):
+    """Two faults made by hand (w1's kubelet stopped, a pod whose image is not on its
+    node): `provision diagnose` collects them from the nodes and the API, and its
+    archive (0600) holds none of the lab's generated credentials, no bootstrap token
+    and no private key. Its time and size are printed (README figures)."""
+    import tarfile
+
+    hosts, _ = cluster
+    pod = (
+        f"{KUBECTL} -n default run diag-missing --image provision.local/not-there:1 "
+        "--image-pull-policy Never --restart Never"
+    )
+    on_cp(hosts, pod)
+    run_on("w1", hosts["w1"], "systemctl stop kubelet")
+    try:
+        started = time.monotonic()
+        out = provision("diagnose", "--out", str(tmp_path)).stdout
+        seconds = time.monotonic() - started
+    finally:
+        run_on("w1", hosts["w1"], "systemctl start kubelet")
+        on_cp(hosts, f"{KUBECTL} -n default delete pod diag-missing --now --ignore-not-found")
+        on_cp(hosts, f"{KUBECTL} wait node/w1 --for=condition=Ready --timeout 300s")
+    (archive,) = tmp_path.glob("diagnostics-*.tar.gz")
+    assert str(archive) in " ".join(out.split())
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600
+    print(f"diagnose: {seconds:.1f} s, {archive.stat().st_size} bytes")
+    with tarfile.open(archive) as tar:
+        files = {
+            m.name: tar.extractfile(m).read().decode(errors="replace")
+            for m in tar.getmembers()
+            if m.isfile()
+        }
+    journal = next(text for name, text in files.items() if name.endswith("w1/journal-kubelet.log"))
+    assert re.search(r"Stopp(ed|ing) kubelet", journal), journal[-500:]
+    described = "".join(text for name, text in files.items() if "diag-missing" in name)
+    assert "ErrImageNeverPull" in described, sorted(files)
+    secrets = json.loads((lab_state() / "secrets" / "addons.json").read_text())
+    values = [v for k, v in secrets.items() if not k.endswith("-user")]
+    for name, text in files.items():
+        for value in values:
+            assert value not in text, f"a generated credential is in {name}"
+        assert not re.search(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", text), f"a bootstrap token in {name}"
+        key = re.search(r"PRIVATE KEY-----(\s|\\n)*[A-Za-z0-9+/=]{40}", text)
+        assert not key, f"private key material in {name}"
+
+
 def test_no_generated_secret_in_logs_or_repo(cluster):
     state = lab_state()
     path = state / "secrets" / "addons.json"
