@@ -15,13 +15,19 @@ class RenderCommand(Command):
         self.provider = provider
 
     def execute(self) -> None:
+        from provision.inventory import read_endpoints
         from provision.machines.provider import resolve_provider
         from provision.render import render_all
 
         target = _writable_target(self.out)
         provider = self.provider or resolve_provider(self.config)
+        # hosts.yml as `up` writes it: the SSH endpoints of the machines made (Vagrant's
+        # user and forwarded ports); before any machine exists, the config's addresses
+        endpoints = read_endpoints(self.inv.hosts_file)
         try:
-            written = render_all(self.config, provider, target, source=str(self.inv.cluster_file))
+            written = render_all(
+                self.config, provider, target, str(self.inv.cluster_file), endpoints
+            )
         except OSError as e:
             raise UsageError(
                 f"cannot write into --out {self.out}: {e.strerror or e}"
@@ -31,6 +37,11 @@ class RenderCommand(Command):
             ) from None
         for path in written:
             console().print(f"wrote {path}")
+        if endpoints is None and self.config.machines.kind == "vagrant":
+            console().print(
+                "hosts.yml: no machines made yet: the SSH endpoints are the config's node "
+                "addresses; `provision up` writes Vagrant's (its user and ports)"
+            )
 
 
 class _NamedDir(click.Path):

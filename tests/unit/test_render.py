@@ -116,3 +116,36 @@ def test_names_yaml_would_retype_stay_strings(tmp_path, lab, write_config, name)
     es = yaml.safe_load((out / "addons" / "elasticsearch.yaml").read_text().split("---")[1])
     env = {e["name"]: e["value"] for e in es["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["cluster.name"] == name
+
+
+def test_hosts_yml_logs_in_as_up_does_once_machines_exist(tmp_path, lab, write_config, monkeypatch):
+    """Before machines exist, hosts.yml holds the config's addresses (and says so);
+    once `up` wrote the lab's inventory, render writes the same logins: Vagrant's user
+    and forwarded ports, not root on port 22."""
+    from provision.config import load
+    from provision.inventory import write_inventory
+    from provision.machines.base import SshEndpoint
+    from provision.project import resolve_inventory
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    config_path = write_config(lab)
+    result = CliRunner().invoke(
+        cli, ["render", "-i", str(config_path), "--out", str(tmp_path / "a")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "no machines made yet" in " ".join(result.output.split())
+    inv = resolve_inventory(str(config_path))
+    inv.state_dir.mkdir(parents=True)
+    key = tmp_path / "key"
+    endpoints = {
+        n["name"]: SshEndpoint("127.0.0.1", 2200 + i, "vagrant", str(key))
+        for i, n in enumerate(lab["nodes"])
+    }
+    write_inventory(inv.hosts_file, load(config_path), endpoints, inv.state_dir / "known_hosts")
+    out = render(tmp_path / "b", config=config_path)
+    rendered = hosts_of(yaml.safe_load((out / "hosts.yml").read_text()))
+    written = hosts_of(yaml.safe_load(inv.hosts_file.read_text()))
+    assert {n: (h["ansible_user"], h["ansible_port"]) for n, h in rendered.items()} == {
+        n: ("vagrant", 2200 + i) for i, n in enumerate(h["name"] for h in lab["nodes"])
+    }
+    assert rendered == written
