@@ -79,15 +79,25 @@ def test_no_container_only_setting_reaches_a_vm(cluster):
 
 
 def test_nothing_was_installed_or_imported_on_the_vms(cluster):
-    """The box carries the packages, the bundle's binaries and its images: each
-    VM's kubelet binary and containerd's image blobs are older than its boot."""
+    """The box carries the packages, the bundle's binaries and its images: each VM's
+    kubelet binary, and the manifest blob of every Kubernetes and Calico image in its
+    containerd, are older than its boot (only the probe's image, made from busybox on
+    each node, is new)."""
+    blobs = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
     for node in NODES:
         booted = int(on(node, 'date -d "$(uptime -s)" +%s'))
         kubelet = int(on(node, "stat -c %Y /usr/bin/kubelet"))
         assert kubelet < booted, f"{node}: /usr/bin/kubelet was written after boot"
-        blobs = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
-        newer = on(node, f"sudo find {blobs} -type f -newermt @{booted} | wc -l")
-        assert newer == "0", f"{node}: {newer} image blobs written after boot"
+        listing = on(node, "sudo ctr -n k8s.io images ls").splitlines()[1:]
+        digests = {
+            line.split()[0]: line.split()[2].removeprefix("sha256:")
+            for line in listing
+            if line.startswith(("registry.k8s.io/", "docker.io/calico/"))
+        }
+        assert any("/kube-proxy:" in ref for ref in digests), (node, listing)
+        for ref, digest in digests.items():
+            written = int(on(node, f"sudo stat -c %Y {blobs}/{digest}"))
+            assert written < booted, f"{node}: {ref} was imported after boot"
         assert on(node, "sudo test -d /var/cache/provision/images && echo yes || echo no") == "no"
 
 
