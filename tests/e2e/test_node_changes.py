@@ -9,13 +9,11 @@ CI runs the cheaper half of the same code: `node reset` of a worker and of the
 control plane (from a `backup --out` file), the refusals, backup and restore."""
 
 import json
-import stat
 import subprocess
 import time
 
 import pytest
 
-from provision.backup.archive import read_parts
 from tests.conftest import CLI, ROOT, provision
 from tests.e2e.conftest import LAB
 from tests.e2e.test_ops import (
@@ -27,7 +25,7 @@ from tests.e2e.test_ops import (
     queue_names,
     rabbit,
 )
-from tests.e2e.test_restore import configmap, on
+from tests.e2e.test_restore import configmap, marked_backup, on
 from tests.integration.conftest import (
     docker,
     existing_hosts_inventory,
@@ -117,20 +115,7 @@ def test_a_node_killed_during_up_converges_on_the_next_up(lab):
 
 
 def test_node_replace_cp1_from_backup_out_file_brings_that_cluster_back(lab, tmp_path):
-    on_cp(
-        f"{KUBECTL} create namespace cp-marker --dry-run=client -o yaml | {KUBECTL} apply -f - && "
-        f"{KUBECTL} -n cp-marker create configmap m --from-literal=t=kept "
-        f"--dry-run=client -o yaml | {KUBECTL} apply -f -"
-    )
-    mysql(
-        "CREATE TABLE IF NOT EXISTS cp_marker (v VARCHAR(32)); "
-        "INSERT INTO cp_marker VALUES ('kept');"
-    )
-    rabbit("queues/%2F/cp-marker", '{"durable":true}', method="PUT")
-    saved = tmp_path / "cp1.tar.gz"
-    provision("backup", "--out", str(saved))
-    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
-    assert read_parts(saved)[0].identity.cluster == LAB.name
+    saved = marked_backup(tmp_path / "cp1.tar.gz")
     # made after the archive: the control plane made from it must not know it
     on_cp(f"{KUBECTL} -n cp-marker create configmap later --from-literal=t=later")
     kubelet_conf = {w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")}

@@ -9,6 +9,7 @@ this lab by test_up.py (`rebuild --restore-drill`)."""
 import hashlib
 import json
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -34,10 +35,9 @@ def on(name: str, command: str) -> str:
     return run_on(name, inventory_hosts()[name], command)
 
 
-@pytest.fixture(scope="module")
-def archive(running_lab, tmp_path_factory):
-    """`backup --out FILE` of the lab with an object, a row and a durable queue of
-    its own; then an object made after it (a restore would drop it)."""
+def marked_backup(path: Path) -> Path:
+    """`backup --out path` (0600, this lab's) of the lab with a ConfigMap, a MySQL row
+    and a durable queue of its own, each named cp-marker."""
     on_cp(
         f"{KUBECTL} create namespace cp-marker --dry-run=client -o yaml | {KUBECTL} apply -f - && "
         f"{KUBECTL} -n cp-marker create configmap m --from-literal=t=kept "
@@ -48,10 +48,17 @@ def archive(running_lab, tmp_path_factory):
         "INSERT INTO cp_marker VALUES ('kept');"
     )
     rabbit("queues/%2F/cp-marker", '{"durable":true}', method="PUT")
-    path = tmp_path_factory.mktemp("backup") / "lab.tar.gz"
     provision("backup", "--out", str(path))
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert read_parts(path)[0].identity.cluster == LAB.name
+    return path
+
+
+@pytest.fixture(scope="module")
+def archive(running_lab, tmp_path_factory):
+    """`backup --out FILE` of the lab with an object, a row and a durable queue of
+    its own; then an object made after it (a restore would drop it)."""
+    path = marked_backup(tmp_path_factory.mktemp("backup") / "lab.tar.gz")
     on_cp(f"{KUBECTL} -n default create configmap {MARK} --from-literal=t=after")
     yield path
     on_cp(f"{KUBECTL} -n default delete configmap {MARK} --ignore-not-found")

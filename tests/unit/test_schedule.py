@@ -317,15 +317,19 @@ def test_the_real_cli_without_a_manager_prints_the_commands_and_exits_0(env, inv
     real = {k: v for k, v in env.items() if k != "PATH"}
     real["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if "fakebin" not in p)
     real["XDG_RUNTIME_DIR"] = str(runtime)
-    out = subprocess.run(
-        [str(CLI), "schedule", "--at", "02:30", "--restore-drill", "-i", str(LAB)],
-        cwd=ROOT,
-        env=real,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+
+    def schedule(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(CLI), "schedule", *args, "-i", str(LAB)],
+            cwd=ROOT,
+            env=real,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    out = schedule("--at", "02:30", "--restore-drill")
     assert out.returncode == 0, out.stdout + out.stderr
     service, timer = unit_names(inv)
     unit_dir = tmp_path / "config" / "systemd" / "user"
@@ -339,15 +343,7 @@ def test_the_real_cli_without_a_manager_prints_the_commands_and_exits_0(env, inv
     if ANALYZE is not None:
         assert "systemd-analyze --user verify: no problems" in out.stdout
     assert f"ExecStart={CLI} rebuild " in (unit_dir / service).read_text()
-    again = subprocess.run(
-        [str(CLI), "schedule", "--remove", "-i", str(LAB)],
-        cwd=ROOT,
-        env=real,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    again = schedule("--remove")
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"removed {unit_dir / timer}\n" in again.stdout
     assert not (unit_dir / service).exists() and not (unit_dir / timer).exists()
