@@ -27,6 +27,8 @@ def _env():
 
 
 def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.yml") -> str:
+    from provision.playbooks.variables import wait_scale
+
     containers = nodes_are_containers(provider)
     mirror = config.registry.mirror.rstrip("/")
     return (
@@ -43,5 +45,6 @@ def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.
             image_repository=mirror,
             pod_cidr=config.network.pod_cidr,
             service_cidr=config.network.service_cidr,
+            wait_scale=wait_scale(config, provider),
         )
     )

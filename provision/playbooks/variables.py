@@ -49,12 +49,13 @@ def playbook_vars(config: ClusterConfig) -> dict:
 EMULATED_WAIT_SCALE = 4
 
 
-def wait_scale(config: ClusterConfig) -> int:
+def wait_scale(config: ClusterConfig, provider: str | None = None) -> int:
+    """EMULATED_WAIT_SCALE for a libvirt lab where KVM does not work, else 1."""
     if config.machines.kind != "vagrant":
         return 1
     from provision.machines.provider import resolve_provider
 
-    if resolve_provider(config) != "libvirt":
+    if (provider or resolve_provider(config)) != "libvirt":
         return 1
     from provision.machines.kvm import host_probe
 
