@@ -27,8 +27,6 @@ def _env():
 
 
 def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.yml") -> str:
-    from provision.playbooks.variables import wait_scale
-
     containers = nodes_are_containers(provider)
     mirror = config.registry.mirror.rstrip("/")
     return (
@@ -48,3 +46,21 @@ def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.
             wait_scale=wait_scale(config, provider),
         )
     )
+
+
+# VMs under QEMU's software emulation (no KVM) start pods several times slower:
+# the roles' waits for nodes, pods and the API server are this many times longer.
+EMULATED_WAIT_SCALE = 4
+
+
+def wait_scale(config: ClusterConfig, provider: str | None = None) -> int:
+    """EMULATED_WAIT_SCALE for a libvirt lab where KVM does not work, else 1."""
+    if config.machines.kind != "vagrant":
+        return 1
+    from provision.machines.provider import resolve_provider
+
+    if (provider or resolve_provider(config)) != "libvirt":
+        return 1
+    from provision.machines.kvm import host_probe
+
+    return 1 if host_probe().driver == "kvm" else EMULATED_WAIT_SCALE

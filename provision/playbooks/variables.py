@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from provision.config import compat
 from provision.config.model import ClusterConfig
-from provision.playbooks.kubeadm import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS
+from provision.playbooks.kubeadm import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS, wait_scale
 from provision.sources import BUNDLE_MANIFEST, BUNDLE_ON_NODE, resolve_sources
 
 
@@ -42,21 +42,3 @@ def playbook_vars(config: ClusterConfig) -> dict:
         "sandbox_image": f"{mirror or 'registry.k8s.io'}/pause:{compat.PAUSE[k8s_minor]}",
         "wait_scale": wait_scale(config),
     }
-
-
-# VMs under QEMU's software emulation (no KVM) start pods several times slower:
-# the roles' waits for nodes, pods and the API server are this many times longer.
-EMULATED_WAIT_SCALE = 4
-
-
-def wait_scale(config: ClusterConfig, provider: str | None = None) -> int:
-    """EMULATED_WAIT_SCALE for a libvirt lab where KVM does not work, else 1."""
-    if config.machines.kind != "vagrant":
-        return 1
-    from provision.machines.provider import resolve_provider
-
-    if (provider or resolve_provider(config)) != "libvirt":
-        return 1
-    from provision.machines.kvm import host_probe
-
-    return 1 if host_probe().driver == "kvm" else EMULATED_WAIT_SCALE
