@@ -32,7 +32,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -81,7 +80,6 @@ EXTRA_PACKAGES = ("python3-apt",)
 # Disabled in the box: the runtime role configures them, then starts them.
 DISABLED_UNITS = ("docker.service", "docker.socket", "containerd.service")
 SCRIPT = Path(__file__).with_name("box.sh")
-SAFE_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]*")
 
 
 @dataclass(frozen=True)
@@ -107,6 +105,7 @@ def bake_plan(config) -> Bake | None:
     """The bundle's part of the box for this lab, or None: only a lab whose
     artifacts come from a bundle, with Debian's containerd as its CRI."""
     from provision.bundle.manifest import read_manifest
+    from provision.machines.seed import SAFE_PATH
     from provision.project import role_default
     from provision.sources import resolve_sources
 
