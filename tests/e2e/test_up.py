@@ -404,6 +404,13 @@ def test_diagnose_shows_a_stopped_kubelet_and_a_pod_that_cannot_start_and_no_sec
         "--image-pull-policy Never --restart Never"
     )
     on_cp(hosts, pod)
+    # the kubelet must have tried (and refused) the image before it is stopped
+    waiting = "{.status.containerStatuses[0].state.waiting.reason}"
+    on_cp(
+        hosts,
+        f"{KUBECTL} -n default wait pod/diag-missing --timeout 180s "
+        f"--for=jsonpath='{waiting}'=ErrImageNeverPull",
+    )
     run_on("w1", hosts["w1"], "systemctl stop kubelet")
     try:
         started = time.monotonic()
