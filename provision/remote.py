@@ -131,6 +131,6 @@ def shells(
         }
 
 
-def control_plane(inv: Inventory, config: ClusterConfig):
+def control_plane(inv: Inventory, config: ClusterConfig, error=RemoteFailed):
     """A shell on the control-plane node."""
-    return shells(inv, {"control-plane": config.control_plane.name})
+    return shells(inv, {"control-plane": config.control_plane.name}, error)

@@ -42,6 +42,10 @@ class Up:
         # every playbook; otherwise one that converged on every node is skipped.
         self.converged = Converged(inv, log, enabled=not full)
         self.verify_results: list = []  # verify.run.Result, once the verify phase ran
+        # machines this run started again (a halted lab, a restarted engine or host),
+        # and when: verify waits for them to settle first
+        self.restarted: list[str] = []
+        self.restarted_at = 0.0
         self.state = PhaseState.load(inv.state_dir, inv.cluster_file)
         self.runners: dict[str, Callable[[], PlaybookResult | None]] = {
             "machines": self.machines_phase,
@@ -159,7 +163,10 @@ class Up:
         )
 
     def machines_phase(self) -> None:
-        self.machines.up()
+        import time
+
+        self.restarted_at = time.time()
+        self.restarted = self.machines.up()
         endpoints = self.machines.endpoints()
         known_hosts = self.inv.state_dir / "known_hosts"
         write_state(known_hosts, self.machines.known_hosts(endpoints))
@@ -212,7 +219,32 @@ class Up:
     def verify_phase(self) -> None:
         from provision.verify.run import Verify
 
+        if self.restarted:
+            self.settle()
         self.verify_results = Verify(self.inv, self.config, self.log).run()
+
+    def settle(self) -> None:
+        """Wait for what the restarted machines ran before they stopped."""
+        from provision.addons.deploy import workload
+        from provision.addons.manifests import NAMESPACE
+        from provision.playbooks.kubeadm import wait_scale
+        from provision.remote import control_plane
+        from provision.verify.settle import NotSettled, settle
+
+        self.log.say(f"settle: waiting for {', '.join(self.restarted)} to come back")
+        workloads = [workload(self.config, p) for p in self.config.addons.deployed()]
+        timeout = 600 * wait_scale(self.config, self.machines.provider)
+        with control_plane(self.inv, self.config, error=NotSettled) as sh:
+            settle(
+                sh["control-plane"],
+                self.restarted,
+                # a second's slack: the API records times in whole seconds
+                self.restarted_at - 1,
+                workloads,
+                NAMESPACE,
+                timeout,
+                self.log.say,
+            )
 
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
         digest = self.playbooks.digest(name, extra)

@@ -108,7 +108,7 @@ class AddonsPhase:
                 "addons_images_every_node": {r: t for r, t in images.items() if r == shipper},
                 "addons_nfs": {
                     "enabled": a.nfs.enabled,
-                    "server_node": a.nfs.server_node or self.config.control_plane.name,
+                    "server_node": self.config.nfs_server,
                     "export_path": a.nfs.export_path,
                     "clients": str(self.config.network.node_subnet),
                 },

@@ -81,10 +81,7 @@ def _env() -> Environment:
 
 def context(config: ClusterConfig, source: str = "cluster.yml") -> dict:
     a = config.addons
-    nfs_node = a.nfs.server_node or config.control_plane.name
-    names = {n.name for n in config.nodes}
-    if nfs_node not in names:  # refused by the config checks; never a KeyError here
-        nfs_node = config.control_plane.name
+    nfs_node = config.nfs_server
     return {
         "source": source,
         "cluster_name": config.cluster.name,

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "backup": "Back up the lab: etcd, PKI, credentials, MySQL and RabbitMQ (--list).",
     "restore": "Put a backup back onto the lab made from the same config (etcd, PKI, data).",
     "status": "Show machines, Kubernetes nodes and add-ons (--json for scripts).",
+    "certs": "Show when the cluster's certificates expire (check); renew them (renew).",
+    "halt": "Stop the lab's machines, keeping everything; `provision up` resumes it.",
     "destroy": "Remove the machines, their network and volumes, and the generated inventory.",
     "kubectl": "Run kubectl against the lab with its admin kubeconfig.",
     "bundle": "Build, fetch or check the bundle of Kubernetes binaries and images.",

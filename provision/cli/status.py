@@ -30,13 +30,17 @@ class StatusCommand(Command):
             row = (m["name"], m["state"], m["provider"], m["node_ip"], m["ssh"] or "-")
             table.add_row(*row, style=style)
         out.print(table)
+        lab = data["lab"]
+        out.print(
+            f"lab: {lab}", markup=False, style=None if lab.startswith("running") else "yellow"
+        )
         for section, columns in (
             ("nodes", ("name", "ready", "version", "internal_ip")),
             ("addons", ("name", "kind", "ready", "wanted", "url")),
         ):
             rows = data[section]
             if isinstance(rows, str):
-                out.print(f"{section}: {rows}", style="yellow")
+                out.print(f"{section}: {rows}", markup=False, style="yellow")
                 continue
             table = Table(title=f"kubernetes {section}", title_justify="left")
             for col in columns:
@@ -44,6 +48,11 @@ class StatusCommand(Command):
             for r in rows:
                 table.add_row(*(str(r[c]) for c in columns))
             out.print(table)
+        certs = data["certificates"]
+        if isinstance(certs, str):
+            out.print(f"certificates: {certs}", markup=False, style="yellow")
+        else:
+            out.print(certs["line"], markup=False, style="yellow" if certs["warn"] else None)
         print_schedule(out, data.get("schedule"))
 
 

@@ -410,6 +410,15 @@ class ClusterConfig(Strict):
         return next(n for n in self.nodes if n.role == "control-plane")
 
     @property
+    def nfs_server(self) -> str:
+        """The node that serves the NFS export: addons.nfs.server_node, else the
+        control plane (a name the config checks refuse falls back to it too)."""
+        wanted = self.addons.nfs.server_node
+        if wanted is not None and any(n.name == wanted for n in self.nodes):
+            return wanted
+        return self.control_plane.name
+
+    @property
     def workers(self) -> list[Node]:
         return [n for n in self.nodes if n.role == "worker"]
 

@@ -27,6 +27,11 @@ def static_endpoints(config: ClusterConfig) -> dict[str, SshEndpoint]:
     return {n.name: SshEndpoint(n.address or str(n.ip), port, user, key) for n in config.nodes}
 
 
+# A machine that exists and is stopped, in each provider's words (docker, libvirt,
+# VirtualBox): `provision up` starts it again.
+HALTED = frozenset({"stopped", "shutoff", "poweroff", "saved", "aborted"})
+
+
 @dataclass(frozen=True)
 class MachineState:
     name: str
@@ -39,7 +44,15 @@ class MachineState:
 class Machines(Protocol):
     provider: str
 
-    def up(self) -> None: ...
+    def up(self) -> list[str]:
+        """Make or start every machine; the names of those that existed and were
+        started again (a halted lab, a restarted engine or host)."""
+        ...
+
+    def halt(self) -> list[str]:
+        """Stop every running machine, keeping machines, disks and volumes; the names
+        stopped."""
+        ...
 
     def status(self) -> list[MachineState]: ...
 

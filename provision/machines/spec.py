@@ -9,6 +9,11 @@ from provision.config.model import ClusterConfig
 # a longer one under software emulation (libvirt driver qemu), where a first boot
 # on a busy 2-core host takes minutes.
 BOOT_TIMEOUT_S = {"kvm": 300, "qemu": 900}
+# Seconds `vagrant halt` lets a machine shut down cleanly before it is forced off:
+# a node's systemd stops the kubelet, the runtime and the add-ons' databases first.
+# (Vagrant's own: 60 s for a VM, and 1 s for a docker container, which kills the
+# databases mid-write.)
+HALT_TIMEOUT_S = {"kvm": 120, "qemu": 600, "docker": 90}
 
 
 def machines_spec(
@@ -32,6 +37,7 @@ def machines_spec(
         "netmask": str(subnet.netmask),
         "prefixlen": subnet.prefixlen,
         "boot_timeout": BOOT_TIMEOUT_S[libvirt_driver] if provider == "libvirt" else 300,
+        "halt_timeout": HALT_TIMEOUT_S["docker" if provider == "docker" else libvirt_driver],
         "libvirt": {
             "driver": libvirt_driver,
             "default_prefix": f"{name}-",

@@ -183,7 +183,7 @@ class SshHosts:
             return name, f"no passwordless sudo ({problem})"
         return name, "running"
 
-    def up(self) -> None:
+    def up(self) -> list[str]:
         """Check every host before anything changes: reachable with its pinned host
         key, and root reachable from the login user without a password."""
         states = dict(self._probe_all(sudo=True))
@@ -205,6 +205,16 @@ class SshHosts:
             )
         how = "as root" if self.access.user == "root" else f"as {self.access.user}, sudo ok"
         self.log.say(f"machines: {len(states)} existing hosts reachable over SSH ({how})")
+        return []
+
+    def halt(self) -> list[str]:
+        from provision.errors import UsageError
+
+        raise UsageError(
+            "machines.kind is ssh: existing hosts are not provision's to stop; nothing was "
+            "changed\n  fix: shut them down yourself; `provision up` checks them and the "
+            "cluster when they are back"
+        )
 
     def _probe_all(self, sudo: bool = False) -> list[tuple[str, str]]:
         # paramiko would block on a FIFO and read a file of any size: checked first

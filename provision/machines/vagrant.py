@@ -109,6 +109,13 @@ def node_store_args(cluster: str, node: str) -> list[str]:
     return ["-v", f"{store_volume(cluster, node)}:{STORE_ON_NODE}"]
 
 
+def export_volume(cluster: str, node: str) -> str:
+    """The named volume that holds the NFS export on a container node. It outlives a
+    halt, an engine restart and a replaced node, and, unlike the container's overlayfs,
+    it has the file handles NFS-Ganesha serves by."""
+    return f"{cluster}-{node}-nfs-export"
+
+
 def spec_fix(path: Path) -> str:
     """How to get past a machines.json provision cannot use."""
     return (
@@ -181,13 +188,9 @@ class VagrantMachines:
             extra["docker"] = {
                 "image": image or self._recorded_image(),
                 "seed": seed,
-                # Per node: a seeded node's containerd store (Vagrantfile adds them).
-                "node_args": {
-                    n.name: node_store_args(self.config.cluster.name, n.name)
-                    for n in self.config.nodes
-                }
-                if seed
-                else {},
+                # Per node: a seeded node's containerd store, the NFS server's
+                # export (the Vagrantfile adds them to create_args).
+                "node_args": self._node_args(seeded=seed is not None),
                 "cmd": [INIT_PATH],
                 "private_key": str(key),
                 "ssh_user": LOGIN_USER,
@@ -212,6 +215,38 @@ class VagrantMachines:
                 driver = host_probe().driver
         spec = machines_spec(self.config, self.provider, extra, libvirt_driver=driver)
         write_state(self.spec_path, json.dumps(spec, indent=2) + "\n")
+
+    def _node_args(self, seeded: bool) -> dict[str, list[str]]:
+        cluster = self.config.cluster.name
+        args = {
+            n.name: node_store_args(cluster, n.name) if seeded else [] for n in self.config.nodes
+        }
+        nfs = self.config.addons.nfs
+        if nfs.enabled:
+            server = self.config.nfs_server
+            args[server] += ["-v", f"{export_volume(cluster, server)}:{nfs.export_path}"]
+        return args
+
+    def _export_volume(self) -> None:
+        """The NFS export's volume, made with this lab's labels before its node is
+        created; one left by this lab (a replaced node) is kept with its files."""
+        from provision.machines.docker import docker, labels
+
+        if not self.config.addons.nfs.enabled:
+            return
+        server = self.config.nfs_server
+        volume = export_volume(self.config.cluster.name, server)
+        if labels("volume", volume) is not None:
+            if not self._carries_identity(volume, kind="volume"):
+                raise MachinesError(
+                    f"volume {volume} exists but is not this lab's ({LAB_LABEL} "
+                    f"{self.lab_key}; its labels: {labels('volume', volume)})\n"
+                    f"  fix: remove it (`docker volume rm {volume}`) if nothing uses it, "
+                    "or give this lab another cluster.name"
+                )
+            return
+        ids = [a for k, v in self._identity().items() for a in ("--label", f"{k}={v}")]
+        docker("volume", "create", *ids, "--label", f"io.provision.node={server}", volume)
 
     def _prepare_vms(self) -> None:
         """Check the config against this host, say which libvirt driver and why,
@@ -261,7 +296,7 @@ class VagrantMachines:
             self.write_spec()
 
     # -- operations --------------------------------------------------------
-    def up(self) -> None:
+    def up(self) -> list[str]:
         if self.provider == "docker":
             from provision.machines.node_image import ensure_image
 
@@ -281,9 +316,12 @@ class VagrantMachines:
         todo = [n for n in names if before.get(n) != "running"]
         if not todo:
             self.log.say(f"machines: all {len(names)} already running, nothing to do")
-            return
+            return []
+        new = [n for n in todo if before.get(n) == "not_created"]
         if seed is not None:
-            self._seed_stores(seed, image, [n for n in todo if before.get(n) == "not_created"])
+            self._seed_stores(seed, image, new)
+        if self.provider == "docker" and self.config.nfs_server in new:
+            self._export_volume()
         self.log.say(f"machines: bringing up {', '.join(todo)} with Vagrant ({self.provider})")
         if self.provider == "docker":
             # The docker provider brings machines up in parallel by itself. A
@@ -309,6 +347,38 @@ class VagrantMachines:
                 f"machines not running after up: {', '.join(not_running)}\n"
                 f"  see {self.log.path}; then run `provision up` again"
             )
+        return [n for n in todo if n not in new]
+
+    def halt(self) -> list[str]:
+        """`vagrant halt` for each running machine, side by side: a clean shutdown
+        (the spec's halt_timeout), forced only after that."""
+        states = self._states()
+        running = [n.name for n in self.config.nodes if states.get(n.name) == "running"]
+        if not running:
+            return []
+        self._bake = None  # a halt needs no box: a bundle's state never stops it
+        self.write_spec()  # the Vagrantfile of this version reads it (halt_timeout)
+        self.log.say(f"machines: vagrant halt {' '.join(running)} ({self.provider})")
+        with ThreadPoolExecutor(max_workers=len(running)) as pool:
+            outs = list(pool.map(self._vagrant_halt, running))
+        after = self._states()
+        still = [n for n in running if after.get(n) == "running"]
+        if still:
+            failed = "\n".join(f"    {o}" for o in outs if o)
+            raise MachinesError(
+                f"still running after vagrant halt: {', '.join(still)}\n{failed}\n"
+                f"  see {self.log.path}; run `provision halt` again"
+            )
+        return running
+
+    def _vagrant_halt(self, name: str) -> str:
+        cmd = ["vagrant", "halt", name]
+        self.log.write("$ " + " ".join(cmd))
+        out = subprocess.run(
+            cmd, env=self.env(), cwd=self.inv.root, capture_output=True, text=True, check=False
+        )
+        self.log.write(out.stdout + out.stderr)
+        return "" if out.returncode == 0 else f"{name}: exit {out.returncode}: {out.stderr[-300:]}"
 
     def _seed_stores(self, seed, image: str, new: list[str]) -> None:
         """The seed made if needed, then a fresh store for each node not yet created
@@ -360,15 +430,64 @@ class VagrantMachines:
             return {n.name: "not_created" for n in self.config.nodes}
         return {s.name: s.state for s in self._vagrant().status()}
 
+    def _engine_states(self) -> dict[str, str] | None:
+        """Each machine's state asked of the Docker engine or libvirt directly (well
+        under a second, where Vagrant takes seconds), or None where neither applies."""
+        if self.provider == "docker":
+            from provision.machines.docker import docker
+
+            out = docker(
+                "ps",
+                "-a",
+                *self._identity_filters(),
+                "--format",
+                "{{.Names}}\t{{.State}}",
+                check=False,
+                timeout=30,
+            )
+            if out.returncode != 0:
+                return None
+            found = dict(line.split("\t", 1) for line in out.stdout.splitlines() if "\t" in line)
+            states = {}
+            for n in self.config.nodes:
+                state = found.get(f"{self.config.cluster.name}-{n.name}")
+                states[n.name] = (
+                    "not_created"
+                    if state is None
+                    else "running"
+                    if state == "running"
+                    else "stopped"
+                )
+            return states
+        if self.provider == "libvirt":
+            states = {}
+            for n in self.config.nodes:
+                domain = f"{self.config.cluster.name}-{n.name}"
+                out = subprocess.run(
+                    ["virsh", "-c", "qemu:///system", "domstate", domain],
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                    timeout=30,
+                )
+                word = out.stdout.strip().replace(" ", "")  # "shut off" is Vagrant's shutoff
+                states[n.name] = word if out.returncode == 0 and word else "not_created"
+            return states
+        return None
+
     def status(self) -> list[MachineState]:
+        """Each machine's state, from the engine where it can say (docker, libvirt:
+        no SSH address then, the generated inventory has it), else from Vagrant with
+        the SSH address of each running machine. Nothing is written."""
         if read_json(self.spec_path, SPEC, fix=spec_fix(self.spec_path)) is None:
             # never made (or destroyed): nothing to ask Vagrant, and status writes no state
             return [
                 MachineState(n.name, "not_created", self.provider, str(n.ip), "")
                 for n in self.config.nodes
             ]
-        states = self._states()
-        endpoints = self.endpoints(only_running=states)
+        fast = self._engine_states()
+        states = fast if fast is not None else self._states()
+        endpoints = {} if fast is not None else self.endpoints(only_running=states)
         return [
             MachineState(
                 n.name,

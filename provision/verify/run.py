@@ -72,7 +72,7 @@ def plan(config: ClusterConfig, manifests: Path) -> list[c.Check]:
                 c.Check("elk", "container logs where the shipper reads", c.container_logs_on_node)
             )
     if a.nfs.enabled:
-        server = config.node(a.nfs.server_node or config.control_plane.name)
+        server = config.node(config.nfs_server)
         found.append(
             c.Check(
                 "nfs",

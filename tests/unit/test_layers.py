@@ -30,7 +30,19 @@ LAYERS: dict[int, tuple[str, ...]] = {
     6: ("addons",),
     7: ("verify",),
     8: ("report",),
-    9: ("up", "node_ops", "destroy", "rebuild", "status", "doctor", "render", "backup", "schedule"),
+    9: (
+        "up",
+        "node_ops",
+        "destroy",
+        "rebuild",
+        "status",
+        "doctor",
+        "render",
+        "backup",
+        "schedule",
+        "halt",
+        "certs",
+    ),
     10: ("cli", "__main__"),
 }
 
