@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 
+from provision.addons.manifests import NAMESPACE
 from provision.addons.values import web_urls
 from provision.config.model import ClusterConfig
 from provision.machines.base import HALTED
@@ -36,6 +37,30 @@ def _kubectl(inv: Inventory, config: ClusterConfig, *args: str) -> dict | str:
     if out.returncode != 0:
         return (out.stderr.strip().splitlines() or ["kubectl failed"])[-1]
     return json.loads(out.stdout)
+
+
+def addon_rows(workloads: dict, control_plane_ip: str) -> list[dict]:
+    """One row per add-on workload (`kubectl get -o json` of the add-ons' namespace):
+    ready and wanted replicas, and its web address where it has one (pure)."""
+    urls = web_urls(control_plane_ip)
+    return [
+        {
+            "name": w["metadata"]["name"],
+            "kind": w["kind"],
+            "ready": (
+                w["status"].get("numberReady", 0)
+                if w["kind"] == "DaemonSet"
+                else w["status"].get("readyReplicas", 0)
+            ),
+            "wanted": (
+                w["status"].get("desiredNumberScheduled", 0)
+                if w["kind"] == "DaemonSet"
+                else w["spec"].get("replicas", 0)
+            ),
+            "url": urls.get(w["metadata"]["name"], ""),
+        }
+        for w in workloads["items"]
+    ]
 
 
 def what_up_does(states: dict[str, str], resume_at: str | None) -> str:
@@ -120,28 +145,10 @@ def collect(inv: Inventory, config: ClusterConfig, log: RunLog, certs: bool = Tr
             for n in nodes["items"]
         ]
     addons: dict | list[dict] | str = _kubectl(
-        inv, config, "-n", "addons", "get", "deployments,statefulsets,daemonsets"
+        inv, config, "-n", NAMESPACE, "get", "deployments,statefulsets,daemonsets"
     )
     if isinstance(addons, dict):
-        urls = web_urls(str(config.control_plane.ip))
-        addons = [
-            {
-                "name": w["metadata"]["name"],
-                "kind": w["kind"],
-                "ready": (
-                    w["status"].get("numberReady", 0)
-                    if w["kind"] == "DaemonSet"
-                    else w["status"].get("readyReplicas", 0)
-                ),
-                "wanted": (
-                    w["status"].get("desiredNumberScheduled", 0)
-                    if w["kind"] == "DaemonSet"
-                    else w["spec"].get("replicas", 0)
-                ),
-                "url": urls.get(w["metadata"]["name"], ""),
-            }
-            for w in addons["items"]
-        ]
+        addons = addon_rows(addons, str(config.control_plane.ip))
     data.update(nodes=nodes, addons=addons)
     if certs:
         data["certificates"] = _certificates(
