@@ -180,9 +180,10 @@ def renew(inv: Inventory, config: ClusterConfig, log: RunLog, timeout: float) ->
             f"the earliest kubeadm certificate still expires {kubeadm_after[0].not_after} "
             "after renewal\n  fix: see the log; run `provision certs renew` again"
         )
+    stamp = "%Y-%m-%d %H:%M:%S"
     log.say(
-        f"certs: kubeadm's earliest expiry moved from {kubeadm_before[0].not_after:%Y-%m-%d %H:%M:%S} "
-        f"to {kubeadm_after[0].not_after:%Y-%m-%d %H:%M:%S} UTC ({kubeadm_after[0].name})"
+        f"certs: kubeadm's earliest expiry moved from {kubeadm_before[0].not_after:{stamp}} "
+        f"to {kubeadm_after[0].not_after:{stamp}} UTC ({kubeadm_after[0].name})"
     )
     log.say(describe(after))
     return before, after
