@@ -12,6 +12,7 @@ from pathlib import Path
 
 from provision.config import compat
 from provision.config.model import ClusterConfig
+from provision.project import Inventory
 
 
 @dataclass(frozen=True)
@@ -214,3 +215,44 @@ def _box_check(config: ClusterConfig, provider: str) -> Check:
         else f"{config.machines.box} is downloaded by the first `vagrant up` (needs internet)",
         warning=not present,
     )
+
+
+def lab_checks(inv: Inventory, config: ClusterConfig) -> list[Check]:
+    """What doctor says about the lab itself, once it runs: the earliest certificate
+    expiry (a warning under certs.WARN_DAYS, with the command that renews them)."""
+    from provision.certs import WARN_DAYS, describe, expiries
+    from provision.errors import ProvisionError
+    from provision.machines.factory import machines_for
+    from provision.runlog import NoRunLog
+
+    if not inv.hosts_file.exists():
+        return []
+    try:
+        running = [
+            m.name
+            for m in machines_for(inv, config, NoRunLog(None)).status()
+            if m.state == "running"
+        ]
+        if config.control_plane.name not in running:
+            return []
+        found = expiries(inv, config, running)
+    except ProvisionError as e:
+        return [
+            Check(
+                "certificates",
+                True,
+                f"not read: {str(e).splitlines()[0]}",
+                "run `provision certs check` once the lab answers",
+                warning=True,
+            )
+        ]
+    soon = bool(found) and found[0].days_left < WARN_DAYS
+    return [
+        Check(
+            "certificates",
+            True,
+            describe(found).removeprefix("certificates: "),
+            "provision certs renew",
+            warning=soon,
+        )
+    ]

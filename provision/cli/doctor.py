@@ -10,7 +10,7 @@ class DoctorCommand(Command):
     def execute(self) -> None:
         from rich.table import Table
 
-        from provision.doctor import run_checks
+        from provision.doctor import lab_checks, run_checks
         from provision.machines.factory import recorded_provider
         from provision.machines.provider import ProviderChoice, choose_provider
 
@@ -23,6 +23,7 @@ class DoctorCommand(Command):
         provider = choice.provider
         console().print(f"provider: {provider} ({choice.reason})")
         checks = run_checks(self.config, provider, self.inv.cache_dir)
+        checks += lab_checks(self.inv, self.config)
         table = Table(title=f"host checks for provider {provider}")
         for col in ("check", "result", "detail", "fix"):
             table.add_column(col)
@@ -31,7 +32,7 @@ class DoctorCommand(Command):
                 c.name,
                 ("warning" if c.warning else "ok") if c.ok else "PROBLEM",
                 c.detail,
-                "" if c.ok else c.fix,
+                "" if c.ok and not c.warning else c.fix,
                 style=("yellow" if c.warning else None) if c.ok else "red",
             )
         console().print(table)
