@@ -225,8 +225,8 @@ def lab_checks(inv: Inventory, config: ClusterConfig) -> list[Check]:
     from provision.machines.factory import machines_for
     from provision.runlog import NoRunLog
 
-    if not inv.hosts_file.exists():
-        return []
+    if not inv.hosts_file.exists() or not (inv.state_dir / "kubeconfig").exists():
+        return []  # no cluster yet
     try:
         running = [
             m.name

@@ -162,8 +162,8 @@ def _certificates(inv: Inventory, config: ClusterConfig, running: list[str]) -> 
     from provision.certs import describe, expiries, summary
     from provision.errors import ProvisionError
 
-    if not inv.hosts_file.exists():
-        return "no inventory yet (run `provision up`)"
+    if not inv.hosts_file.exists() or not (inv.state_dir / "kubeconfig").exists():
+        return "no cluster yet (run `provision up`)"
     try:
         found = expiries(inv, config, running)
     except ProvisionError as e:
