@@ -68,22 +68,9 @@ class NodeOps:
     def local_data(self, sh, name: str) -> dict[str, str]:
         """{namespace/claim: description} of the volumes bound to claims whose data
         lives only on this node."""
-        pvs = json.loads(sh(f"{KUBECTL} get pv -o json"))["items"]
-        held = {}
-        for pv in pvs:
-            spec = pv["spec"]
-            if "local" not in spec and "hostPath" not in spec:
-                continue
-            terms = spec.get("nodeAffinity", {}).get("required", {}).get("nodeSelectorTerms", [])
-            nodes = {v for t in terms for e in t.get("matchExpressions", []) for v in e["values"]}
-            scratch = pv["metadata"].get("annotations", {}).get("provision.io/scratch") == "true"
-            if name in nodes and pv["status"].get("phase") == "Bound" and not scratch:
-                ref = spec.get("claimRef", {})
-                claim = f"{ref.get('namespace')}/{ref.get('name')}"
-                held[claim] = (
-                    f"{pv['metadata']['name']} (claim {claim}, {spec['capacity']['storage']})"
-                )
-        return held
+        from provision.addons.held import held_on
+
+        return held_on(sh, name)
 
     def data_plan(self, sh, name: str, force: bool) -> list[str]:
         """The backup parts to put back once the node is back: the add-ons' data its
@@ -151,7 +138,7 @@ class NodeOps:
 
         # The node made again (or reset: kube_reset removes its stamps) has no
         # stamp: the node-local playbooks run there only, the others everywhere.
-        Up(self.inv, config or self.config, self.log).run(list(phases))
+        Up(self.inv, config or self.config, self.log, check_lost=False).run(list(phases))
 
     def _wait_ready(self, sh, name: str) -> None:
         sh(f"{KUBECTL} wait node/{name} --for=condition=Ready --timeout 300s")

@@ -32,6 +32,7 @@ class Up:
         log: RunLog,
         provider: str | None = None,
         full: bool = False,
+        check_lost: bool = True,
     ):
         self.inv = inv
         self.config = config
@@ -41,6 +42,8 @@ class Up:
         # `up --full` (and node operations, which reset what stamps describe) runs
         # every playbook; otherwise one that converged on every node is skipped.
         self.converged = Converged(inv, log, enabled=not full)
+        # node operations remove and make machines themselves: not "lost" to them
+        self.check_lost = check_lost
         self.verify_results: list = []  # verify.run.Result, once the verify phase ran
         # machines this run started again (a halted lab, a restarted engine or host),
         # and when: verify waits for them to settle first
@@ -93,6 +96,8 @@ class Up:
     ) -> list[tuple[str, float]]:
         phases = self.plan(only, start_from)
         self.preflight()
+        if "machines" in phases and self.check_lost:
+            self.lost_machines()
         if "machines" not in phases and self.machines.provider == "ssh":
             # Existing hosts: reachable with pinned keys and passwordless sudo for the
             # login user, checked before any phase changes anything.
@@ -151,6 +156,60 @@ class Up:
                 f"from a bundle made by `provision bundle build` (none in {sources.bundle_dir})\n"
                 "  fix: run `provision bundle build`, or set runtime.cri: containerd"
             )
+
+    def lost_machines(self) -> None:
+        """Machines of a made cluster that are gone (removed outside provision: a
+        container or VM deleted by hand). A worker that held no data of its own is made
+        again and joined as `node replace` would: its stale Node object is deleted
+        first. The control plane, or a worker whose volumes held data, is refused
+        before anything changes: that data went with the machine, and a backup
+        brings it back."""
+        import json
+
+        from provision.addons.held import held_on
+        from provision.errors import DataGuard
+        from provision.remote import KUBECTL, control_plane
+
+        if self.machines.provider == "ssh" or not (self.inv.state_dir / "kubeconfig").exists():
+            return
+        gone = [m.name for m in self.machines.status() if m.state == "not_created"]
+        if not gone:
+            return
+        cli = cli_for(self.inv.name)
+        fix = (
+            f"  nothing was changed\n  fix: `provision destroy{cli}`, `provision up{cli}`, then "
+            f"`provision restore{cli} FILE` with a backup of this lab (`provision backup{cli} "
+            "--list`): it carries etcd, the credentials, MySQL and RabbitMQ"
+        )
+        cp = self.config.control_plane.name
+        if cp in gone:
+            raise DataGuard(
+                f"the control plane {cp}'s machine is gone (removed outside provision): "
+                f"the cluster's state (etcd) went with it\n{fix}"
+            )
+        with control_plane(self.inv, self.config) as on:
+            sh = on["control-plane"]
+            # a node the cluster never had (added to cluster.yml by hand) is new, not gone
+            nodes = json.loads(sh(f"{KUBECTL} get nodes -o json"))["items"]
+            known = {n["metadata"]["name"] for n in nodes}
+            gone = [n for n in gone if n in known]
+            if not gone:
+                return
+            lost = {n: held_on(sh, n) for n in gone}
+            lost = {n: held for n, held in lost.items() if held}
+            if lost:
+                shown = "; ".join(f"{n}: {', '.join(h.values())}" for n, h in lost.items())
+                raise DataGuard(
+                    f"{', '.join(lost)}: machine gone (removed outside provision) with data "
+                    f"that lived only there: {shown}\n{fix}"
+                )
+            for name in gone:
+                sh(f"{KUBECTL} delete node {name} --timeout 120s")
+        self.log.say(
+            f"machines: {', '.join(gone)} gone (removed outside provision; no data of "
+            "their own): made again and joined, as `node replace` would",
+            style="yellow",
+        )
 
     def refresh_inventory(self, endpoints: dict | None = None) -> None:
         """Rewrite hosts.yml from the machines as they are now: a machine made again

@@ -175,3 +175,49 @@ def test_certs_renew_moves_the_expiry_and_the_cluster_still_answers(lab):
     # the fetched admin kubeconfig answers from the host side of provision
     nodes = json.loads(provision("kubectl", "--", "get", "nodes", "-o", "json").stdout)
     assert len(nodes["items"]) == 3
+
+
+def container_id(name: str) -> str:
+    out = subprocess.run(
+        ["docker", "inspect", "-f", "{{.Id}}", f"{LAB.name}-{name}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.strip()
+
+
+def node_uid(name: str) -> str:
+    return on_cp(
+        f"kubectl --kubeconfig /etc/kubernetes/admin.conf get node {name} -o jsonpath='{{.metadata.uid}}'"
+    )
+
+
+def test_a_worker_removed_outside_provision_is_made_again_and_joined(lab):
+    """w1 holds no data of its own: `up` deletes its stale Node object, makes a new
+    container, joins it (a new Node object), and the lab verifies."""
+    before, uid = container_id("w1"), node_uid("w1")
+    subprocess.run(["docker", "rm", "-f", f"{LAB.name}-w1"], check=True, capture_output=True)
+    started = time.monotonic()
+    out = provision("up").stdout
+    print(f"up with w1 removed outside provision: {time.monotonic() - started:.1f} s")
+    assert "w1 gone (removed outside provision" in " ".join(out.split())
+    assert container_id("w1") not in ("", before)
+    assert node_uid("w1") not in ("", uid)
+    on_cp(
+        "kubectl --kubeconfig /etc/kubernetes/admin.conf wait node/w1 --for=condition=Ready --timeout 60s"
+    )
+    provision("verify")
+
+
+def test_the_data_node_removed_outside_provision_is_refused_with_nothing_changed(lab):
+    """w2 held MySQL's, RabbitMQ's and Elasticsearch's volumes: `up` refuses (exit 9)
+    naming them and the fix, and makes nothing (last: the lab is left without w2)."""
+    subprocess.run(["docker", "rm", "-f", f"{LAB.name}-w2"], check=True, capture_output=True)
+    running = {n: container_id(n) for n in ("cp1", "w1")}
+    out = provision("up", check=False)
+    assert out.returncode == 9, out.stdout + out.stderr
+    said = " ".join(out.stderr.split())
+    assert "w2: machine gone" in said and "data-mysql-0" in said and "provision restore" in said
+    assert container_id("w2") == ""
+    assert {n: container_id(n) for n in ("cp1", "w1")} == running
