@@ -18,7 +18,7 @@ import pytest
 from provision.verify.checks import in_pod
 from tests.conftest import ROOT, inventory_hosts, provision
 from tests.e2e.conftest import LAB
-from tests.e2e.test_ops import mysql, on_cp, rabbit
+from tests.e2e.test_ops import KUBECTL, mysql, on_cp, rabbit
 from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.e2e
@@ -188,9 +188,7 @@ def container_id(name: str) -> str:
 
 
 def node_uid(name: str) -> str:
-    return on_cp(
-        f"kubectl --kubeconfig /etc/kubernetes/admin.conf get node {name} -o jsonpath='{{.metadata.uid}}'"
-    )
+    return on_cp(f"{KUBECTL} get node {name} -o jsonpath='{{.metadata.uid}}'")
 
 
 def test_a_worker_removed_outside_provision_is_made_again_and_joined(lab):
@@ -204,9 +202,7 @@ def test_a_worker_removed_outside_provision_is_made_again_and_joined(lab):
     assert "w1 gone (removed outside provision" in " ".join(out.split())
     assert container_id("w1") not in ("", before)
     assert node_uid("w1") not in ("", uid)
-    on_cp(
-        "kubectl --kubeconfig /etc/kubernetes/admin.conf wait node/w1 --for=condition=Ready --timeout 60s"
-    )
+    on_cp(f"{KUBECTL} wait node/w1 --for=condition=Ready --timeout 60s")
     provision("verify")
 
 
