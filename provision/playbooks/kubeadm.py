@@ -44,9 +44,14 @@ def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.
             pod_cidr=config.network.pod_cidr,
             service_cidr=config.network.service_cidr,
             wait_scale=wait_scale(config, provider),
+            patches=KUBEADM_PATCHES,
         )
     )
 
+
+# The directory of kubeadm's patches on the control plane (kube_control_plane writes
+# them there; the InitConfiguration names it) when its probes must be more patient.
+KUBEADM_PATCHES = "/etc/kubernetes/provision-patches"
 
 # VMs under QEMU's software emulation (no KVM) start pods several times slower:
 # the roles' waits for nodes, pods and the API server are this many times longer.

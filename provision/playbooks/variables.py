@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from provision.config import compat
 from provision.config.model import ClusterConfig
-from provision.playbooks.kubeadm import CONTAINER_PREFLIGHT_IGNORE, CRI_SOCKETS, wait_scale
+from provision.playbooks.kubeadm import (
+    CONTAINER_PREFLIGHT_IGNORE,
+    CRI_SOCKETS,
+    KUBEADM_PATCHES,
+    wait_scale,
+)
 from provision.sources import BUNDLE_MANIFEST, BUNDLE_ON_NODE, resolve_sources
 
 
@@ -41,4 +46,6 @@ def playbook_vars(config: ClusterConfig) -> dict:
         "container_preflight_ignore": list(CONTAINER_PREFLIGHT_IGNORE),
         "sandbox_image": f"{mirror or 'registry.k8s.io'}/pause:{compat.PAUSE[k8s_minor]}",
         "wait_scale": wait_scale(config),
+        # where kubeadm finds the static pods' patches (written when wait_scale > 1)
+        "kubeadm_patches": KUBEADM_PATCHES,
     }
