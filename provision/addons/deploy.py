@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provision.addons.manifests import local_volumes, part_of, render_manifests, render_secrets
+from provision.addons.manifests import (
+    NAMESPACE,
+    local_volumes,
+    part_of,
+    render_manifests,
+    render_secrets,
+)
 from provision.addons.secrets import ensure_secrets, secrets_file, write_private
 from provision.addons.values import NODE_PORTS, web_urls
 from provision.config.model import ClusterConfig
@@ -127,7 +133,7 @@ class AddonsPhase:
             ),
             "zipkin": web["zipkin"],
             "mysql": "mysql.addons.svc:3306 inside the cluster "
-            f"(provision kubectl{cli_for(self.inv.name)} -- -n addons exec -it mysql-0 -- "
+            f"(provision kubectl{cli_for(self.inv.name)} -- -n {NAMESPACE} exec -it mysql-0 -- "
             "mysql -uroot -p)",
         }
         for name in deployed:
