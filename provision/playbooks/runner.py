@@ -127,6 +127,9 @@ def run_playbook(
         "ANSIBLE_CONFIG": str(root / "playbooks" / "ansible.cfg"),
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         "ANSIBLE_FORCE_COLOR": "0",
+        # SSH's connect and sudo's prompt: Ansible's 10 s, times wait_scale (an emulated
+        # control plane under load took longer than 12 s to show sudo's prompt)
+        "ANSIBLE_TIMEOUT": str(10 * int((extravars or {}).get("wait_scale", 1))),
         **strategy_env(),
     }
     log.say(f"  playbook {playbook}" + (f" (limit {limit})" if limit else ""))
