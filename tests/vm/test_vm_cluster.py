@@ -39,6 +39,9 @@ def cluster():
     start = time.monotonic()
     try:
         provision("up", "-i", INV, timeout=5400)
+    except BaseException:
+        provision("destroy", "--yes", "-i", INV, check=False)  # no VM outlives the run
+        raise
     finally:
         seconds = time.monotonic() - start
         state = json.loads((STATE / "phases.json").read_text())["phases"]
