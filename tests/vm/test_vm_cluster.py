@@ -39,9 +39,6 @@ def cluster():
     start = time.monotonic()
     try:
         provision("up", "-i", INV, timeout=5400)
-    except BaseException:
-        provision("destroy", "--yes", "-i", INV, check=False)  # no VM outlives the run
-        raise
     finally:
         seconds = time.monotonic() - start
         state = json.loads((STATE / "phases.json").read_text())["phases"]
@@ -49,6 +46,8 @@ def cluster():
             f"\nvm cluster: up {seconds:.0f} s: "
             + ", ".join(f"{name} {p.get('seconds', 0):.0f}s" for name, p in state.items())
         )
+        if any(p.get("status") != "done" for p in state.values()):
+            provision("destroy", "--yes", "-i", INV, check=False)  # no VM outlives a failure
     yield
     provision("destroy", "--yes", "-i", INV, check=False)
 
