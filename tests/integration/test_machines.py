@@ -88,9 +88,12 @@ def test_up_gives_three_reachable_nodes(fresh_lab):
 
 def test_each_new_node_gets_its_containerd_store_from_the_image_seed(fresh_lab):
     """Made before the node, as its own labelled volume: image files hard-linked to
-    the seed's, containerd's bolt databases its own copies."""
-    stores = docker("volume", "ls", "-q", "--filter", f"label=io.provision.cluster={LAB.name}")
-    assert sorted(stores.split()) == [f"{LAB.container(n)}-containerd" for n in NODES]
+    the seed's, containerd's bolt databases its own copies. The lab's only other
+    volume is the NFS server node's export (cp1 in this lab)."""
+    volumes = docker("volume", "ls", "-q", "--filter", f"label=io.provision.cluster={LAB.name}")
+    assert sorted(volumes.split()) == sorted(
+        [f"{LAB.container(n)}-containerd" for n in NODES] + [f"{LAB.container('cp1')}-nfs-export"]
+    )
     root = "/var/lib/containerd"
     for name, host in inventory_hosts().items():
         out = run_on(

@@ -47,7 +47,10 @@ def cluster():
             + ", ".join(f"{name} {p.get('seconds', 0):.0f}s" for name, p in state.items())
         )
         if any(p.get("status") != "done" for p in state.values()):
-            provision("destroy", "--yes", "-i", INV, check=False)  # no VM outlives a failure
+            # what the VMs looked like (outside the repo), then no VM outlives a failure
+            out = CLUSTER_LAB.config.parent / f"diagnose-{time.strftime('%Y%m%dT%H%M%S')}"
+            provision("diagnose", "-i", INV, "--out", str(out), check=False, timeout=900)
+            provision("destroy", "--yes", "-i", INV, check=False)
     yield
     provision("destroy", "--yes", "-i", INV, check=False)
 
