@@ -19,6 +19,9 @@ from provision.report.compare import compare
 from provision.report.write import KEEP_REPORTS, prune, write_report
 from provision.runlog import RunLog
 
+# The digest recorded for an image addons.images names and the bundle does not hold.
+NOT_IN_BUNDLE = "not in the bundle"
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -154,8 +157,9 @@ class Rebuild:
 
     def _images(self) -> tuple[dict[str, str], str]:
         """The images' digests as far as they are cheaply known: the sha256 of each
-        image archive the bundle's manifest lists (no image is read or hashed), or
-        none when the nodes pulled their images online."""
+        image archive the bundle's manifest lists (no image is read or hashed), and
+        NOT_IN_BUNDLE for an addons.images reference the bundle lacks; none when the
+        nodes pulled their images online."""
         from provision.bundle.manifest import NAME, read_manifest
         from provision.errors import BundleError
         from provision.sources import resolve_sources
@@ -168,6 +172,10 @@ class Rebuild:
         except BundleError as e:
             return {}, f"not recorded: {str(e).splitlines()[0][:200]}"
         images = {a.name: f"sha256:{a.sha256}" for a in artifacts if a.kind == "image"}
+        # an image addons.images names that the bundle does not hold is still what the
+        # lab ran: the diff shows the change of reference
+        for ref in self.config.addons.images.values():
+            images.setdefault(ref, NOT_IN_BUNDLE)
         return images, f"sha256 of each image archive in {sources.bundle_dir / NAME}"
 
     def _verify_results(self) -> list:
