@@ -284,14 +284,13 @@ class Up:
 
     def settle(self) -> None:
         """Wait for what the restarted machines ran before they stopped."""
-        from provision.addons.deploy import workload
+        from provision.addons.deploy import workloads
         from provision.addons.manifests import NAMESPACE
         from provision.playbooks.kubeadm import wait_scale
         from provision.remote import control_plane
         from provision.verify.settle import NotSettled, settle
 
         self.log.say(f"settle: waiting for {', '.join(self.restarted)} to come back")
-        workloads = [workload(self.config, p) for p in self.config.addons.deployed()]
         timeout = 600 * wait_scale(self.config, self.machines.provider)
         with control_plane(self.inv, self.config, error=NotSettled) as sh:
             settle(
@@ -299,7 +298,7 @@ class Up:
                 self.restarted,
                 # a second's slack: the API records times in whole seconds
                 self.restarted_at - 1,
-                workloads,
+                workloads(self.config),
                 NAMESPACE,
                 timeout,
                 self.log.say,

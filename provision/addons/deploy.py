@@ -12,6 +12,7 @@ from collections.abc import Callable
 from provision.addons.manifests import (
     NAMESPACE,
     local_volumes,
+    nfs_volumes,
     part_of,
     render_manifests,
     render_secrets,
@@ -36,10 +37,20 @@ WORKLOADS = {
 }
 
 
-def workload(config: ClusterConfig, part: str) -> str:
+def workload(config: ClusterConfig, part: str) -> str | None:
+    """What `rollout status` waits for of a deployed part (None: it runs no pod, as
+    the NFS add-on with static volumes)."""
     if part == "shipper":
         return f"daemonset/{config.addons.elk.shipper}"
+    if part == "nfs" and config.addons.nfs.provisioner == "static":
+        return None
     return WORKLOADS[part]
+
+
+def workloads(config: ClusterConfig) -> list[str]:
+    """What `rollout status` waits for, of every deployed part that runs pods."""
+    found = (workload(config, p) for p in config.addons.deployed())
+    return [w for w in found if w is not None]
 
 
 def bundle_addon_images(config: ClusterConfig) -> dict[str, str]:
@@ -104,7 +115,7 @@ class AddonsPhase:
                 "addons_files_deploy": deploy,
                 "addons_files_validate": validate,
                 "addons_secrets_file": str(secret_manifest),
-                "addons_workloads": [workload(self.config, p) for p in deployed],
+                "addons_workloads": workloads(self.config),
                 "addons_local_volumes": [
                     {"node": v.node, "path": v.path} for v in local_volumes(self.config)
                 ]
@@ -117,6 +128,8 @@ class AddonsPhase:
                     "server_node": self.config.nfs_server,
                     "export_path": a.nfs.export_path,
                     "clients": str(self.config.network.node_subnet),
+                    # static volumes: the directories to make on the export
+                    "volumes": [v.path for v in nfs_volumes(self.config)],
                 },
             },
         )

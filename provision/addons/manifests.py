@@ -36,26 +36,46 @@ PART_OF = "provision-addons"
 class LocalVolume:
     claim: str  # the PVC a StatefulSet makes: <template>-<set>-0
     size_gb: int
-    node: str
-    path: str
+    node: str  # local: the node that holds it; nfs: the NFS server node
+    path: str  # local: on that node; nfs: on the export
+
+
+def _claims(config: ClusterConfig) -> list[tuple[str, int]]:
+    """(claim, size in GiB) of each stateful add-on, then the claim `provision verify`
+    uses."""
+    a = config.addons
+    wanted = []
+    if a.elk.enabled:
+        wanted.append(("data-elasticsearch-0", a.elk.storage_gb))
+    if a.mysql.enabled:
+        wanted.append(("data-mysql-0", a.mysql.storage_gb))
+    if a.rabbitmq.enabled:
+        wanted.append(("data-rabbitmq-0", a.rabbitmq.storage_gb))
+    return [*wanted, ("provision-verify", 1)]
 
 
 def local_volumes(config: ClusterConfig) -> list[LocalVolume]:
     """One volume per stateful add-on, all on the second worker (the first when
     there is one): the other workers hold no data, so they can be replaced or reset
     freely. Adding workers never moves a volume (a volume's node cannot change)."""
-    a = config.addons
     workers = [n.name for n in config.workers] or [config.control_plane.name]
     data_node = workers[1] if len(workers) > 1 else workers[0]
-    wanted = []
-    if a.elk.enabled:
-        wanted.append(("data-elasticsearch-0", a.elk.storage_gb, data_node))
-    if a.mysql.enabled:
-        wanted.append(("data-mysql-0", a.mysql.storage_gb, data_node))
-    if a.rabbitmq.enabled:
-        wanted.append(("data-rabbitmq-0", a.rabbitmq.storage_gb, data_node))
-    wanted.append(("provision-verify", 1, workers[0]))  # the claim `provision verify` uses
-    return [LocalVolume(c, size, node, f"{LOCAL_ROOT}/{c}") for c, size, node in wanted]
+    return [
+        LocalVolume(
+            c, size, workers[0] if c == "provision-verify" else data_node, f"{LOCAL_ROOT}/{c}"
+        )
+        for c, size in _claims(config)
+    ]
+
+
+def nfs_volumes(config: ClusterConfig) -> list[LocalVolume]:
+    """With addons.nfs.provisioner static (and volumes: nfs): one directory per claim
+    on the export, served by the NFS server node; none otherwise."""
+    a = config.addons
+    if not (a.nfs.enabled and a.volumes == "nfs" and a.nfs.provisioner == "static"):
+        return []
+    export = a.nfs.export_path.rstrip("/")
+    return [LocalVolume(c, s, config.nfs_server, f"{export}/{c}") for c, s in _claims(config)]
 
 
 def _labels(name: str) -> Quoted:
@@ -99,6 +119,8 @@ def context(config: ClusterConfig, source: str = "cluster.yml") -> dict:
             "server_node": nfs_node,
             "server_ip": config.node(nfs_node).ip,
             "export_path": a.nfs.export_path,
+            "provisioner": a.nfs.provisioner,
+            "volumes": nfs_volumes(config),
         },
         "elk": a.elk,
         "rabbitmq": a.rabbitmq,

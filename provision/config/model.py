@@ -224,6 +224,13 @@ class Nfs(Strict):
         description="exported directory on the server node: absolute, normalized, not a "
         "system directory (it is made 0777 and exported read-write)",
     )
+    provisioner: Literal["dynamic", "static"] = Field(
+        "dynamic",
+        description="how claims of StorageClass nfs get volumes: dynamic (the "
+        "nfs-subdir-external-provisioner image makes a directory per claim) or static "
+        "(provision makes one directory per add-on claim on the export and a "
+        "PersistentVolume bound to that claim: for labs that cannot get the image)",
+    )
 
 
 ADDONS = ("elk", "rabbitmq", "zipkin", "mysql", "nfs")

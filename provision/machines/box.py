@@ -96,9 +96,15 @@ class Bake:
 
 
 def box_packages() -> tuple[str, ...]:
+    """The container node image's packages, the kernel and what a machine needs
+    beyond them (the kernel's NFS client for the kubelet's NFS mounts)."""
     from provision.machines.node_image import baked_packages
+    from provision.project import role_default
 
-    return tuple(sorted(set(PACKAGES) | set(baked_packages()) | set(EXTRA_PACKAGES)))
+    machine_only = role_default("addons_nodes", "addons_nodes_nfs_kernel_client_packages", "box")
+    return tuple(
+        sorted(set(PACKAGES) | set(baked_packages()) | set(EXTRA_PACKAGES) | set(machine_only))
+    )
 
 
 def bake_plan(config) -> Bake | None:

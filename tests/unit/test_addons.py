@@ -105,6 +105,40 @@ def test_local_volumes_one_per_claim_pinned_to_workers(lab, write_config):
     assert terms[0]["matchExpressions"][0]["values"] == ["w2"]
 
 
+def test_static_nfs_volumes_one_directory_per_claim_and_no_provisioner(upstream, write_config):
+    """provisioner static: no provisioner pod, a StorageClass nothing provisions, and
+    one PersistentVolume per claim, bound to it, on its own directory of the export;
+    the addons phase waits for no NFS workload and the role makes those directories."""
+    from provision.addons.deploy import workloads
+    from provision.addons.manifests import nfs_volumes
+
+    upstream["addons"]["nfs"]["provisioner"] = "static"
+    config = config_of(write_config, upstream)
+    found = by_kind_name(docs(render_manifests(config)))
+    assert not [k for k in found if k[1] == "nfs-provisioner"]
+    assert found["StorageClass", "nfs"]["provisioner"] == "kubernetes.io/no-provisioner"
+    pvs = {n: d["spec"] for (kind, n), d in found.items() if kind == "PersistentVolume"}
+    assert sorted(pvs) == [
+        "lab-nfs-data-elasticsearch-0",
+        "lab-nfs-data-mysql-0",
+        "lab-nfs-data-rabbitmq-0",
+        "lab-nfs-provision-verify",
+    ]
+    mysql = pvs["lab-nfs-data-mysql-0"]
+    assert mysql["claimRef"] == {"namespace": "addons", "name": "data-mysql-0"}
+    assert mysql["nfs"] == {"server": "192.168.56.10", "path": "/srv/nfs/data-mysql-0"}
+    assert mysql["capacity"] == {"storage": "2Gi"} and mysql["storageClassName"] == "nfs"
+    claims = ["data-elasticsearch-0", "data-mysql-0", "data-rabbitmq-0", "provision-verify"]
+    assert [v.path for v in nfs_volumes(config)] == [f"/srv/nfs/{c}" for c in claims]
+    assert "deployment/nfs-provisioner" not in workloads(config)
+    assert "statefulset/mysql" in workloads(config)
+    # dynamic (the default): the provisioner, and no volume made by provision
+    upstream["addons"]["nfs"]["provisioner"] = "dynamic"
+    dynamic = config_of(write_config, upstream)
+    assert ("Deployment", "nfs-provisioner") in by_kind_name(docs(render_manifests(dynamic)))
+    assert nfs_volumes(dynamic) == [] and "deployment/nfs-provisioner" in workloads(dynamic)
+
+
 def test_image_override_replaces_upstream(upstream, write_config):
     lab = upstream
     lab["addons"]["images"] = {"mysql": "provision.local/mariadb:10.11"}
