@@ -109,7 +109,10 @@ def box_packages() -> tuple[str, ...]:
 
 def bake_plan(config) -> Bake | None:
     """The bundle's part of the box for this lab, or None: only a lab whose
-    artifacts come from a bundle, with Debian's containerd as its CRI."""
+    artifacts come from a bundle, with Debian's containerd as its CRI. The
+    Kubernetes and Calico images, and the add-on images the lab's deployed add-ons
+    run from the bundle."""
+    from provision.bundle.addon_images import KIND as ADDON_IMAGE
     from provision.bundle.manifest import read_manifest
     from provision.machines.seed import SAFE_PATH
     from provision.project import role_default
@@ -123,6 +126,9 @@ def bake_plan(config) -> Bake | None:
     ):
         return None
     artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
+    # the add-on images this lab runs from the bundle (addons.images), baked in too
+    wanted = set(config.addons.images.values())
+    addon = {a.name for a in artifacts if a.kind == ADDON_IMAGE and a.name in wanted}
     bin_dir = role_default("kube_packages", "kube_packages_bin_dir", "box")
     dest = {b: f"{bin_dir}/{b}" for b in ("kubeadm", "kubelet", "kubectl")}
     dest["etcdutl"] = role_default("kube_packages", "kube_packages_etcdutl", "box")
@@ -138,7 +144,9 @@ def bake_plan(config) -> Bake | None:
         binaries=tuple(
             sorted((a.path, dest[a.name], a.sha256) for a in artifacts if a.name in dest)
         ),
-        images=tuple(sorted((a.path, a.sha256) for a in artifacts if a.kind == "image")),
+        images=tuple(
+            sorted((a.path, a.sha256) for a in artifacts if a.kind == "image" or a.name in addon)
+        ),
     )
 
 

@@ -122,8 +122,9 @@ def test_box_carries_what_the_node_roles_install():
 
 def test_the_box_bakes_the_bundle_and_is_made_again_when_the_bundle_changes(lab, tmp_path):
     """From a bundle: kubeadm, kubelet, kubectl and etcdutl at the paths the
-    kube_packages role checks, the Kubernetes and Calico images (not the add-ons'),
-    and a box name that changes with any baked digest; no bundle, no bake."""
+    kube_packages role checks, the Kubernetes and Calico images and the add-on
+    images the lab names in addons.images (not others of the bundle), and a box name
+    that changes with any baked digest; no bundle, no bake."""
     from provision.bundle.manifest import Artifact, write_manifest
     from provision.errors import HostError
     from provision.machines import box
@@ -139,6 +140,7 @@ def test_the_box_bakes_the_bundle_and_is_made_again_when_the_bundle_changes(lab,
         art("cri-dockerd", "binary", "bin/cri-dockerd"),
         art("registry.k8s.io/pause:3.10.1", "image", "images/pause.tar"),
         art("provision.local/addons/zipkin:3.5.1", "addon-image", "images/addons/zipkin.tar"),
+        art("provision.local/addons/other:1", "addon-image", "images/addons/other.tar"),
     ]
     lab["machines"]["provider"] = "libvirt"
     lab["artifacts"] = {"source": "bundle", "bundle_dir": str(tmp_path / "b")}
@@ -152,7 +154,8 @@ def test_the_box_bakes_the_bundle_and_is_made_again_when_the_bundle_changes(lab,
         ("bin/kubectl", "/usr/bin/kubectl"),
         ("bin/etcdutl", "/usr/local/bin/etcdutl"),
     }
-    assert [path for path, _ in bake.images] == ["images/pause.tar"]
+    assert lab["addons"]["images"]["zipkin"] == "provision.local/addons/zipkin:3.5.1"
+    assert [path for path, _ in bake.images] == ["images/addons/zipkin.tar", "images/pause.tar"]
     name = box.box_name(bake)
     assert name != box.box_name(None)
     artifacts[5] = art("registry.k8s.io/pause:3.10.1", "image", "images/pause.tar", "b" * 64)

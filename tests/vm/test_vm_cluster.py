@@ -4,9 +4,11 @@ emulation where KVM does not work), made by `provision up` from no machines thro
 every phase, then asked: each VM's kernel and systemd (cgroup v2, swap off, the
 modules loaded, no container-only setting in the kubelet, containerd or kube-proxy,
 no runc wrapper), nothing installed or imported on the VMs (the box carries it),
-both nodes Ready on their private IPs, Calico's VXLAN between the two kernels, and a
-pod on each VM resolving `kubernetes.default` and reaching the other VM's pods.
-Each phase's time is printed."""
+both nodes Ready on their private IPs, Calico's VXLAN between the two kernels, a
+pod on each VM resolving `kubernetes.default` and reaching the other VM's pods, and
+MySQL on w1 keeping its rows on cp1's kernel NFS server (static NFS volumes; `up`
+ends with verify: its storage and MySQL checks ran there). Each phase's time is
+printed."""
 
 from __future__ import annotations
 
@@ -85,9 +87,9 @@ def test_no_container_only_setting_reaches_a_vm(cluster):
 
 def test_nothing_was_installed_or_imported_on_the_vms(cluster):
     """The box carries the packages, the bundle's binaries and its images: each VM's
-    kubelet binary, and the manifest blob of every Kubernetes and Calico image in its
-    containerd, are older than its boot (only the probe's image, made from busybox on
-    each node, is new)."""
+    kubelet binary, and the manifest blob of every Kubernetes, Calico and add-on image
+    (MariaDB, from addons.images) in its containerd, are older than its boot (only the
+    probe's image, made from busybox on each node, is new)."""
     blobs = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
     for node in NODES:
         booted = int(on(node, 'date -d "$(uptime -s)" +%s'))
@@ -97,7 +99,7 @@ def test_nothing_was_installed_or_imported_on_the_vms(cluster):
         digests = {
             line.split()[0]: line.split()[2].removeprefix("sha256:")
             for line in listing
-            if line.startswith(("registry.k8s.io/", "docker.io/calico/"))
+            if line.startswith(("registry.k8s.io/", "docker.io/calico/", "provision.local/"))
         }
         assert any("/kube-proxy:" in ref for ref in digests), (node, listing)
         for ref, digest in digests.items():
@@ -160,3 +162,27 @@ def test_a_pod_on_each_vm_resolves_the_cluster_dns_and_reaches_the_other_vm(clus
         assert reached, "no CoreDNS pod on a VM other than a probe's: nothing crossed"
     finally:
         on("cp1", f"{KUBECTL} -n default delete pod probe-cp1 probe-w1 --now --ignore-not-found")
+
+
+def test_mysql_keeps_its_data_on_the_kernel_nfs_server_of_cp1(cluster):
+    """The kernel's NFS server serves cp1's export; MySQL's pod (on w1: cp1 keeps
+    its taint) mounts its claim from it over NFS, and the rows a client writes land
+    in that claim's directory on cp1."""
+    assert on("cp1", "systemctl is-active nfs-server") == "active"
+    assert "/srv/nfs" in on("cp1", "sudo exportfs -v")
+    pod = json.loads(on("cp1", f"{KUBECTL} -n addons get pod mysql-0 -o json"))
+    assert pod["spec"]["nodeName"] == "w1"
+    mounts = on("cp1", f"{KUBECTL} -n addons exec mysql-0 -- cat /proc/mounts").splitlines()
+    (data,) = [m.split() for m in mounts if m.split()[1] == "/var/lib/mysql"]
+    assert data[0] == f"{CLUSTER_LAB.ip('cp1')}:/srv/nfs/data-mysql-0", data
+    assert data[2].startswith("nfs"), data
+    sql = (
+        f"{KUBECTL} -n addons exec mysql-0 -- sh -c 'mysql -h 127.0.0.1 -N "
+        '-u"$MYSQL_USER" -p"$MYSQL_PASSWORD" "$MYSQL_DATABASE" -e "{}"\''
+    )
+    on(
+        "cp1",
+        sql.format("CREATE TABLE IF NOT EXISTS vm_nfs (n INT); INSERT INTO vm_nfs VALUES (7)"),
+    )
+    assert on("cp1", "sudo ls /srv/nfs/data-mysql-0/app").count("vm_nfs") >= 1
+    assert "7" in on("cp1", sql.format("SELECT n FROM vm_nfs")).split()
