@@ -172,10 +172,12 @@ class Rebuild:
         except BundleError as e:
             return {}, f"not recorded: {str(e).splitlines()[0][:200]}"
         images = {a.name: f"sha256:{a.sha256}" for a in artifacts if a.kind == "image"}
-        # an image addons.images names that the bundle does not hold is still what the
-        # lab ran: the diff shows the change of reference
+        # the add-on images addons.images names: the bundle's archive when it holds
+        # one (built by `bundle build`), else still what the lab ran (the diff shows
+        # the change of reference)
+        held = {a.name: f"sha256:{a.sha256}" for a in artifacts}
         for ref in self.config.addons.images.values():
-            images.setdefault(ref, NOT_IN_BUNDLE)
+            images[ref] = held.get(ref, NOT_IN_BUNDLE)
         return images, f"sha256 of each image archive in {sources.bundle_dir / NAME}"
 
     def _verify_results(self) -> list:

@@ -125,7 +125,9 @@ def test_the_summary_opens_with_the_verdict_and_what_changed_since_the_green_nig
     assert lines[0].startswith("FAILED: provision rebuild of t-e2e"), lines[:3]
     assert lines[1].startswith("since the last run"), lines[:3]
     assert "newly failing: phase addons" in lines[1], lines[:3]
-    assert "no-such-zipkin" in lines[1], lines[:3]  # the image the lab ran changed
+    # the image the lab ran changed: from the bundle's archive to one it lacks
+    assert "no-such-zipkin" in lines[1], lines[:3]
+    assert "image provision.local/addons/zipkin 3.5.1 sha256:" in lines[1], lines[:3]
     assert lines[2] == "the last run was the last green one", lines[:3]
 
 

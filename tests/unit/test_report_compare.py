@@ -201,15 +201,18 @@ def test_images_recorded_from_the_bundle_manifest(lab, write_config, tmp_path):
     write_manifest(bundle, k8s, [
         Artifact("kubeadm", "binary", "bin/kubeadm", k8s, "1" * 64),
         Artifact("registry.k8s.io/pause:3.10", "image", "images/pause.tar", "3.10", "2" * 64),
+        Artifact(lab["addons"]["images"]["zipkin"], "addon-image", "images/addons/z.tar",
+                 "3.5.1", "3" * 64),
     ])  # fmt: skip
     rebuild = Rebuild(SimpleNamespace(), config, SimpleNamespace())
     images, source = rebuild._images()
     # the lab's addons.images references the manifest lacks are what the lab ran too
     from provision.rebuild import NOT_IN_BUNDLE
 
+    zipkin = lab["addons"]["images"]["zipkin"]
     assert images == {"registry.k8s.io/pause:3.10": "sha256:" + "2" * 64} | {
-        ref: NOT_IN_BUNDLE for ref in lab["addons"]["images"].values()
-    }
+        ref: NOT_IN_BUNDLE for ref in lab["addons"]["images"].values() if ref != zipkin
+    } | {zipkin: "sha256:" + "3" * 64}
     assert source == f"sha256 of each image archive in {bundle / 'manifest.json'}"
     (bundle / "manifest.json").write_text("[]")
     assert rebuild._images() == ({}, rebuild._images()[1])
