@@ -95,11 +95,18 @@ class ImageRefs:
 
 
 class BundleBuild:
-    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+    def __init__(
+        self, inv: Inventory, config: ClusterConfig, log: RunLog, also: tuple[str, ...] = ()
+    ):
         self.inv = inv
         self.config = config
         self.log = log
         self.kubernetes = config.versions.kubernetes.lstrip("v")
+        # other Kubernetes releases the bundle holds too (for an upgrade), checked first
+        self.also = tuple(
+            dict.fromkeys(v.lstrip("v") for v in also if v.lstrip("v") != self.kubernetes)
+        )
+        self.releases: dict[str, list[str]] = {}
         self.bundle = bundle_dir(config)
         self.go = gomod.Go(inv.cache_dir, log.dir / "go")
         self.timings: list[tuple[str, float]] = []
@@ -122,7 +129,7 @@ class BundleBuild:
             (out / "images").mkdir()
             work.mkdir()
             artifacts = self._build(out, work, background)
-            write_manifest(out, self.kubernetes, artifacts)
+            write_manifest(out, self.kubernetes, artifacts, self.releases if self.also else None)
             shutil.rmtree(work)
             swap_in(out, self.bundle, stage)
         busy = sum(took for _, took in background.timings)
@@ -161,11 +168,36 @@ class BundleBuild:
         bases.start(KUBE_PROXY)
         calico.start()
         addons.start(work)
-        built = work / "bin"
+        artifacts = self._release(self.kubernetes, "bin", out, work, bases)
+        for version in self.also:
+            artifacts += self._release(version, f"releases/{version}/bin", out, work, bases)
+        cri_dockerd = self.config.versions.cri_dockerd
+        self._step(
+            f"cri-dockerd {cri_dockerd}",
+            lambda: cridockerd.build(
+                self.go, cri_dockerd, work / "cri-dockerd", out / cridockerd.BUNDLE_PATH
+            ),
+        )
+        artifacts.append(
+            _artifact(out, cridockerd.BUNDLE_PATH, "cri-dockerd", "binary", cri_dockerd)
+        )
+        artifacts += calico.run(out, work)
+        artifacts += addons.run(out, work)
+        return artifacts
+
+    def _release(
+        self, version: str, bin_dir: str, out: Path, work: Path, bases: BaseLayers
+    ) -> list[Artifact]:
+        """One Kubernetes release: its binaries under `bin_dir` of the bundle and the
+        images kubeadm lists for it. An image another release has already (the same
+        etcd, CoreDNS or pause) is built once."""
+        built = work / f"bin-{version}"
         built.mkdir()
-        self._kubernetes(work / "kubernetes", built)
-        images = self._step("kubeadm config images list", lambda: self._image_refs(built))
-        self._etcd(work / "etcd", built, images.etcd_version())
+        self._kubernetes(version, work / f"kubernetes-{version}", built)
+        images = self._step(
+            f"kubeadm {version} config images list", lambda: self._image_refs(version, built)
+        )
+        self._etcd(work / f"etcd-{version}", built, images.etcd_version())
         self._step(
             f"coredns {images.coredns_version()}",
             lambda: self.go.install(
@@ -175,36 +207,30 @@ class BundleBuild:
                 "coredns",
             ),
         )
-        self._step("pause", lambda: self._pause(work / "pause", built, images.tag("pause")))
-        cri_dockerd = self.config.versions.cri_dockerd
         self._step(
-            f"cri-dockerd {cri_dockerd}",
-            lambda: cridockerd.build(
-                self.go, cri_dockerd, work / "cri-dockerd", out / cridockerd.BUNDLE_PATH
-            ),
+            "pause", lambda: self._pause(work / f"pause-{version}", built, images.tag("pause"))
         )
         base = bases.layer(KUBE_PROXY)
+        (out / bin_dir).mkdir(parents=True, exist_ok=True)
         artifacts = []
         for name in BUNDLE_BINARIES:
-            shutil.copy2(built / name, out / "bin" / name)
-            version = images.etcd_version()[1:] if name in ETCD_TOOLS else self.kubernetes
-            artifacts.append(_artifact(out, f"bin/{name}", name, "binary", version))
-        artifacts.append(
-            _artifact(out, cridockerd.BUNDLE_PATH, "cri-dockerd", "binary", cri_dockerd)
-        )
+            path = f"{bin_dir}/{name}"
+            shutil.copy2(built / name, out / path)
+            made = images.etcd_version()[1:] if name in ETCD_TOOLS else version
+            artifacts.append(_artifact(out, path, name, "binary", made))
         for name, ref in sorted(images.refs.items()):
             path = f"images/{name}-{images.tag(name)}.tar"
-            self._step(
-                f"image {ref}",
-                partial(self._image, name, ref, out / path, built, work, base),
-            )
+            if not (out / path).exists():
+                self._step(
+                    f"image {ref}",
+                    partial(self._image, name, ref, out / path, built, work, base),
+                )
             artifacts.append(_artifact(out, path, ref, "image", images.tag(name)))
-        artifacts += calico.run(out, work)
-        artifacts += addons.run(out, work)
+        self.releases[version] = [a.path for a in artifacts]
         return artifacts
 
-    def _kubernetes(self, module: Path, built: Path) -> None:
-        version = "v" + self.kubernetes
+    def _kubernetes(self, kubernetes: str, module: Path, built: Path) -> None:
+        version = "v" + kubernetes
         module.mkdir()
         info = self._step(
             f"k8s.io/kubernetes {version} module",
@@ -227,9 +253,9 @@ class BundleBuild:
             ),
         )
 
-    def _image_refs(self, built: Path) -> ImageRefs:
+    def _image_refs(self, kubernetes: str, built: Path) -> ImageRefs:
         cmd = [str(built / "kubeadm"), "config", "images", "list"]
-        cmd += ["--kubernetes-version", "v" + self.kubernetes]
+        cmd += ["--kubernetes-version", "v" + kubernetes]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         self.log.write(f"$ kubeadm config images list:\n{done.stdout}{done.stderr}")
         if done.returncode != 0:

@@ -2,7 +2,14 @@
 
 {"format": 1, "kubernetes": "1.35.4",
  "artifacts": [{"name": "kubeadm", "kind": "binary", "path": "bin/kubeadm",
-                "version": "1.35.4", "sha256": "..."}, ...]}
+                "version": "1.35.4", "sha256": "..."}, ...],
+ "releases": {"1.35.4": ["bin/kubeadm", ...], "1.34.4": ["releases/1.34.4/bin/kubeadm", ...]}}
+
+A bundle may hold more than one Kubernetes release (`provision bundle build --also`,
+for an upgrade): `releases` then names, for each, the paths of its own artifacts
+(its binaries and the images kubeadm lists for it). The artifacts no release names
+(Calico, cri-dockerd, the add-on images) belong to every release. A bundle without
+`releases` holds the one release `kubernetes` names.
 """
 
 from __future__ import annotations
@@ -48,13 +55,22 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_manifest(directory: Path, kubernetes: str, artifacts: list[Artifact]) -> Path:
+def write_manifest(
+    directory: Path,
+    kubernetes: str,
+    artifacts: list[Artifact],
+    releases: dict[str, list[str]] | None = None,
+) -> Path:
+    """The manifest of a bundle; `releases` (version -> paths of its own artifacts)
+    when it holds more than one Kubernetes release."""
     path = directory / NAME
-    data = {
+    data: dict[str, object] = {
         "format": FORMAT,
         "kubernetes": kubernetes,
         "artifacts": [asdict(a) for a in sorted(artifacts, key=lambda a: a.path)],
     }
+    if releases:
+        data["releases"] = {v: sorted(paths) for v, paths in sorted(releases.items())}
     path.write_text(json.dumps(data, indent=2) + "\n")
     return path
 
@@ -188,7 +204,8 @@ def swap_in(out: Path, bundle: Path, staging: Path) -> None:
 
 
 def read_manifest(directory: Path, kubernetes: str) -> list[Artifact]:
-    """The bundle's artifacts; refuses a bundle for another Kubernetes release."""
+    """The artifacts of Kubernetes `kubernetes` in the bundle (its own and those every
+    release shares); refuses a bundle that does not hold that release."""
     path = directory / NAME
     data = _read(path)
     if data is None:
@@ -196,13 +213,51 @@ def read_manifest(directory: Path, kubernetes: str) -> list[Artifact]:
             f"no bundle at {directory} (missing {NAME})\n"
             "  fix: run `provision bundle build`, or set artifacts.source: online"
         )
-    if data.get("format") != FORMAT or data.get("kubernetes") != kubernetes:
+    held = _held(path, data)
+    if data.get("format") != FORMAT or kubernetes not in held:
         raise BundleError(
-            f"{path}: bundle is for Kubernetes {str(data.get('kubernetes'))[:40]} "
+            f"{path}: bundle is for Kubernetes {', '.join(held)[:80] or '?'} "
             f"(format {str(data.get('format'))[:10]}), the config pins {kubernetes}\n"
             "  fix: run `provision bundle build` for the pinned versions"
         )
-    return _artifacts(path, data)
+    artifacts = _artifacts(path, data)
+    if not held[kubernetes]:  # a bundle of one release
+        return artifacts
+    others = {p for v, paths in held.items() if v != kubernetes for p in paths}
+    return [a for a in artifacts if a.path in held[kubernetes] or a.path not in others]
+
+
+def bundle_releases(directory: Path) -> list[str]:
+    """The Kubernetes releases the bundle at `directory` holds ([] without a bundle)."""
+    path = directory / NAME
+    data = _read(path)
+    if data is None or data.get("format") != FORMAT:
+        return []
+    return list(_held(path, data))
+
+
+def _held(path: Path, data: dict) -> dict[str, set[str]]:
+    """release -> the paths of its own artifacts (empty: a bundle of one release)."""
+    main = data.get("kubernetes")
+    releases = data.get("releases")
+    if releases is None:
+        return {main: set()} if isinstance(main, str) else {}
+    if not (
+        isinstance(releases, dict)
+        and main in releases
+        and all(
+            isinstance(v, str) and isinstance(p, list) and all(isinstance(x, str) for x in p)
+            for v, p in releases.items()
+        )
+    ):
+        raise refuse(
+            path,
+            WHAT,
+            "its releases are not a map of version to paths, with its own",
+            FIX,
+            BundleError,
+        )
+    return {v: set(p) for v, p in releases.items()}
 
 
 def _read(path: Path) -> dict | None:

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "restore": "Put a backup back onto the lab made from the same config (etcd, PKI, data).",
     "status": "Show machines, Kubernetes nodes and add-ons (--json for scripts).",
     "certs": "Show when the cluster's certificates expire (check); renew them (renew).",
+    "upgrade": "Move the lab to the next Kubernetes release (--to), node by node.",
     "halt": "Stop the lab's machines, keeping everything; `provision up` resumes it.",
     "destroy": "Remove the machines, their network and volumes, and the generated inventory.",
     "kubectl": "Run kubectl against the lab with its admin kubeconfig.",

@@ -13,16 +13,26 @@ class BuildCommand(RunCommand):
     locks_lab = False  # changes no lab
     run_name = "bundle-build"
 
+    def __init__(self, inventory: str | None, also: tuple[str, ...]) -> None:
+        super().__init__(inventory)
+        from provision.config.edit import at_kubernetes
+
+        # each other release checked as the config would pin it, before anything is built
+        for version in also:
+            at_kubernetes(self.inv.cluster_file, version.lstrip("v"))
+        self.also = also
+
     def banner(self) -> str:
         return (
-            f"provision bundle build: Kubernetes {self.config.versions.kubernetes} "
-            f"({self.inv.cluster_file})"
+            f"provision bundle build: Kubernetes {self.config.versions.kubernetes}"
+            + "".join(f" and {v.lstrip('v')}" for v in self.also)
+            + f" ({self.inv.cluster_file})"
         )
 
     def execute(self) -> None:
         from provision.bundle.build import BundleBuild
 
-        self.timings = BundleBuild(self.inv, self.config, self.log).run()
+        self.timings = BundleBuild(self.inv, self.config, self.log, self.also).run()
 
     def done(self) -> None:
         self.log.say(f"bundle built in {sum(t for _, t in self.timings):.1f} s", style="bold green")
@@ -59,13 +69,20 @@ class CheckCommand(Command):
     def execute(self) -> None:
         from rich.table import Table
 
-        from provision.bundle.manifest import read_manifest, verify
+        from provision.bundle.manifest import bundle_releases, read_manifest, verify
         from provision.errors import BundleError
         from provision.sources import bundle_dir
 
         directory = bundle_dir(self.config)
-        artifacts = read_manifest(directory, self.config.versions.kubernetes)
-        table = Table(title=f"bundle {directory}", title_justify="left")
+        pinned = self.config.versions.kubernetes
+        artifacts = read_manifest(directory, pinned)  # refuses one without the pinned release
+        others = [v for v in bundle_releases(directory) if v != pinned]
+        for version in others:
+            artifacts += [a for a in read_manifest(directory, version) if a not in artifacts]
+        title = f"bundle {directory}" + (
+            f" (also Kubernetes {', '.join(others)})" if others else ""
+        )
+        table = Table(title=title, title_justify="left")
         for column in ("artifact", "kind", "version", "size", "sha256"):
             table.add_column(column, no_wrap=True)
         bad = 0
@@ -92,10 +109,17 @@ def command() -> None:
 
 @command.command("build")
 @inventory_option
+@click.option(
+    "--also",
+    "also",
+    multiple=True,
+    metavar="VERSION",
+    help="another Kubernetes release the bundle holds too (for `provision upgrade`)",
+)
 @reports_errors
-def build(inventory: str | None) -> None:
+def build(inventory: str | None, also: tuple[str, ...]) -> None:
     """Build the bundle for the pinned Kubernetes release and Calico (from source)."""
-    BuildCommand(inventory).main()
+    BuildCommand(inventory, also).main()
 
 
 @command.command("fetch")

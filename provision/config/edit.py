@@ -65,6 +65,37 @@ def remove_node(text: str, node_name: str, name: str) -> str:
     return "".join(lines[:start] + lines[stop:])
 
 
+def set_version(text: str, key: str, version: str, name: str) -> str:
+    """cluster.yml's `versions.<key>` set to `version`; every other line (comments,
+    quotes, order) as it was."""
+    lines = text.splitlines(keepends=True)
+    start = next(
+        (i for i, line in enumerate(lines) if re.match(r"^versions:\s*(#.*)?$", line)), None
+    )
+    if start is None:
+        raise ConfigError(name, [Problem("versions", "no top-level versions: table", "add one")])
+    pattern = re.compile(rf"^(\s+{re.escape(key)}:\s*)(['\"]?)([^'\"\s#]*)\2(\s*(#.*)?)$")
+    for i in range(start + 1, len(lines)):
+        if TOP_KEY.match(lines[i]):
+            break
+        m = pattern.match(lines[i].rstrip("\n"))
+        if m:
+            ending = "\n" if lines[i].endswith("\n") else ""
+            lines[i] = f"{m.group(1)}{m.group(2)}{version}{m.group(2)}{m.group(4)}{ending}"
+            return "".join(lines)
+    raise ConfigError(
+        name, [Problem(f"versions.{key}", "not set in the versions: table", f"add `{key}:` there")]
+    )
+
+
+def at_kubernetes(path: Path, version: str) -> ClusterConfig:
+    """The config of `path` as if it pinned Kubernetes `version`, checked like any
+    config (a minor this tool knows, a Calico tested with it, ...); the file is not
+    changed."""
+    text = set_version(path.read_text(encoding="utf-8"), "kubernetes", version, str(path))
+    return load_text(text, str(path))
+
+
 def replace_config(path: Path, text: str) -> ClusterConfig:
     """Check the new text as `path`, then write it atomically (nothing on error), in
     a new file of the same mode renamed over it: never through a link."""

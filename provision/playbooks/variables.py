@@ -24,6 +24,8 @@ def playbook_vars(config: ClusterConfig) -> dict:
         artifacts = read_manifest(sources.bundle_dir, config.versions.kubernetes)
         binaries = {a.name: a.sha256 for a in artifacts if a.kind == "binary"}
         extra["kube_binaries_sha256"] = binaries
+        # where each is in the bundle: bin/ for its main release, releases/<v>/bin/ else
+        extra["kube_binaries_path"] = {a.name: a.path for a in artifacts if a.kind == "binary"}
         if "cri-dockerd" in binaries:
             extra["cri_dockerd_sha256"] = binaries["cri-dockerd"]
         extra["kube_images"] = {a.name: a.path for a in artifacts if a.kind == "image"}

@@ -42,6 +42,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "schedule",
         "halt",
         "certs",
+        "upgrade",
     ),
     10: ("cli", "__main__"),
 }
