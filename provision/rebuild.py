@@ -34,15 +34,20 @@ class Rebuild:
         self.log = log
 
     def run(
-        self, restore_drill: bool = False, keep_reports: int = KEEP_REPORTS
+        self,
+        restore_drill: bool = False,
+        keep_reports: int = KEEP_REPORTS,
+        upgrade_drill: bool = False,
     ) -> tuple[Report, Path]:
-        from provision.backup.drill import Drill
+        from provision.backup.drill import Drill, UpgradeDrill
         from provision.errors import VerifyFailed
         from provision.playbooks.runner import PlaybookFailed
         from provision.up import Up
 
         started, clock = _now(), time.monotonic()
         failures: list[FailureReport] = []
+        # checked before anything is destroyed: the bundle holds the release before
+        upgrading = UpgradeDrill(self.inv, self.config, self.log) if upgrade_drill else None
         drill = Drill(self.inv, self.config, self.log) if restore_drill else None
         if drill is not None:
             try:
@@ -55,7 +60,8 @@ class Rebuild:
                 failures.append(FailureReport("drill", "", "", str(e)))
         self.log.say("==> destroy", style="bold")
         destroy_lab(self.inv, self.config, self.log)
-        up = Up(self.inv, self.config, self.log)
+        # the upgrade drill makes the lab at the release before the pinned one
+        up = Up(self.inv, upgrading.config if upgrading else self.config, self.log)
         try:
             up.run()
         except PlaybookFailed as e:
@@ -79,6 +85,17 @@ class Rebuild:
                 except ProvisionError as e:
                     drill.result.error = str(e).splitlines()[0]
                     failures.append(FailureReport("drill", "", "", str(e)))
+        if upgrading is not None:
+            if not up_passed:
+                upgrading.result.error = "the lab was not made at the release before: no upgrade"
+            else:
+                for stage in (upgrading.markers, upgrading.upgrade, upgrading.compare):
+                    try:
+                        stage()
+                    except ProvisionError as e:
+                        upgrading.result.error = str(e).splitlines()[0]
+                        failures.append(FailureReport("upgrade drill", "", "", str(e)))
+                        break
         recorded = {name: up.state.phases.get(name, {}) for name in PHASE_NAMES}
         phases = [
             PhaseReport(
@@ -91,10 +108,16 @@ class Rebuild:
             )
             for name, r in recorded.items()
         ]
-        if drill is not None:
+        drilled = upgrading.result if upgrading else drill.result if drill else None
+        if drilled is not None:
+            stages = list(drilled.stages.items())
             phases += [
-                PhaseReport(f"drill-{name}", "done", seconds=seconds)
-                for name, seconds in drill.result.stages.items()
+                PhaseReport(
+                    f"drill-{name}",
+                    "failed" if drilled.error and i == len(stages) - 1 else "done",
+                    seconds=seconds,
+                )
+                for i, (name, seconds) in enumerate(stages)
             ]
         checks = list(up.verify_results or self._verify_results())
         images, images_from = self._images()
@@ -108,7 +131,7 @@ class Rebuild:
             phases=phases,
             checks=checks,
             failures=failures,
-            drill=drill.result.as_dict() if drill is not None else None,
+            drill=drilled.as_dict() if drilled is not None else None,
             images=images,
             images_from=images_from,
         )

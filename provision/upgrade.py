@@ -24,11 +24,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provision.config.model import ClusterConfig
 from provision.errors import BundleError, UsageError
 from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
+
+if TYPE_CHECKING:
+    from provision.backup.stages import Stages
 
 VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
@@ -97,6 +101,8 @@ class Upgrade:
         self.log = log
         self.current = config.versions.kubernetes
         self.target = target.lstrip("v")
+        self.archive = ""  # the backup taken before any change
+        self.stages: Stages | None = None
 
     def operation(self) -> str:
         return f"upgrade {self.target}"
@@ -181,10 +187,11 @@ class Upgrade:
         from provision.backup.stages import Stages
 
         record = self.inv.state_dir / "operation.json"
-        stages = Stages.begin(
+        stages = self.stages = Stages.begin(
             self.inv.state_dir, self.operation(), self.log, "the backup is not taken again"
         )
         resuming = bool(stages.stages)
+        self.archive = stages.archive
         if not resuming and self.current == self.target:
             self.log.say(f"upgrade: the lab runs Kubernetes {self.target} already; nothing to do")
             return []
@@ -198,7 +205,7 @@ class Upgrade:
         def backup() -> None:
             from provision.backup.take import Backup
 
-            stages.archive = str(Backup(self.inv, self.config, self.log).run())
+            stages.archive = self.archive = str(Backup(self.inv, self.config, self.log).run())
             stages.save()
 
         cp = self.config.control_plane.name
@@ -217,6 +224,10 @@ class Upgrade:
         stages.finish()
         return stages.timings()
 
+    def timings(self) -> list[tuple[str, float]]:
+        """Each stage this run (or the run it resumed) recorded, with its seconds."""
+        return self.stages.timings() if self.stages is not None else []
+
     def _playbook(self, target: ClusterConfig, step: str, hosts: str) -> None:
         from provision.playbooks.runner import Playbooks
 
@@ -231,8 +242,9 @@ class Upgrade:
 
     def _write_config(self) -> None:
         from provision.config.edit import replace_config, set_version
+        from provision.config.load import read_config_text
 
         path = self.inv.cluster_file
-        text = set_version(path.read_text(encoding="utf-8"), "kubernetes", self.target, str(path))
+        text = set_version(read_config_text(path), "kubernetes", self.target, str(path))
         self.config = replace_config(path, text)
         self.log.say(f"upgrade: {path} pins Kubernetes {self.target} now")

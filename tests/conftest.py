@@ -62,6 +62,7 @@ class SuiteLab:
     base: str  # the inventory it is made from (inventories/<base>/cluster.yml)
     net: int  # nodes on 192.168.<net>.0/24, pods on 10.<net>.0.0/17, services 10.<net>.128.0/17
     nodes: tuple[str, ...] | None = None  # only these of the base's nodes (all when None)
+    kubernetes: str | None = None  # another pinned Kubernetes release (the base's when None)
 
     @property
     def config(self) -> Path:
@@ -85,6 +86,8 @@ class SuiteLab:
             data["nodes"] = [n for n in data["nodes"] if n["name"] in self.nodes]
         for node in data["nodes"]:
             node["ip"] = self.ip(node["name"])
+        if self.kubernetes is not None:
+            data["versions"]["kubernetes"] = self.kubernetes
         net = data["network"]
         net["node_subnet"] = f"192.168.{self.net}.0/24"
         net["pod_cidr"] = f"10.{self.net}.0.0/17"
@@ -195,7 +198,7 @@ def write_config(tmp_path):
 
 # Each folder of real-lab tests and the marker that selects it. A test in one of
 # these folders without its marker would never be selected by its tox env.
-SUITE_MARKERS = {"integration": "lab", "e2e": "e2e", "vm": "vm"}
+SUITE_MARKERS = {"integration": "lab", "e2e": "e2e", "vm": "vm", "upgrade": "upgrade"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -64,6 +64,7 @@ class DrillFailed(VerifyFailed):
 
 @dataclass
 class DrillResult:
+    kind: str = "restore"  # restore | upgrade <from> -> <to>
     token: str = ""
     archive: str = ""
     before: dict = field(default_factory=dict)
@@ -78,6 +79,7 @@ class DrillResult:
 
     def as_dict(self) -> dict:
         return {
+            "kind": self.kind,
             "passed": self.passed,
             "archive": self.archive,
             "before": self.before,
@@ -231,6 +233,101 @@ class Drill:
             self.log.say(
                 f"drill: every marker back, {sum(counts.values())} objects of "
                 f"{len(counts)} kinds as before, MySQL checksum "
+                f"{self.result.after.get('mysql_checksum', '-')}",
+                style="bold green",
+            )
+
+        self._stage("compare", check)
+
+
+def previous_release(held: list[str], current: str) -> str | None:
+    """The newest release of the minor before `current` among those a bundle holds."""
+    major, minor, *_ = (int(x) for x in current.split("."))
+    earlier = [
+        tuple(int(x) for x in v.split("."))
+        for v in held
+        if v.count(".") == 2 and all(x.isdigit() for x in v.split("."))
+    ]
+    fits = [v for v in earlier if v[0] == major and v[1] == minor - 1]
+    return ".".join(map(str, max(fits))) if fits else None
+
+
+class UpgradeDrill:
+    """The upgrade drill of `provision rebuild --upgrade-drill`: the lab made at the
+    previous release the bundle holds, the restore drill's markers put in, `provision
+    upgrade` to the pinned release, verify, and the same measures compared. Each stage
+    (the upgrade's too) is a phase of the rebuild report."""
+
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        from provision.bundle.manifest import bundle_releases
+        from provision.config.edit import at_kubernetes
+        from provision.errors import UsageError
+        from provision.sources import resolve_sources
+
+        self.inv = inv
+        self.log = log
+        self.target = config.versions.kubernetes
+        sources = resolve_sources(config)
+        held = bundle_releases(sources.bundle_dir) if sources.artifacts == "bundle" else []
+        previous = previous_release(held, self.target)
+        if previous is None:
+            minor = self.target.split(".")
+            want = f"{minor[0]}.{int(minor[1]) - 1}"
+            raise UsageError(
+                f"--upgrade-drill: the bundle {sources.bundle_dir} holds no {want}.x release "
+                f"(it holds {', '.join(held) or 'none'}): the drill makes the lab at the "
+                f"previous minor and upgrades it to {self.target}\n  nothing was changed\n"
+                f"  fix: `provision bundle build --also {want}.N` (a {want} release the Go "
+                "module proxy serves)"
+            )
+        self.previous = previous
+        self.config = at_kubernetes(inv.cluster_file, previous)  # the lab as it starts
+        self.result = DrillResult(kind=f"upgrade {previous} -> {self.target}")
+
+    def _stage(self, name: str, fn) -> None:
+        Drill._stage(self, name, fn)  # type: ignore[arg-type]
+
+    def markers(self) -> None:
+        self.result.token = secrets.token_hex(8)
+
+        def write() -> None:
+            with control_plane(self.inv, self.config) as on:
+                m = Measures(on["control-plane"], self.config)
+                m.write(self.result.token)
+                self.result.before = m.measure()
+
+        self._stage("markers", write)
+
+    def upgrade(self) -> None:
+        from provision.upgrade import Upgrade
+
+        run = Upgrade(self.inv, self.config, self.log, self.target)
+        try:
+            run.run()
+        finally:
+            self.result.archive = run.archive
+            for name, seconds in run.timings():
+                self.result.stages[f"upgrade-{name.replace(' ', '-')}"] = seconds
+
+    def compare(self) -> None:
+        from provision.config.load import load
+
+        def check() -> None:
+            config = load(self.inv.cluster_file)
+            with control_plane(self.inv, config) as on:
+                self.result.after = Measures(on["control-plane"], config).measure()
+            self.result.differences = compare(
+                self.result.before, self.result.after, self.result.token
+            )
+            for line in self.result.differences:
+                self.log.say(f"  drill: DIFFERS {line}", style="red")
+            if self.result.differences:
+                raise DrillFailed(
+                    f"upgrade drill: {len(self.result.differences)} differences between "
+                    f"the lab at {self.previous} and the lab upgraded to {self.target}"
+                )
+            self.log.say(
+                f"drill: {self.previous} -> {self.target}: every marker kept, MySQL checksum "
                 f"{self.result.after.get('mysql_checksum', '-')}",
                 style="bold green",
             )

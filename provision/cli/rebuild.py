@@ -1,5 +1,7 @@
-"""`provision rebuild [--restore-drill]`: destroy, up, verify, and a report (for
-nightly jobs); with the drill, a backup of the lab before and its restore after.
+"""`provision rebuild [--restore-drill | --upgrade-drill]`: destroy, up, verify, and
+a report (for nightly jobs); with the restore drill, a backup of the lab before and
+its restore after; with the upgrade drill, the lab made at the release before the
+pinned one and upgraded to it, its markers compared.
 
 For a nightly job: --notify posts the result to a webhook, --keep-reports bounds what
 the reports directory keeps, and a lab another command is changing is skipped (exit
@@ -32,9 +34,11 @@ class RebuildCommand(RunCommand):
         notify: str | None = None,
         notify_on: str = "failure",
         keep_reports: int = KEEP_REPORTS,
+        upgrade_drill: bool = False,
     ) -> None:
         super().__init__(inventory)
         self.restore_drill = restore_drill
+        self.upgrade_drill = upgrade_drill
         self.notify = notify
         self.notify_on = notify_on
         self.keep_reports = keep_reports
@@ -61,7 +65,7 @@ class RebuildCommand(RunCommand):
 
         try:
             self.report, self.out = Rebuild(self.inv, self.config, self.log).run(
-                self.restore_drill, self.keep_reports
+                self.restore_drill, self.keep_reports, self.upgrade_drill
             )
         except ProvisionError as e:
             # no report: the rebuild stopped before it (destroy failed, a state file refused)
@@ -141,6 +145,12 @@ def _notify_url(ctx: click.Context, param: click.Parameter, value: str | None) -
     help="before: markers and a backup of the running lab; after: restore it, compare",
 )
 @click.option(
+    "--upgrade-drill",
+    is_flag=True,
+    help="make the lab at the bundle's release before the pinned one, put markers in, "
+    "`provision upgrade` to the pinned one, verify, compare",
+)
+@click.option(
     "--notify",
     metavar="URL",
     envvar="PROVISION_NOTIFY_URL",
@@ -167,6 +177,7 @@ def _notify_url(ctx: click.Context, param: click.Parameter, value: str | None) -
 def command(
     inventory: str | None,
     restore_drill: bool,
+    upgrade_drill: bool,
     notify: str | None,
     notify_on: str,
     keep_reports: int,
@@ -175,6 +186,10 @@ def command(
 
     The report opens with the verdict and what changed since the last run and the
     last green one. With --restore-drill the backup of the lab as it was is restored
-    onto the new one and compared: markers, object counts, MySQL's checksum. A lab
+    onto the new one and compared: markers, object counts, MySQL's checksum. With
+    --upgrade-drill the lab is made at the release before the pinned one (the bundle
+    holds it: `bundle build --also`) and upgraded, its markers compared. A lab
     another command is changing is skipped (exit 10) unless --wait or --wait-timeout."""
-    RebuildCommand(inventory, restore_drill, notify, notify_on, keep_reports).main()
+    if restore_drill and upgrade_drill:
+        raise click.UsageError("--restore-drill and --upgrade-drill: one drill per rebuild")
+    RebuildCommand(inventory, restore_drill, notify, notify_on, keep_reports, upgrade_drill).main()

@@ -92,7 +92,9 @@ def at_kubernetes(path: Path, version: str) -> ClusterConfig:
     """The config of `path` as if it pinned Kubernetes `version`, checked like any
     config (a minor this tool knows, a Calico tested with it, ...); the file is not
     changed."""
-    text = set_version(path.read_text(encoding="utf-8"), "kubernetes", version, str(path))
+    from provision.config.load import read_config_text
+
+    text = set_version(read_config_text(path), "kubernetes", version, str(path))
     return load_text(text, str(path))
 
 

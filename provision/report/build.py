@@ -154,7 +154,7 @@ class Report:
     phases: list[PhaseReport] = field(default_factory=list)
     checks: list[Result] = field(default_factory=list)
     failures: list[FailureReport] = field(default_factory=list)
-    drill: dict | None = None  # the restore drill's result (backup/drill.py), when asked
+    drill: dict | None = None  # the restore or upgrade drill's result (backup/drill.py)
     # image reference -> sha256 of its archive, as the bundle's manifest records it;
     # empty when the nodes pulled their images online (no digest known to provision)
     images: dict[str, str] = field(default_factory=dict)
@@ -207,7 +207,7 @@ class Report:
         if self.drill is not None:
             d = self.drill
             lines.append(
-                "restore drill: "
+                f"{d.get('kind', 'restore')} drill: "
                 + ("PASSED" if d["passed"] else "FAILED")
                 + (f": {d['error']}" if d["error"] else "")
                 + "".join(f"\n  differs: {line}" for line in d["differences"])

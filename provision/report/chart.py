@@ -23,7 +23,7 @@ LAB_COLORS = (
     "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
     "#a0cbe8", "#ffbe7d", "#8cd17d", "#f1ce63", "#d4a6c8",
 )  # fmt: skip
-# The restore drill's stages: dark, and hatched, so never mistaken for a lab phase.
+# A drill's stages (restore or upgrade): dark, and hatched, so never mistaken for a lab phase.
 DRILL_COLORS = ("#1f3b5a", "#7a3e00", "#1f5a2e", "#5a2463", "#6b1d1d", "#3d3d3d")
 DRILL_PREFIX = "drill-"
 PASSED, FAILED = "#2e7d32", "#c62828"
@@ -136,7 +136,7 @@ def write_chart(entries: list[dict], path: Path) -> None:
         + "\n".join(svg)
         + "\n<table border='1' cellpadding='4' style='border-collapse:collapse'>"
         "<tr><th>run started (UTC)</th><th>result</th><th>time</th><th>checks</th>"
-        "<th>restore drill</th><th>report</th></tr>" + rows + "</table>\n</body></html>\n",
+        "<th>drill</th><th>report</th></tr>" + rows + "</table>\n</body></html>\n",
     )
 
 
@@ -228,7 +228,7 @@ def _legend(colors: dict[str, str], x: float) -> list[str]:
 
     groups = (
         ("lab phases", [n for n in colors if not n.startswith(DRILL_PREFIX)]),
-        ("restore drill", [n for n in colors if n.startswith(DRILL_PREFIX)]),
+        ("drill", [n for n in colors if n.startswith(DRILL_PREFIX)]),
     )
     for title, names in groups:
         if names:

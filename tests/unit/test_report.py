@@ -112,7 +112,7 @@ def test_the_drills_stages_have_colours_of_their_own(tmp_path):
         fills[phase] = fill
     assert len(set(fills.values())) == len(fills), fills
     # the legend names each, in a group of its own, the drill's hatched
-    assert ">lab phases</text>" in chart and ">restore drill</text>" in chart
+    assert ">lab phases</text>" in chart and ">drill</text>" in chart
     assert all(f">{phase}</text>" in chart for phase in fills)
     assert chart.count('fill="url(#hatch)"') == 4 + 4  # bars and legend swatches
 
