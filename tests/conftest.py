@@ -62,7 +62,8 @@ class SuiteLab:
     base: str  # the inventory it is made from (inventories/<base>/cluster.yml)
     net: int  # nodes on 192.168.<net>.0/24, pods on 10.<net>.0.0/17, services 10.<net>.128.0/17
     nodes: tuple[str, ...] | None = None  # only these of the base's nodes (all when None)
-    kubernetes: str | None = None  # another pinned Kubernetes release (the base's when None)
+    # settings other than the base's: dotted path -> value, e.g. ("versions.kubernetes", "1.34.4")
+    overrides: tuple[tuple[str, object], ...] = ()
 
     @property
     def config(self) -> Path:
@@ -86,8 +87,12 @@ class SuiteLab:
             data["nodes"] = [n for n in data["nodes"] if n["name"] in self.nodes]
         for node in data["nodes"]:
             node["ip"] = self.ip(node["name"])
-        if self.kubernetes is not None:
-            data["versions"]["kubernetes"] = self.kubernetes
+        for path, value in self.overrides:
+            *parents, key = path.split(".")
+            table = data
+            for part in parents:
+                table = table.setdefault(part, {})
+            table[key] = value
         net = data["network"]
         net["node_subnet"] = f"192.168.{self.net}.0/24"
         net["pod_cidr"] = f"10.{self.net}.0.0/17"

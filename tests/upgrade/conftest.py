@@ -5,5 +5,5 @@ the first test and upgraded; destroyed when the session ends."""
 from tests.conftest import SuiteLab, suite_lab_fixture
 
 FROM, TO = "1.34.4", "1.35.4"
-LAB = SuiteLab("t-up", "lab", 64, kubernetes=FROM)
+LAB = SuiteLab("t-up", "lab", 65, overrides=(("versions.kubernetes", FROM),))
 suite_lab = suite_lab_fixture(LAB)
