@@ -211,12 +211,12 @@ class Upgrade:
         cp = self.config.control_plane.name
         stages.step("backup", backup, self.log)
         stages.step("images", lambda: self._playbook(target, "images", "k8s_cluster"), self.log)
-        stages.step("control-plane", lambda: self._playbook(target, "control-plane", cp), self.log)
+        stages.step("control-plane", lambda: self._node(target, "control-plane", cp), self.log)
         for worker in self.config.workers:
             name = worker.name
             stages.step(
                 f"node {name}",
-                lambda name=name: self._playbook(target, "worker", name),  # type: ignore[misc]
+                lambda name=name: self._node(target, "worker", name),  # type: ignore[misc]
                 self.log,
             )
         stages.step("verify", lambda: self._verify(target), self.log)
@@ -227,6 +227,29 @@ class Upgrade:
     def timings(self) -> list[tuple[str, float]]:
         """Each stage this run (or the run it resumed) recorded, with its seconds."""
         return self.stages.timings() if self.stages is not None else []
+
+    def _node(self, target: ClusterConfig, step: str, name: str) -> None:
+        """One node upgraded, then back in service before the next is drained: Ready
+        at the target (the playbook waits for it), every pod on it Ready (a daemon
+        set's pod that the drain left running counts as it is), every add-on rolled
+        out."""
+        from provision.addons.deploy import workloads
+        from provision.addons.manifests import NAMESPACE
+        from provision.playbooks.kubeadm import wait_scale
+        from provision.remote import control_plane
+        from provision.verify.settle import NotSettled, settle
+
+        self._playbook(target, step, name)
+        with control_plane(self.inv, target, error=NotSettled) as sh:
+            settle(
+                sh["control-plane"],
+                [name],
+                0,
+                workloads(target),
+                NAMESPACE,
+                600 * wait_scale(target),
+                self.log.say,
+            )
 
     def _playbook(self, target: ClusterConfig, step: str, hosts: str) -> None:
         from provision.playbooks.runner import Playbooks
