@@ -12,6 +12,7 @@ import os
 
 import pytest
 
+from provision.backup.drill import previous_release
 from provision.bundle.manifest import Artifact, bundle_releases, read_manifest, write_manifest
 from provision.config.edit import set_version
 from provision.errors import BundleError, ConfigError, UsageError
@@ -200,3 +201,26 @@ def test_upgrade_refuses_a_calico_not_tested_with_the_target(lab, write_config, 
     err = run_upgrade(lab, write_config, tmp_path, "1.35.4", kubernetes="1.34.4", calico="3.30.4")
     assert "versions.calico" in err and "Calico 3.30.4 is not tested with Kubernetes 1.35.4" in err
     assert "use Calico 3.31 with Kubernetes 1.35" in err
+
+
+def test_the_drill_starts_from_the_newest_release_of_the_minor_before():
+    assert previous_release(["1.35.4", "1.34.2", "1.34.4", "1.33.9"], "1.35.4") == "1.34.4"
+    assert previous_release(["1.35.4", "1.33.9"], "1.35.4") is None
+    assert previous_release(["1.35.4", "x.y", "1.34"], "1.35.4") is None
+
+
+def test_the_upgrade_drill_refuses_a_bundle_without_the_release_before(lab, write_config, tmp_path):
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
+    lab["machines"]["provider"] = "docker"
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    write_manifest(bundle, "1.35.4", [])
+    lab["artifacts"] = {"source": "bundle", "bundle_dir": str(bundle)}
+    path = write_config(lab)
+    out = provision("rebuild", "--upgrade-drill", "-i", str(path), check=False, env=env)
+    assert out.returncode == 2, out.stdout + out.stderr
+    text = " ".join(out.stderr.split())
+    assert "holds no 1.34.x release (it holds 1.35.4)" in text and "nothing was changed" in text
+    assert "provision bundle build --also 1.34.N" in text
+    assert not list((tmp_path / "state").rglob("report.json"))
+    assert "==> destroy" not in out.stdout + out.stderr  # refused before the rebuild began
