@@ -41,7 +41,7 @@ def parse(version: str, what: str) -> tuple[int, int, int]:
     m = VERSION.match(version)
     if not m:
         raise UsageError(
-            f"{what} '{version[:40]}' is not a Kubernetes release\n"
+            f"{what} '{version[:40]}' is not a Kubernetes release\n  nothing was changed\n"
             "  fix: give MAJOR.MINOR.PATCH, e.g. 1.35.4"
         )
     major, minor, patch = (int(g) for g in m.groups())

@@ -152,6 +152,11 @@ def run_playbook(
     )
     result.status = runner.status
     result.rc = runner.rc
+    if runner.status == "canceled":
+        # ansible-runner ends its run on the KeyboardInterrupt that Ctrl-C or SIGTERM
+        # raised (cli/interrupts.py) and returns: the command was interrupted
+        log.say(f"  {playbook}: interrupted", style="yellow")
+        raise KeyboardInterrupt
     log.say(
         f"  {playbook}: {runner.status}; {result.summary()}", style="green" if result.ok else "red"
     )

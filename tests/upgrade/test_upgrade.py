@@ -171,8 +171,9 @@ def test_every_part_of_the_cluster_runs_the_target(old_lab):
         manifest = yaml.safe_load(on_cp(f"cat /etc/kubernetes/manifests/{pod}.yaml"))
         assert manifest["spec"]["containers"][0]["image"].endswith(f"/{pod}:v{TO}")
     proxy = on_cp(
-        f"{KUBECTL} -n kube-system get ds kube-proxy -o jsonpath='{{.spec.template.spec"
-        ".containers[0].image}} {.status.numberReady}/{.status.desiredNumberScheduled}'"
+        f"{KUBECTL} -n kube-system get ds kube-proxy -o jsonpath="
+        "'{.spec.template.spec.containers[0].image} "
+        "{.status.numberReady}/{.status.desiredNumberScheduled}'"
     )
     assert f"/kube-proxy:v{TO} 3/3" in proxy
     for name, host in inventory_hosts().items():
