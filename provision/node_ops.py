@@ -15,7 +15,6 @@ recorded (backup/stages.py): run the same command again to resume.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from provision.addons.manifests import NAMESPACE
@@ -23,7 +22,7 @@ from provision.config.edit import add_node, remove_node, replace_config
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard, UsageError
 from provision.project import Inventory
-from provision.remote import KUBECTL, control_plane
+from provision.remote import KUBECTL, cluster_nodes, control_plane
 from provision.runlog import RunLog
 
 # After a machine is (re)made: the phases that prepare it and join it; each is
@@ -121,7 +120,7 @@ class NodeOps:
 
     # -- steps -----------------------------------------------------------------
     def drain_and_delete(self, sh, name: str) -> None:
-        nodes = json.loads(sh(f"{KUBECTL} get nodes -o json"))["items"]
+        nodes = cluster_nodes(sh)
         if name not in {n["metadata"]["name"] for n in nodes}:
             self.log.say(f"node: {name} is not in the cluster; nothing to drain")
             return

@@ -134,3 +134,10 @@ def shells(
 def control_plane(inv: Inventory, config: ClusterConfig, error=RemoteFailed):
     """A shell on the control-plane node."""
     return shells(inv, {"control-plane": config.control_plane.name}, error)
+
+
+def cluster_nodes(sh: Shell) -> list[dict]:
+    """The cluster's Node objects, as the control plane's kubectl gives them."""
+    import json
+
+    return json.loads(sh(f"{KUBECTL} get nodes -o json"))["items"]

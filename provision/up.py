@@ -164,11 +164,10 @@ class Up:
         first. The control plane, or a worker whose volumes held data, is refused
         before anything changes: that data went with the machine, and a backup
         brings it back."""
-        import json
 
         from provision.addons.held import held_on
         from provision.errors import DataGuard
-        from provision.remote import KUBECTL, control_plane
+        from provision.remote import KUBECTL, cluster_nodes, control_plane
 
         if self.machines.provider == "ssh" or not (self.inv.state_dir / "kubeconfig").exists():
             return
@@ -190,7 +189,7 @@ class Up:
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
             # a node the cluster never had (added to cluster.yml by hand) is new, not gone
-            nodes = json.loads(sh(f"{KUBECTL} get nodes -o json"))["items"]
+            nodes = cluster_nodes(sh)
             known = {n["metadata"]["name"] for n in nodes}
             gone = [n for n in gone if n in known]
             if not gone:

@@ -140,7 +140,7 @@ class Upgrade:
     def check_cluster(self, resuming: bool) -> None:
         """Every node Ready at the running release or the target, the skew policy kept,
         and (unless an unfinished upgrade is resumed) every verify check green."""
-        from provision.remote import KUBECTL, control_plane
+        from provision.remote import KUBECTL, cluster_nodes, control_plane
 
         if not (self.inv.state_dir / "kubeconfig").exists():
             raise UsageError(
@@ -149,7 +149,7 @@ class Upgrade:
             )
         with control_plane(self.inv, self.config) as on:
             sh = on["control-plane"]
-            nodes = json.loads(sh(f"{KUBECTL} get nodes -o json"))["items"]
+            nodes = cluster_nodes(sh)
             server = json.loads(sh(f"{KUBECTL} get --raw /version"))["gitVersion"]
         problems = check_skew(nodes, server, self.current, self.target)
         names = {n["metadata"]["name"] for n in nodes}

@@ -171,12 +171,14 @@ def compare(before: dict, after: dict, token: str) -> list[str]:
     return out
 
 
-class Drill:
-    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
-        self.inv = inv
-        self.config = config
-        self.log = log
-        self.result = DrillResult()
+class _Drill:
+    """What both drills do: timed stages, the markers and their measures on the
+    running lab, and the same measures compared once it went through its ordeal."""
+
+    inv: Inventory
+    config: ClusterConfig
+    log: RunLog
+    result: DrillResult
 
     def _stage(self, name: str, fn) -> None:
         self.log.say(f"==> drill: {name}", style="bold")
@@ -187,22 +189,58 @@ class Drill:
             self.result.stages[name] = round(time.monotonic() - start, 1)
         self.log.say(f"<== drill: {name} done in {self.result.stages[name]:.1f} s", style="green")
 
-    def before(self) -> None:
-        """Markers and measures on the running lab, then its backup."""
-        from provision.backup.take import Backup
-
+    def _markers(self) -> None:
+        """The stage `markers`: written, then everything the drill compares measured."""
         self.result.token = secrets.token_hex(8)
 
-        def markers() -> None:
+        def write() -> None:
             with control_plane(self.inv, self.config) as on:
                 m = Measures(on["control-plane"], self.config)
                 m.write(self.result.token)
                 self.result.before = m.measure()
 
+        self._stage("markers", write)
+
+    def _compare(self, config: ClusterConfig, failed: str) -> None:
+        """The stage `compare`: measured again on the lab as `config` makes it; a
+        DrillFailed("<failed>: N differences ...") naming each difference."""
+
+        def check() -> None:
+            with control_plane(self.inv, config) as on:
+                self.result.after = Measures(on["control-plane"], config).measure()
+            self.result.differences = compare(
+                self.result.before, self.result.after, self.result.token
+            )
+            for line in self.result.differences:
+                self.log.say(f"  drill: DIFFERS {line}", style="red")
+            if self.result.differences:
+                raise DrillFailed(f"{failed}: {len(self.result.differences)} differences")
+            counts = self.result.after["counts"]
+            self.log.say(
+                f"drill: every marker kept, {sum(counts.values())} objects of "
+                f"{len(counts)} kinds as before, MySQL checksum "
+                f"{self.result.after.get('mysql_checksum', '-')}",
+                style="bold green",
+            )
+
+        self._stage("compare", check)
+
+
+class Drill(_Drill):
+    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+        self.inv = inv
+        self.config = config
+        self.log = log
+        self.result = DrillResult()
+
+    def before(self) -> None:
+        """Markers and measures on the running lab, then its backup."""
+        from provision.backup.take import Backup
+
         def backup() -> None:
             self.result.archive = str(Backup(self.inv, self.config, self.log).run())
 
-        self._stage("markers", markers)
+        self._markers()
         self._stage("backup", backup)
 
     def after(self) -> None:
@@ -215,29 +253,7 @@ class Drill:
                 Path(self.result.archive), force=False
             ),
         )
-
-        def check() -> None:
-            with control_plane(self.inv, self.config) as on:
-                self.result.after = Measures(on["control-plane"], self.config).measure()
-            self.result.differences = compare(
-                self.result.before, self.result.after, self.result.token
-            )
-            for line in self.result.differences:
-                self.log.say(f"  drill: DIFFERS {line}", style="red")
-            if self.result.differences:
-                raise DrillFailed(
-                    f"restore drill: {len(self.result.differences)} differences "
-                    "between the lab backed up and the lab restored"
-                )
-            counts = self.result.after["counts"]
-            self.log.say(
-                f"drill: every marker back, {sum(counts.values())} objects of "
-                f"{len(counts)} kinds as before, MySQL checksum "
-                f"{self.result.after.get('mysql_checksum', '-')}",
-                style="bold green",
-            )
-
-        self._stage("compare", check)
+        self._compare(self.config, "restore drill: the lab backed up and the lab restored")
 
 
 def previous_release(held: list[str], current: str) -> str | None:
@@ -252,7 +268,7 @@ def previous_release(held: list[str], current: str) -> str | None:
     return ".".join(map(str, max(fits))) if fits else None
 
 
-class UpgradeDrill:
+class UpgradeDrill(_Drill):
     """The upgrade drill of `provision rebuild --upgrade-drill`: the lab made at the
     previous release the bundle holds, the restore drill's markers put in, `provision
     upgrade` to the pinned release, verify, and the same measures compared. Each stage
@@ -284,19 +300,8 @@ class UpgradeDrill:
         self.config = at_kubernetes(inv.cluster_file, previous)  # the lab as it starts
         self.result = DrillResult(kind=f"upgrade {previous} -> {self.target}")
 
-    def _stage(self, name: str, fn) -> None:
-        Drill._stage(self, name, fn)  # type: ignore[arg-type]
-
     def markers(self) -> None:
-        self.result.token = secrets.token_hex(8)
-
-        def write() -> None:
-            with control_plane(self.inv, self.config) as on:
-                m = Measures(on["control-plane"], self.config)
-                m.write(self.result.token)
-                self.result.before = m.measure()
-
-        self._stage("markers", write)
+        self._markers()
 
     def upgrade(self) -> None:
         from provision.upgrade import Upgrade
@@ -312,24 +317,7 @@ class UpgradeDrill:
     def compare(self) -> None:
         from provision.config.load import load
 
-        def check() -> None:
-            config = load(self.inv.cluster_file)
-            with control_plane(self.inv, config) as on:
-                self.result.after = Measures(on["control-plane"], config).measure()
-            self.result.differences = compare(
-                self.result.before, self.result.after, self.result.token
-            )
-            for line in self.result.differences:
-                self.log.say(f"  drill: DIFFERS {line}", style="red")
-            if self.result.differences:
-                raise DrillFailed(
-                    f"upgrade drill: {len(self.result.differences)} differences between "
-                    f"the lab at {self.previous} and the lab upgraded to {self.target}"
-                )
-            self.log.say(
-                f"drill: {self.previous} -> {self.target}: every marker kept, MySQL checksum "
-                f"{self.result.after.get('mysql_checksum', '-')}",
-                style="bold green",
-            )
-
-        self._stage("compare", check)
+        self._compare(
+            load(self.inv.cluster_file),  # the lab as the upgrade left it: the pinned release
+            f"upgrade drill: the lab at {self.previous} and the lab upgraded to {self.target}",
+        )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provision.errors import ProvisionError
-from provision.remote import KUBECTL
+from provision.remote import KUBECTL, cluster_nodes
 
 NS = "addons"
 
@@ -41,7 +41,7 @@ def token() -> str:
 
 
 def nodes_ready(sh) -> str:
-    nodes = json.loads(sh(f"{KUBECTL} get nodes -o json"))["items"]
+    nodes = cluster_nodes(sh)
     not_ready = [
         n["metadata"]["name"]
         for n in nodes
