@@ -1,5 +1,5 @@
 """The e2e suite's labs, never the user's: one lab made from the default lab's config
-for the whole session (test_up.py makes it with `rebuild --restore-drill`; the
+for the whole session (test_up.py makes it with `rebuild`; the
 operations, backup and restore tests, and the ops tier's test_node_changes.py, make
 it with `up` when they run without it), and the cri-dockerd lab, made and destroyed
 by test_cri_docker.py (ops tier). Both are destroyed when the session ends."""

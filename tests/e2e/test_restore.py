@@ -4,7 +4,7 @@ own are refused with nothing changed; `node reset cp1 --backup FILE` starts the
 control plane again on that archive, and that cluster comes back (the objects of
 the archive, not one made after it; the data on the workers; the workers without a
 rejoin); no secret in any run log. The restore onto a lab made again is proven on
-this lab by test_up.py (`rebuild --restore-drill`)."""
+this lab by the ops tier's test_nightly.py (`rebuild --restore-drill`)."""
 
 import hashlib
 import json

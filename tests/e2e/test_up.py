@@ -1,12 +1,11 @@
 """End to end on the suite's lab (the default lab's config: every add-on), made by
-the nightly command `provision rebuild --restore-drill`: from no machines to the
-whole stack, markers and a backup, destroyed, made again and restored from that
-backup. Every test below asks the lab that came out of the restore: the control
-plane up, Calico on every node, the workers on their private IPs, pods reaching
-each other across nodes and resolving kubernetes.default (and the join probe
-failing when DNS is down), the drill's MySQL rows, durable queue and objects back,
-the add-ons serving, a second `up` changing nothing, and no join token or
-generated secret in a run log. kubectl runs inside cp1.
+the nightly command `provision rebuild`: from no machines to the whole stack,
+verified, with its report. Every test below asks the lab itself: the control plane
+up, Calico on every node, the workers on their private IPs, pods reaching each
+other across nodes and resolving kubernetes.default (and the join probe failing
+when DNS is down), the add-ons serving, a second `up` changing nothing, and no join
+token or generated secret in a run log. kubectl runs inside cp1. (The restore
+drill, a second build of this lab, runs in the ops tier: test_nightly.py.)
 """
 
 import io
