@@ -92,7 +92,7 @@ class _DirLock:
 
 
 # What a bundle directory holds: a directory with anything else in it is not ours.
-BUNDLE_ENTRIES = frozenset({NAME, "bin", "images", "manifests"})
+BUNDLE_ENTRIES = frozenset({NAME, "bin", "images", "manifests", "releases"})
 
 
 def check_replaceable(bundle: Path) -> None:

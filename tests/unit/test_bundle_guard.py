@@ -33,6 +33,14 @@ def test_missing_empty_and_our_bundle_may_be_replaced(tmp_path):
     check_replaceable(bundle_of_ours(tmp_path / "ours"))
 
 
+def test_a_bundle_with_a_second_release_may_be_replaced(tmp_path):
+    """`bundle build --also` puts another release's binaries under releases/<v>/bin; a
+    later plain build replaces that bundle (CI's cache held one and was refused)."""
+    ours = bundle_of_ours(tmp_path / "ours")
+    (ours / "releases" / "1.34.4" / "bin").mkdir(parents=True)
+    check_replaceable(ours)
+
+
 @pytest.mark.parametrize(
     ("make", "words"),
     [
