@@ -64,7 +64,7 @@ def halt_lab(inv: Inventory, config: ClusterConfig, log: RunLog) -> list[str]:
     from provision.machines.factory import machines_for
 
     machines = machines_for(inv, config, log)
-    if machines.provider == "ssh":
+    if machines.existing:
         return machines.halt()  # refuses: existing hosts are not provision's to stop
     states = {m.name: m.state for m in machines.status()}
     name = config.cluster.name

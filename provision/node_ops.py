@@ -21,6 +21,7 @@ from provision.addons.manifests import NAMESPACE
 from provision.config.edit import add_node, remove_node, replace_config
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard, UsageError
+from provision.machines.base import Machines
 from provision.project import Inventory
 from provision.remote import KUBECTL, cluster_nodes, control_plane
 from provision.runlog import RunLog
@@ -111,12 +112,25 @@ class NodeOps:
             lost = "; ".join(held.values())
             self.log.say(f"node: --force: the data of {lost} is lost", style="red")
 
+    def machines(self) -> Machines:
+        from provision.machines.factory import machines_for
+
+        return machines_for(self.inv, self.config, self.log)
+
     def hosts_ready(self) -> None:
         """Existing hosts: reachable, and sudo without a password, before any change."""
-        if self.config.machines.kind == "ssh":
-            from provision.machines.factory import machines_for
+        machines = self.machines()
+        if machines.existing:
+            machines.up()
 
-            machines_for(self.inv, self.config, self.log).up()
+    def retire(self, name: str, reset_vars: dict | None = None) -> None:
+        """The node's machine out of the lab: one provision made is destroyed; an
+        existing host stays and is reset (kubeadm reset, the runtime's state)."""
+        machines = self.machines()
+        if machines.existing:
+            self._playbook("node-reset.yml", name, reset_vars)
+        else:
+            machines.destroy_one(name)
 
     # -- steps -----------------------------------------------------------------
     def drain_and_delete(self, sh, name: str) -> None:
@@ -164,8 +178,6 @@ class NodeOps:
     def replace(self, name: str, force: bool, backup: Path | None = None) -> None:
         """Drain, remove, destroy and recreate the machine, prepare it, rejoin; the
         add-ons' data it held put back. The control plane: see control_plane()."""
-        from provision.machines.factory import machines_for
-
         if name == self.config.control_plane.name:
             return self.control_plane(name, remake=True, archive=backup)
         self.worker(name)
@@ -175,10 +187,7 @@ class NodeOps:
             kept = self.data_plan(sh, name, force)
             archive = self._backup() if kept else None
             self.drain_and_delete(sh, name)
-        machines = machines_for(self.inv, self.config, self.log)
-        machines.destroy_one(name)
-        if self.config.machines.kind == "ssh":
-            self._playbook("node-reset.yml", name)
+        self.retire(name)
         self._up(REJOIN)
         with control_plane(self.inv, self.config) as on:
             self._wait_ready(on["control-plane"], name)
@@ -217,12 +226,11 @@ class NodeOps:
         parts = read_backup(self.inv, self.config, Path(stages.archive))
 
         def machine() -> None:
-            from provision.machines.factory import machines_for
-
-            if not remake or self.config.machines.kind == "ssh":
-                self._playbook("node-reset.yml", name, {"kube_reset_control_plane": True})
+            reset = {"kube_reset_control_plane": True}
             if remake:
-                machines_for(self.inv, self.config, self.log).destroy_one(name)
+                self.retire(name, reset)
+            else:
+                self._playbook("node-reset.yml", name, reset)
 
         def init() -> None:
             with control_plane(self.inv, self.config) as on:
@@ -281,8 +289,6 @@ class NodeOps:
 
     def remove(self, name: str, force: bool) -> None:
         """Drain, remove from the cluster, destroy the machine, drop it from cluster.yml."""
-        from provision.machines.factory import machines_for
-
         self.worker(name)
         path = self.inv.cluster_file
         text = remove_node(path.read_text(encoding="utf-8"), name, str(path))
@@ -294,9 +300,7 @@ class NodeOps:
             sh = on["control-plane"]
             self.refuse_data_loss(sh, name, force)
             self.drain_and_delete(sh, name)
-        if self.config.machines.kind == "ssh":
-            self._playbook("node-reset.yml", name)
-        machines_for(self.inv, self.config, self.log).destroy_one(name)
+        self.retire(name)
         self.config = replace_config(path, text)
         self.log.say(f"node: {name} removed from {path}")
         self._up(("machines",))  # rewrites the inventory without it

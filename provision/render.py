@@ -15,7 +15,7 @@ from provision.config.model import ClusterConfig
 from provision.files import private_dir, write_state
 from provision.inventory import build_hosts
 from provision.machines.base import SshEndpoint, static_endpoints
-from provision.machines.spec import machines_spec
+from provision.machines.providers import provider_class
 from provision.playbooks.kubeadm import kubeadm_config
 
 
@@ -31,7 +31,7 @@ def render_all(
     files = {
         "hosts.yml": yaml.safe_dump(hosts, sort_keys=False),
         "kubeadm-config.yaml": kubeadm_config(config, provider, source),
-        "machines.json": json.dumps(machines_spec(config, provider), indent=2) + "\n",
+        "machines.json": json.dumps(provider_class(provider).static_spec(config), indent=2) + "\n",
         **{f"addons/{n}": text for n, text in render_manifests(config, source).items()},
     }
     written = []

@@ -98,7 +98,7 @@ class Up:
         self.preflight()
         if "machines" in phases and self.check_lost:
             self.lost_machines()
-        if "machines" not in phases and self.machines.provider == "ssh":
+        if "machines" not in phases and self.machines.existing:
             # Existing hosts: reachable with pinned keys and passwordless sudo for the
             # login user, checked before any phase changes anything.
             self.machines.up()
@@ -169,7 +169,7 @@ class Up:
         from provision.errors import DataGuard
         from provision.remote import KUBECTL, cluster_nodes, control_plane
 
-        if self.machines.provider == "ssh" or not (self.inv.state_dir / "kubeconfig").exists():
+        if self.machines.existing or not (self.inv.state_dir / "kubeconfig").exists():
             return
         gone = [m.name for m in self.machines.status() if m.state == "not_created"]
         if not gone:

@@ -73,7 +73,7 @@ class RunCommand(Command):
         if self.locks_lab:
             # a command that changes the lab claims its cluster name (machines are named
             # after it); verify and the bundle's commands use the name, never claim it
-            self.inv.claim_state(self.config.cluster.name, self.config.machines.kind == "vagrant")
+            self.inv.claim_state(self.config.cluster.name, self.config.machines.made_here)
         else:
             self.inv.check_state_dir()
             self.inv.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -10,14 +10,14 @@ class PlanCommand(Command):
 
         from provision.errors import ConfigError
         from provision.machines.provider import choose_provider
-        from provision.machines.vm_checks import vm_problems
+        from provision.machines.providers import provider_class
         from provision.phases import PHASES
         from provision.sources import runtime_packages
 
         inv, config = self.inv, self.config
         choice = choose_provider(config)
         provider = choice.provider
-        problems = vm_problems(config, provider)
+        problems = provider_class(provider).host_problems(config)
         if problems:
             raise ConfigError(str(inv.cluster_file), problems)
         out = console()

@@ -37,7 +37,7 @@ class RenderCommand(Command):
             ) from None
         for path in written:
             console().print(f"wrote {path}")
-        if endpoints is None and self.config.machines.kind == "vagrant":
+        if endpoints is None and self.config.machines.made_here:
             console().print(
                 "hosts.yml: no machines made yet: the SSH endpoints are the config's node "
                 "addresses; `provision up` writes Vagrant's (its user and ports)"

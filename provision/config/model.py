@@ -103,6 +103,11 @@ class Machines(Strict):
     )
     ssh: SshAccess | None = Field(None, description="how to reach existing hosts (kind: ssh)")
 
+    @property
+    def made_here(self) -> bool:
+        """provision makes these machines (Vagrant), rather than reaching existing hosts."""
+        return self.kind == "vagrant"
+
 
 class Node(Strict):
     name: Name = Field(description="node name: lower-case letters, digits, - (a DNS label)")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from provision.config.model import ClusterConfig
 from provision.files import read_json, refuse
+from provision.machines.base import Machines
 from provision.machines.provider import resolve_provider
+from provision.machines.providers import PROVIDERS, provider_class
 from provision.project import Inventory
 from provision.runlog import RunLog
-
-# What machines.json may name: the Vagrant providers, and existing hosts.
-PROVIDERS = ("virtualbox", "libvirt", "docker", "ssh")
 
 
 def recorded_provider(inv: Inventory) -> str | None:
@@ -20,18 +19,16 @@ def recorded_provider(inv: Inventory) -> str | None:
     data = read_json(path, SPEC, fix=spec_fix(path))
     if data is None or "provider" not in data:
         return None
-    if data["provider"] not in PROVIDERS:
+    if not isinstance(data["provider"], str) or data["provider"] not in PROVIDERS:
         problem = f"its provider is none of {', '.join(PROVIDERS)}"
         raise refuse(path, SPEC, problem, spec_fix(path))
     return data["provider"]
 
 
-def machines_for(inv: Inventory, config: ClusterConfig, log: RunLog, provider: str | None = None):
+def machines_for(
+    inv: Inventory, config: ClusterConfig, log: RunLog, provider: str | None = None
+) -> Machines:
+    """The lab's machines: the provider machines.json records (the machines were
+    made with it), else the one the config chooses on this host."""
     provider = provider or recorded_provider(inv) or resolve_provider(config)
-    if provider == "ssh":
-        from provision.machines.ssh_hosts import SshHosts
-
-        return SshHosts(config, inv.dir, log)
-    from provision.machines.vagrant import VagrantMachines
-
-    return VagrantMachines(inv, config, provider, log)
+    return provider_class(provider).for_lab(inv, config, log)

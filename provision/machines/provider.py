@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from provision.config.model import ClusterConfig
 from provision.machines.kvm import KvmProbe, host_probe
 
-CONTAINER_PROVIDERS = {"docker"}
-
 
 @dataclass(frozen=True)
 class ProviderChoice:
@@ -128,7 +126,3 @@ def choose_provider(
 def resolve_provider(config: ClusterConfig, facts: Callable[[], HostFacts] = host_facts) -> str:
     """The provider in use: 'ssh' for existing hosts, else the Vagrant provider."""
     return choose_provider(config, facts).provider
-
-
-def nodes_are_containers(provider: str) -> bool:
-    return provider in CONTAINER_PROVIDERS

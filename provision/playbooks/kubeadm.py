@@ -4,7 +4,7 @@ and the facts about the CRI that every playbook needs (variables.py)."""
 from __future__ import annotations
 
 from provision.config.model import ClusterConfig
-from provision.machines.provider import nodes_are_containers
+from provision.machines.providers import provider_class
 from provision.templates import Token, environment
 
 # The kubelet's one CRI socket, by runtime.cri.
@@ -27,7 +27,7 @@ def _env():
 
 
 def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.yml") -> str:
-    containers = nodes_are_containers(provider)
+    containers = provider_class(provider).containers
     mirror = config.registry.mirror.rstrip("/")
     return (
         _env()
@@ -53,19 +53,11 @@ def kubeadm_config(config: ClusterConfig, provider: str, source: str = "cluster.
 # them there; the InitConfiguration names it) when its probes must be more patient.
 KUBEADM_PATCHES = "/etc/kubernetes/provision-patches"
 
-# VMs under QEMU's software emulation (no KVM) start pods several times slower:
-# the roles' waits for nodes, pods and the API server are this many times longer.
-EMULATED_WAIT_SCALE = 4
-
 
 def wait_scale(config: ClusterConfig, provider: str | None = None) -> int:
-    """EMULATED_WAIT_SCALE for a libvirt lab where KVM does not work, else 1."""
-    if config.machines.kind != "vagrant":
-        return 1
+    """How many times longer the roles' waits are on this lab's machines (its
+    provider's wait_scale: VMs under software emulation start pods several times
+    slower)."""
     from provision.machines.provider import resolve_provider
 
-    if (provider or resolve_provider(config)) != "libvirt":
-        return 1
-    from provision.machines.kvm import host_probe
-
-    return 1 if host_probe().driver == "kvm" else EMULATED_WAIT_SCALE
+    return provider_class(provider or resolve_provider(config)).wait_scale()

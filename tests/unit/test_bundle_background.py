@@ -177,6 +177,9 @@ def test_ctrl_c_stops_the_background_command(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as a terminal's Ctrl-C finds it: a runner that started the tests in the
+        # background (SIGINT ignored, inherited) would make Python ignore it too
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     sleeper = int(wait_for(pids))
     proc.send_signal(signal.SIGINT)

@@ -75,7 +75,7 @@ def test_validate_and_doctor_count_the_same_addon_memory():
     """validate_only parts are never created: neither validate nor doctor counts them."""
     from provision.config import compat
     from provision.config.model import ClusterConfig
-    from provision.doctor import needed_memory_mb
+    from provision.machines.providers.docker import DockerMachines
 
     data = yaml.safe_load(LAB.read_text())
     full = ClusterConfig.model_validate(data)
@@ -87,7 +87,7 @@ def test_validate_and_doctor_count_the_same_addon_memory():
         parts.values()
     )
     assert counted > 0
-    assert needed_memory_mb(full, "docker") - needed_memory_mb(light, "docker") == counted
+    assert DockerMachines.needed_memory_mb(full) - DockerMachines.needed_memory_mb(light) == counted
 
 
 def test_a_list_written_without_indent_is_edited_in_its_own_style(tmp_path):

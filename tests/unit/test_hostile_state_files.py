@@ -30,8 +30,8 @@ from provision.config.load import load_text
 from provision.errors import BundleError, UsageError
 from provision.files import MAX_DEPTH, read_json, read_small
 from provision.machines.factory import recorded_provider
-from provision.machines.ssh_hosts import SshHosts
-from provision.machines.vagrant import VagrantMachines
+from provision.machines.providers.docker import DockerMachines
+from provision.machines.providers.existing import SshHosts
 from provision.phase_state import PhaseState, config_hash
 from provision.project import _read_owner, resolve_inventory
 from provision.rebuild import Rebuild
@@ -218,9 +218,7 @@ READERS = {
     ),
     "machines.json docker": (
         "machines.json",
-        lambda d: VagrantMachines(SimpleNamespace(state_dir=d), None, "docker", None)._recorded(
-            "image"
-        ),
+        lambda d: DockerMachines(SimpleNamespace(state_dir=d), None, None)._recorded("image"),
         UsageError,
     ),
     "secrets": ("secrets/addons.json", _secrets, UsageError),

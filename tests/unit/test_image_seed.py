@@ -8,8 +8,8 @@ import pytest
 
 from provision.bundle.manifest import Artifact, write_manifest
 from provision.errors import HostError
+from provision.machines.providers.docker import docker_create_args, node_store_args
 from provision.machines.seed import plan_seed, store_volume
-from provision.machines.vagrant import docker_create_args, node_store_args
 
 K8S = "1.35.4"
 

@@ -11,8 +11,9 @@ import yaml
 
 from provision.config import load
 from provision.machines import node_image
-from provision.machines.ssh_hosts import NoPasswordlessSudo, SshHosts, as_root, sudo_problem
-from provision.machines.vagrant import docker_create_args
+from provision.machines.providers.docker import docker_create_args
+from provision.machines.providers.existing import SshHosts
+from provision.machines.ssh_hosts import NoPasswordlessSudo, as_root, sudo_problem
 from provision.runlog import RunLog
 
 COMMAND = 'echo \'{"a": 1}\' | grep -c a; echo "$HOME" >/dev/null'

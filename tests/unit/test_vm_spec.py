@@ -8,8 +8,10 @@ import pytest
 import yaml
 
 from provision.config.load import load_text
-from provision.machines import vm_checks
-from provision.machines.spec import machines_spec
+from provision.machines.providers import libvirt, virtualbox
+from provision.machines.providers.docker import DockerMachines
+from provision.machines.providers.libvirt import LibvirtMachines
+from provision.machines.providers.virtualbox import VirtualBoxMachines
 
 
 def config(data: dict):
@@ -27,19 +29,22 @@ def config(data: dict):
 def test_netmask_is_dotted(lab, subnet, mask, ip):
     lab["network"]["node_subnet"] = subnet
     lab["nodes"] = [dict(lab["nodes"][0], ip=ip)]
-    spec = machines_spec(config(lab), "libvirt")
+    spec = LibvirtMachines.static_spec(config(lab), driver="kvm")
     assert spec["netmask"] == mask
     assert spec["prefixlen"] == IPv4Network(subnet).prefixlen
 
 
 def test_libvirt_settings_per_cluster_and_driver(lab):
-    spec = machines_spec(config(lab), "libvirt", libvirt_driver="qemu")
+    spec = LibvirtMachines.static_spec(config(lab), driver="qemu")
     assert spec["libvirt"] == {
         "driver": "qemu",
         "default_prefix": "lab-",
         "network_name": "lab-nodes",
     }
-    assert spec["boot_timeout"] > machines_spec(config(lab), "libvirt")["boot_timeout"]
+    kvm = LibvirtMachines.static_spec(config(lab), driver="kvm")
+    assert spec["boot_timeout"] > kvm["boot_timeout"]
+    assert spec["halt_timeout"] > kvm["halt_timeout"]
+    assert "libvirt" not in DockerMachines.static_spec(config(lab))
 
 
 def no_host_addresses():
@@ -48,16 +53,15 @@ def no_host_addresses():
 
 def test_virtualbox_range(lab):
     c = config(lab)
-    assert vm_checks.vm_problems(c, "virtualbox", addresses=no_host_addresses) == []
+    assert VirtualBoxMachines.host_problems(c, addresses=no_host_addresses) == []
     lab["network"]["node_subnet"] = "10.20.0.0/24"
     lab["nodes"] = [dict(n, ip=f"10.20.0.{10 + i}") for i, n in enumerate(lab["nodes"])]
     c = config(lab)
-    problems = vm_checks.vm_problems(c, "virtualbox", addresses=no_host_addresses)
+    problems = VirtualBoxMachines.host_problems(c, addresses=no_host_addresses)
     assert [p.path for p in problems] == ["network.node_subnet"]
     assert "networks.conf" in problems[0].fix
-    allowed = vm_checks.vm_problems(
+    allowed = VirtualBoxMachines.host_problems(
         c,
-        "virtualbox",
         vbox_ranges=lambda: [IPv4Network("10.0.0.0/8")],
         addresses=no_host_addresses,
     )
@@ -66,9 +70,9 @@ def test_virtualbox_range(lab):
 
 def test_vbox_networks_conf(tmp_path):
     conf = tmp_path / "networks.conf"
-    assert vm_checks.vbox_allowed_ranges(conf) == vm_checks.VBOX_DEFAULT_RANGES
+    assert virtualbox.vbox_allowed_ranges(conf) == virtualbox.VBOX_DEFAULT_RANGES
     conf.write_text("# comment\n* 10.0.0.0/8 192.168.0.0/16\n* 2001::/64\n")
-    assert vm_checks.vbox_allowed_ranges(conf) == (
+    assert virtualbox.vbox_allowed_ranges(conf) == (
         IPv4Network("10.0.0.0/8"),
         IPv4Network("192.168.0.0/16"),
     )
@@ -77,9 +81,9 @@ def test_vbox_networks_conf(tmp_path):
 def test_libvirt_management_network(lab):
     lab["network"]["node_subnet"] = "192.168.120.0/23"
     lab["nodes"] = [dict(n, ip=f"192.168.120.{10 + i}") for i, n in enumerate(lab["nodes"])]
-    problems = vm_checks.vm_problems(config(lab), "libvirt", addresses=no_host_addresses)
-    assert any("192.168.121.0/24" in p.message for p in problems)
-    assert vm_checks.vm_problems(config(lab), "docker", addresses=no_host_addresses) == []
+    problems = LibvirtMachines.host_problems(config(lab), addresses=no_host_addresses)
+    assert any(str(libvirt.LIBVIRT_MANAGEMENT) in p.message for p in problems)
+    assert DockerMachines.host_problems(config(lab)) == []
 
 
 def test_host_interface_collision(lab):
@@ -91,17 +95,17 @@ def test_host_interface_collision(lab):
     def own_bridge():
         return [("virbr1", IPv4Interface("192.168.56.1/24"))]
 
-    problems = vm_checks.vm_problems(c, "libvirt", addresses=addresses)
+    problems = LibvirtMachines.host_problems(c, addresses=addresses)
     assert ["eth0" in p.message for p in problems] == [True]
-    assert vm_checks.vm_problems(c, "libvirt", addresses=own_bridge) == []
+    assert LibvirtMachines.host_problems(c, addresses=own_bridge) == []
 
 
 def test_offline_box_is_libvirt_only(lab):
     lab["machines"]["box"] = "provision/bookworm"
     c = config(lab)
-    problems = vm_checks.vm_problems(c, "virtualbox", addresses=no_host_addresses)
+    problems = VirtualBoxMachines.host_problems(c, addresses=no_host_addresses)
     assert [p.path for p in problems] == ["machines.box"]
-    assert vm_checks.vm_problems(c, "libvirt", addresses=no_host_addresses) == []
+    assert LibvirtMachines.host_problems(c, addresses=no_host_addresses) == []
 
 
 def test_box_carries_what_the_node_roles_install():

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from provision.config import load
+from provision.machines.providers import provider_class
 from provision.machines.vagrant import VagrantMachines
 from provision.project import Inventory
 from provision.runlog import RunLog
@@ -31,7 +32,8 @@ pytestmark = pytest.mark.vm
 def machines(tmp_path, monkeypatch, provider: str, cluster_file: Path = LAB) -> VagrantMachines:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     inv = Inventory(cluster_file.parent.name, cluster_file.parent, ROOT, cluster_file)
-    m = VagrantMachines(inv, load(cluster_file), provider, RunLog(inv.state_dir, "test"))
+    m = provider_class(provider)(inv, load(cluster_file), RunLog(inv.state_dir, "test"))
+    assert isinstance(m, VagrantMachines)
     m.write_spec()
     return m
 
