@@ -90,20 +90,22 @@ class SshHosts(Machines):
         """Check every host before anything changes: reachable with its pinned host
         key, and root reachable from the login user without a password."""
         states = dict(self._probe_all(sudo=True))
-        unreachable = {n: s for n, s in states.items() if s.startswith("unreachable")}
+
+        def listed(pick) -> str:
+            return "\n".join(f"  {n}: {s}" for n, s in states.items() if pick(s))
+
+        unreachable = listed(lambda s: s.startswith("unreachable"))
         if unreachable:
-            lines = "\n".join(f"  {n}: {s}" for n, s in unreachable.items())
             raise UnreachableHost(
-                f"existing hosts not reachable with pinned host keys:\n{lines}\n"
+                f"existing hosts not reachable with pinned host keys:\n{unreachable}\n"
                 f"  fix: check address, user and key in the config, and add each host's key to "
                 f"{self.access.known_hosts} (e.g. ssh-keyscan, checked against the host's console)"
             )
-        no_sudo = {n: s for n, s in states.items() if s != "running"}
+        no_sudo = listed(lambda s: s != "running")
         if no_sudo:
-            lines = "\n".join(f"  {n}: {s}" for n, s in no_sudo.items())
             raise NoPasswordlessSudo(
                 f"existing hosts where {self.access.user} cannot run commands as root without "
-                f"a password (provision runs every change through `sudo -n`):\n{lines}\n"
+                f"a password (provision runs every change through `sudo -n`):\n{no_sudo}\n"
                 f"  nothing was changed\n  fix: {sudo_fix(self.access.user)}"
             )
         how = "as root" if self.access.user == "root" else f"as {self.access.user}, sudo ok"

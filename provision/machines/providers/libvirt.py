@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Network
 from typing import ClassVar
 
 from provision.config.model import ClusterConfig
 from provision.errors import Problem
 from provision.machines.base import Check
 from provision.machines.kvm import host_probe
-from provision.machines.providers.vm import VmMachines, host_addresses
+from provision.machines.providers.vm import VmMachines
 
 # vagrant-libvirt's management network (eth0 of every VM): the node subnet must
 # not overlap it.
@@ -92,11 +92,7 @@ class LibvirtMachines(VmMachines):
         ]
 
     @classmethod
-    def host_problems(
-        cls,
-        config: ClusterConfig,
-        addresses: Callable[[], list[tuple[str, IPv4Interface]]] = host_addresses,
-    ) -> list[Problem]:
+    def own_problems(cls, config: ClusterConfig, **probes: Callable) -> list[Problem]:
         problems = []
         subnet = config.network.node_subnet
         if subnet.overlaps(LIBVIRT_MANAGEMENT):
@@ -107,7 +103,7 @@ class LibvirtMachines(VmMachines):
                     "pick another node subnet, e.g. 192.168.58.0/24",
                 )
             )
-        return problems + super().host_problems(config, addresses)
+        return problems
 
     def prepare(self) -> None:
         self.check_host()

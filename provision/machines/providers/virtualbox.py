@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from ipaddress import IPv4Interface, IPv4Network, ip_network
+from ipaddress import IPv4Network, ip_network
 from pathlib import Path
 from typing import ClassVar
 
@@ -15,7 +15,7 @@ from provision.config.model import ClusterConfig
 from provision.errors import Problem
 from provision.machines.base import Check
 from provision.machines.box import OFFLINE_BOX
-from provision.machines.providers.vm import VmMachines, host_addresses
+from provision.machines.providers.vm import VmMachines
 
 VBOX_DEFAULT_RANGES = (IPv4Network("192.168.56.0/21"),)
 VBOX_NETWORKS_CONF = Path("/etc/vbox/networks.conf")
@@ -69,11 +69,11 @@ class VirtualBoxMachines(VmMachines):
         ]
 
     @classmethod
-    def host_problems(
+    def own_problems(
         cls,
         config: ClusterConfig,
-        addresses: Callable[[], list[tuple[str, IPv4Interface]]] = host_addresses,
         vbox_ranges: Callable[[], Iterable[IPv4Network]] = vbox_allowed_ranges,
+        **probes: Callable,
     ) -> list[Problem]:
         problems = []
         subnet = config.network.node_subnet
@@ -96,4 +96,4 @@ class VirtualBoxMachines(VmMachines):
                     "use a VirtualBox box (e.g. debian/bookworm64), or provider: libvirt",
                 )
             )
-        return problems + super().host_problems(config, addresses)
+        return problems

@@ -37,12 +37,20 @@ def host_addresses() -> list[tuple[str, IPv4Interface]]:
 
 class VmMachines(VagrantMachines):
     @classmethod
+    def own_problems(cls, config: ClusterConfig, **probes: Callable) -> list[Problem]:
+        """The provider's own problems with the config on this host."""
+        return []
+
+    @classmethod
     def host_problems(
         cls,
         config: ClusterConfig,
         addresses: Callable[[], list[tuple[str, IPv4Interface]]] = host_addresses,
+        **probes: Callable,
     ) -> list[Problem]:
-        problems: list[Problem] = []
+        """The provider's own problems, then a node subnet this host already uses
+        (probes: stand-ins for what the provider asks of this host, in tests)."""
+        problems = cls.own_problems(config, **probes)
         subnet = config.network.node_subnet
         hosts_own = subnet.network_address + 1
         for ifname, iface in addresses():
