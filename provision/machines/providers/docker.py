@@ -124,13 +124,14 @@ class DockerMachines(VagrantMachines):
     # -- this host ---------------------------------------------------------------
     @classmethod
     def host_checks(cls, config: ClusterConfig) -> list[Check]:
+        client = tool_check("docker", "scripts/host-setup (or apt-get install docker.io)")
         checks = [
             *super().host_checks(config),
-            tool_check("docker", "scripts/host-setup (or apt-get install docker.io)"),
+            client,
             tool_check("debootstrap", "scripts/host-setup (or apt-get install debootstrap)"),
             tool_check("ssh-keygen", "apt-get install openssh-client"),
         ]
-        running = checks[1].ok and engine_running()
+        running = client.ok and engine_running()
         checks.append(
             Check(
                 "Docker engine",

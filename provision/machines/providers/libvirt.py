@@ -47,10 +47,11 @@ class LibvirtMachines(VmMachines):
 
     @classmethod
     def static_spec(cls, config: ClusterConfig, driver: str | None = None) -> dict:
+        from provision.machines.spec import machines_spec
+
         driver = driver or cls.driver()
         name = config.cluster.name
-        spec = super().static_spec(config)
-        spec["boot_timeout"], spec["halt_timeout"] = cls.timeouts(driver)
+        spec = machines_spec(config, cls.provider, *cls.timeouts(driver))
         spec["libvirt"] = {
             "driver": driver,
             "default_prefix": f"{name}-",
