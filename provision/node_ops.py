@@ -22,17 +22,19 @@ from provision.config.edit import add_node, remove_node, replace_config
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard, UsageError
 from provision.machines.base import Machines
+from provision.phases import chosen
 from provision.project import Inventory
 from provision.remote import KUBECTL, cluster_nodes, control_plane
 from provision.runlog import RunLog
 
+# The parts of up's pipeline each operation runs (names checked against it).
 # After a machine is (re)made: the phases that prepare it and join it; each is
 # idempotent, so the other nodes report no change.
-REJOIN = ("machines", "prepare", "runtime", "kubernetes", "join", "addons")
+REJOIN = chosen(("machines", "prepare", "runtime", "kubernetes", "join", "addons"))
 # The control plane made again from a backup: the node phases first, then (once
 # etcd and the PKI are the backup's) kubeadm init, then the rest.
-CP_PREPARE = ("machines", "prepare", "runtime", "kubernetes")
-CP_REST = ("network", "join", "addons")
+CP_PREPARE = chosen(("machines", "prepare", "runtime", "kubernetes"))
+CP_REST = chosen(("network", "join", "addons"))
 # Claims whose data `provision backup` carries and a restore puts back: the
 # add-on, and the part of the backup that holds it.
 BACKED_UP_CLAIMS = {

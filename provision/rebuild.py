@@ -73,9 +73,7 @@ class Rebuild:
             pass  # each failed check is in the report's checks
         except ProvisionError as e:
             failures.append(FailureReport("up", "", "", str(e)))
-        up_passed = not failures and all(
-            up.state.phases.get(n, {}).get("status") == "done" for n in PHASE_NAMES
-        )
+        up_passed = not failures and up.state.all_done(PHASE_NAMES)
         if drill is not None and not drill.result.error:
             if not up_passed:
                 drill.result.error = "the lab was not made again: nothing to restore onto"
@@ -96,17 +94,9 @@ class Rebuild:
                         upgrading.result.error = str(e).splitlines()[0]
                         failures.append(FailureReport("upgrade drill", "", "", str(e)))
                         break
-        recorded = {name: up.state.phases.get(name, {}) for name in PHASE_NAMES}
         phases = [
-            PhaseReport(
-                name,
-                r.get("status", "not run"),
-                r.get("started", ""),
-                r.get("ended", ""),
-                r.get("seconds", 0.0),
-                r.get("error", ""),
-            )
-            for name, r in recorded.items()
+            PhaseReport(name, e.status, e.started, e.ended, e.seconds, e.error)
+            for name, e in ((n, up.state.entry(n)) for n in PHASE_NAMES)
         ]
         drilled = upgrading.result if upgrading else drill.result if drill else None
         if drilled is not None:

@@ -1,23 +1,23 @@
 """`provision up`: run the phases in order, each one real or not run at all.
 
-Phases are listed in phases.py; each has its runner here (a test checks that
-every phase has one).
+The phases and their order are provision/phases/ (one module each); `Up` is the
+runner and the context they run in: the checks before any phase, the resumable
+record (phases.json), and `playbook`, which skips a playbook that converged on
+every node.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
+from functools import partial
 
 from provision.config.model import ClusterConfig
 from provision.doctor import run_checks
 from provision.errors import HostError, UsageError
-from provision.files import write_state
 from provision.inventory import write_inventory
 from provision.machines.factory import machines_for
 from provision.phase_state import PhaseState
-from provision.phases import PHASE_NAMES
-from provision.playbooks.converged import Converged
+from provision.phases import BY_PLAYBOOK, PHASE_NAMES, chosen, phase
+from provision.playbooks.converged import Converged, Why
 from provision.playbooks.result import PlaybookResult
 from provision.playbooks.runner import Playbooks
 from provision.project import Inventory, cli_for
@@ -50,28 +50,9 @@ class Up:
         self.restarted: list[str] = []
         self.restarted_at = 0.0
         self.state = PhaseState.load(inv.state_dir, inv.cluster_file)
-        self.runners: dict[str, Callable[[], PlaybookResult | None]] = {
-            "machines": self.machines_phase,
-            "prepare": lambda: self.playbook("prepare.yml"),
-            "runtime": lambda: self.playbook("runtime.yml"),
-            "kubernetes": lambda: self.playbook("kubernetes.yml"),
-            "control-plane": self.control_plane_phase,
-            "network": self.network_phase,
-            "join": lambda: self.playbook("join.yml"),
-            "addons": self.addons_phase,
-            "verify": self.verify_phase,
-        }
 
     def selected(self, only: list[str] | None) -> list[str]:
-        if not only:
-            return list(PHASE_NAMES)
-        unknown = [p for p in only if p not in PHASE_NAMES]
-        if unknown:
-            raise UsageError(
-                f"unknown phase {', '.join(unknown)}\n"
-                f"  fix: use phases from: {', '.join(PHASE_NAMES)}"
-            )
-        return [p for p in PHASE_NAMES if p in only]
+        return list(chosen(only)) if only else list(PHASE_NAMES)
 
     def plan(self, only: list[str] | None, start_from: str | None) -> list[str]:
         """The phases this run performs: --only, --from, a resume, or all."""
@@ -105,23 +86,12 @@ class Up:
         if "machines" not in phases and self.inv.hosts_file.exists():
             self.refresh_inventory()
         self.state.begin_run(
-            self.log.dir.name, keep=[p for p in self.state.phases if p not in phases]
+            self.log.dir.name, keep=[p for p in self.state.entries if p not in phases]
         )
         timings = []
         for name in phases:
-            start = self.log.elapsed()
-            self.log.say(f"==> phase {name}", style="bold")
-            self.state.started(name)
-            try:
-                self.runners[name]()
-            except BaseException as e:
-                error = str(e) or type(e).__name__
-                self.state.finished(name, self.log.elapsed() - start, error)
-                raise
-            took = self.log.elapsed() - start
-            self.state.finished(name, took)
-            timings.append((name, took))
-            self.log.say(f"<== phase {name} done in {took:.1f} s", style="green")
+            run = partial(phase(name).run, self)
+            timings.append((name, self.state.run_step(name, run, self.log, f"phase {name}")))
         return timings
 
     def preflight(self) -> None:
@@ -220,102 +190,21 @@ class Up:
             self.inv.state_dir / "known_hosts",
         )
 
-    def machines_phase(self) -> None:
-        import time
-
-        self.restarted_at = time.time()
-        self.restarted = self.machines.up()
-        endpoints = self.machines.endpoints()
-        known_hosts = self.inv.state_dir / "known_hosts"
-        write_state(known_hosts, self.machines.known_hosts(endpoints))
-        self.refresh_inventory(endpoints)
-        self.log.say(f"machines: inventory written to {self.inv.hosts_file}")
-
-    def control_plane_phase(self) -> None:
-        from provision.playbooks.kubeadm import kubeadm_config
-
-        state = self.inv.state_dir
-        rendered = state / "kubeadm-config.yaml"
-        write_state(
-            rendered,
-            kubeadm_config(self.config, self.machines.provider, str(self.inv.cluster_file)),
-        )
-        kubeconfig = state / "kubeconfig"
-        if kubeconfig.is_symlink():  # provision's own file: Ansible's fetch and chmod follow one
-            kubeconfig.unlink()
-        self.playbook(
-            "control-plane.yml",
-            {"kubeadm_config_file": str(rendered), "kubeconfig_dest": str(kubeconfig)},
-        )
-        os.chmod(kubeconfig, 0o600)
-        self.log.say(
-            f"control-plane: admin kubeconfig in {kubeconfig} (0600); "
-            f"use `provision kubectl{cli_for(self.inv.name)} -- get nodes`"
-        )
-
-    def network_phase(self) -> None:
-        from provision.playbooks.calico import fitted_manifest
-        from provision.sources import resolve_sources
-
-        sources = resolve_sources(self.config)
-        if sources.artifacts != "bundle":
-            raise UsageError(
-                "the network phase deploys Calico from the offline bundle in this "
-                "version\n  fix: run `provision bundle build` (artifacts.source: "
-                "auto or bundle)"
-            )
-        manifest = fitted_manifest(
-            self.config, sources.bundle_dir, self.inv.state_dir / "calico.yaml"
-        )
-        self.playbook("network.yml", {"calico_manifest_file": str(manifest)})
-
-    def addons_phase(self) -> None:
-        from provision.addons.deploy import AddonsPhase
-
-        AddonsPhase(self.inv, self.config, self.log, self.playbook).run()
-
-    def verify_phase(self) -> None:
-        from provision.verify.run import Verify
-
-        if self.restarted:
-            self.settle()
-        self.verify_results = Verify(self.inv, self.config, self.log).run()
-
-    def settle(self) -> None:
-        """Wait for what the restarted machines ran before they stopped."""
-        from provision.addons.deploy import workloads
-        from provision.addons.manifests import NAMESPACE
-        from provision.playbooks.kubeadm import wait_scale
-        from provision.remote import control_plane
-        from provision.verify.settle import NotSettled, settle
-
-        self.log.say(f"settle: waiting for {', '.join(self.restarted)} to come back")
-        timeout = 600 * wait_scale(self.config, self.machines.provider)
-        with control_plane(self.inv, self.config, error=NotSettled) as sh:
-            settle(
-                sh["control-plane"],
-                self.restarted,
-                # a second's slack: the API records times in whole seconds
-                self.restarted_at - 1,
-                workloads(self.config),
-                NAMESPACE,
-                timeout,
-                self.log.say,
-            )
-
     def playbook(self, name: str, extra: dict | None = None) -> PlaybookResult:
+        owner = BY_PLAYBOOK.get(name)
+        node_local, starts = (owner.node_local, owner.starts) if owner else (False, ())
         digest = self.playbooks.digest(name, extra)
-        decision = self.converged.decide(name, digest)
+        decision = self.converged.decide(name, digest, node_local)
         if not decision.hosts:
             return self.playbooks.converged(name, self.converged.names())
-        if decision.why not in ("--full", "an earlier playbook ran"):
-            self.log.write(f"  {name} runs: {decision.why}")
-        self.converged.ran(name, decision)
+        if decision.why in (Why.NODES, Why.UNREAD):
+            self.log.write(f"  {name} runs: {decision.detail}")
+        self.converged.ran(decision)
         limit = () if decision.every else decision.hosts
         try:
             result = self.playbooks.run(name, hosts=limit, extra=extra)
         except Exception:
             self.converged.unstamp(name, decision.hosts)  # half-run: no old stamp stays
             raise
-        self.converged.stamp(name, digest, decision.hosts)
+        self.converged.stamp(name, digest, decision.hosts, starts)
         return result

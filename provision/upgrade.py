@@ -190,7 +190,7 @@ class Upgrade:
         stages = self.stages = Stages.begin(
             self.inv.state_dir, self.operation(), self.log, "the backup is not taken again"
         )
-        resuming = bool(stages.stages)
+        resuming = bool(stages.entries)
         self.archive = stages.archive
         if not resuming and self.current == self.target:
             self.log.say(f"upgrade: the lab runs Kubernetes {self.target} already; nothing to do")

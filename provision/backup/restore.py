@@ -131,7 +131,7 @@ class Restore:
         cp_name = self.config.control_plane.name
         with shells(self.inv, names) as on:
             cp = on[cp_name]
-            if not stages.stages:
+            if not stages.entries:
                 own = own_objects(cp)
                 if own and not force:
                     stages.finish()

@@ -10,18 +10,19 @@ A killed or failed operation leaves its record; running the same operation again
 resumes it at the first stage not done, with the same archive (a control plane
 is never backed up again half-made). Another operation is refused until the
 recorded one is finished. The record is removed when the last stage is done.
+Its stages run through the one runner of provision/record.py, as up's phases do.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeGuard
+from typing import ClassVar, TypeGuard
 
 from provision.errors import UsageError
-from provision.files import read_record, refuse, write_state
+from provision.files import read_record, refuse
+from provision.record import Record, entries_ok
 from provision.runlog import RunLog
 
 FILE = "operation.json"
@@ -30,18 +31,10 @@ WHAT = "the record of an unfinished operation"
 
 def _is_record(data: object) -> TypeGuard[dict]:
     """The shape save() writes (the fields begin, done and timings use)."""
-    if not isinstance(data, dict):
-        return False
-    stages = data.get("stages", {})
     return (
-        all(isinstance(data.get(k, ""), str) for k in ("operation", "archive", "run"))
-        and isinstance(stages, dict)
-        and all(
-            isinstance(s, dict)
-            and isinstance(s.get("seconds", 0.0), int | float)
-            and not isinstance(s.get("seconds"), bool)
-            for s in stages.values()
-        )
+        isinstance(data, dict)
+        and all(isinstance(data.get(k, ""), str) for k in ("operation", "archive", "run"))
+        and entries_ok(data.get(Stages.KEY, {}))
     )
 
 
@@ -50,12 +43,11 @@ class UnfinishedOperation(UsageError):
 
 
 @dataclass
-class Stages:
-    path: Path
-    operation: str
+class Stages(Record):
+    KEY: ClassVar[str] = "stages"
+
+    operation: str = ""
     archive: str = ""
-    run: str = ""
-    stages: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def begin(cls, state_dir: Path, operation: str, log: RunLog, resume_hint: str) -> Stages:
@@ -69,7 +61,7 @@ class Stages:
         if not _is_record(data):
             raise refuse(path, WHAT, "not the record provision writes", fix)
         if data and data.get("operation") != operation:
-            if not data.get("stages"):
+            if not data.get(cls.KEY):
                 # refused or stopped before its first stage: nothing to resume or lose
                 log.say(f"{operation}: dropping {path} ({data.get('operation')} never began)")
                 path.unlink()
@@ -81,11 +73,11 @@ class Stages:
                     + (f" (it resumes with {data['archive']})" if data.get("archive") else "")
                     + f", or give it up: `rm {path}` (the lab may then need a rebuild)"
                 )
-        stages = cls(path, operation)
+        stages = cls(path, operation=operation)
         if data:
             stages.archive = data.get("archive", "")
-            stages.stages = data.get("stages", {})
-            done = [n for n, s in stages.stages.items() if s.get("status") == "done"]
+            stages.entries = data.get(cls.KEY, {})
+            done = [n for n in stages.entries if stages.done(n)]
             log.say(
                 f"{operation}: resuming the run {data.get('run', '?')} left unfinished"
                 + (f" (done: {', '.join(done)})" if done else "")
@@ -98,44 +90,15 @@ class Stages:
             # refused before any stage ran leaves none behind
         return stages
 
-    def done(self, name: str) -> bool:
-        return self.stages.get(name, {}).get("status") == "done"
-
     def step(self, name: str, fn: Callable[[], object], log: RunLog) -> None:
         """Run one stage unless the record has it done; record how it ended."""
         if self.done(name):
             log.say(f"  {name}: done in an earlier run")
             return
-        start = log.elapsed()
-        log.say(f"==> {self.operation}: {name}", style="bold")
-        self.stages[name] = {"status": "running"}
-        self.save()
-        try:
-            fn()
-        except BaseException as e:
-            self.stages[name] = {
-                "status": "failed",
-                "seconds": round(log.elapsed() - start, 1),
-                "error": (str(e) or type(e).__name__).splitlines()[0][:300],
-            }
-            self.save()
-            raise
-        took = round(log.elapsed() - start, 1)
-        self.stages[name] = {"status": "done", "seconds": took}
-        self.save()
-        log.say(f"<== {self.operation}: {name} done in {took:.1f} s", style="green")
-
-    def timings(self) -> list[tuple[str, float]]:
-        return [(n, s.get("seconds", 0.0)) for n, s in self.stages.items()]
+        self.run_step(name, fn, log, f"{self.operation}: {name}")
 
     def finish(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def save(self) -> None:
-        data = {
-            "operation": self.operation,
-            "archive": self.archive,
-            "run": self.run,
-            "stages": self.stages,
-        }
-        write_state(self.path, json.dumps(data, indent=2) + "\n")
+    def fields(self) -> dict:
+        return {"operation": self.operation, "archive": self.archive}

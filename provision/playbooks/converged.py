@@ -24,6 +24,7 @@ import shlex
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 import yaml
@@ -34,14 +35,10 @@ from provision.runlog import RunLog
 
 STAMP_DIR = "/var/lib/provision/converged"
 # The services a stamp can name: those the node playbooks start and keep running.
+# Which playbook starts which is the phase's fact (`Phase.starts`): its stamp names
+# those of them that ran when it ended, so a stopped service makes the playbook
+# that starts it run again, not every playbook stamped after it started.
 UNITS = ("containerd", "docker", "cri-docker", "kubelet")
-# The services each playbook starts (and starts again when they are stopped): its
-# stamp names those of them that ran when it ended, so a stopped service makes the
-# playbook that starts it run again, not every playbook stamped after it started.
-STARTS = {
-    "runtime.yml": ("containerd", "docker", "cri-docker"),
-    "join.yml": ("kubelet",),
-}
 
 READ_STAMPS = (
     f"d={STAMP_DIR}\n"
@@ -141,13 +138,15 @@ class NodeStamps:
         return None
 
 
-def stamp_command(playbook: str, digest: str) -> str:
-    """The shell command that stamps `playbook` with `digest` and the units it starts
-    that are running."""
+def stamp_command(playbook: str, digest: str, starts: tuple[str, ...] = ()) -> str:
+    """The shell command that stamps `playbook` with `digest` and those of the units
+    it starts (`starts`, of UNITS) that are running."""
     path = shlex.quote(f"{STAMP_DIR}/{playbook}")
-    starts = " ".join(STARTS.get(playbook, ()))
+    unknown = set(starts) - set(UNITS)
+    if unknown:
+        raise ValueError(f"a stamp names only {', '.join(UNITS)}, not {', '.join(unknown)}")
     running = (
-        f"$(for u in {starts}; do "
+        f"$(for u in {' '.join(starts)}; do "
         'systemctl is-active --quiet "$u" 2>/dev/null && printf "%s," "$u"; done; true)'
         if starts
         else ""
@@ -159,21 +158,31 @@ def stamp_command(playbook: str, digest: str) -> str:
     )
 
 
-# Playbooks whose tasks change only the host they run on: they run on the nodes
-# that need them (no stamp, other inputs, a stopped service, or an earlier
-# playbook of this run ran there), not on every node. Every other playbook acts
-# on the cluster (kubeadm, Calico, the probe, the add-ons) and runs on every node
-# once one node needs it.
-NODE_LOCAL = ("prepare.yml", "runtime.yml", "kubernetes.yml")
+class Why(Enum):
+    """Why a playbook runs."""
+
+    FULL = "--full"  # up --full, or a node operation: every playbook runs
+    EARLIER = "an earlier playbook ran"  # on every node, after one that acts on the cluster
+    NODES = "nodes"  # some nodes need it (no stamp, other inputs, a stopped service)
+    UNREAD = "stamps not read"  # a node whose stamps could not be read
 
 
 @dataclass(frozen=True)
 class Decision:
-    """Where a playbook runs: `hosts` (empty: nowhere, it converged) and why."""
+    """Where a playbook runs: `hosts` (empty: nowhere, it converged), why, and the
+    nodes' reasons (`detail`).
+
+    A node-local playbook (`Phase.node_local`: its tasks change only the host they
+    run on) runs on the nodes that need it (no stamp, other inputs, a stopped
+    service, or an earlier playbook of this run ran there), not on every node.
+    Every other playbook acts on the cluster (kubeadm, Calico, the probe, the
+    add-ons) and runs on every node once one node needs it."""
 
     hosts: tuple[str, ...]
-    why: str = ""
+    why: Why | None = None
+    detail: str = ""
     every: bool = True  # hosts are every node (no --limit)
+    node_local: bool = False
 
 
 class Converged:
@@ -183,7 +192,7 @@ class Converged:
         self.inv = inv
         self.log = log
         # why every playbook runs on every node from now on, or None
-        self.off: str | None = None if enabled else "--full"
+        self.off: Why | None = None if enabled else Why.FULL
         self.touched: set[str] = set()  # nodes an earlier playbook of this run ran on
         self._nodes: dict[str, NodeStamps] | None = None
 
@@ -207,16 +216,17 @@ class Converged:
             }
         return self._nodes
 
-    def decide(self, playbook: str, digest: str) -> Decision:
+    def decide(self, playbook: str, digest: str, node_local: bool = False) -> Decision:
         """Where `playbook` runs in this `up`, and why."""
         every = tuple(self.names())
         if self.off:
-            return Decision(every, self.off)
+            return Decision(every, self.off, self.off.value, node_local=node_local)
         try:
             nodes = self.nodes()
         except Exception as e:  # a node we cannot read: run the playbook, it will say why
+            error = str(e).splitlines()[0] if str(e) else type(e).__name__
             return Decision(
-                every, f"stamps not read ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                every, Why.UNREAD, f"{Why.UNREAD.value} ({error})", node_local=node_local
             )
         reasons = {n: s.why_not(playbook, digest) for n, s in nodes.items()}
         reasons.update({n: "an earlier playbook ran here" for n in self.touched})
@@ -224,20 +234,23 @@ class Converged:
         why = "; ".join(f"{n}: {r}" for n, r in sorted(need.items()))
         if not need:
             return Decision(())
-        if playbook in NODE_LOCAL and set(need) != set(every):
-            return Decision(tuple(n for n in every if n in need), why, every=False)
-        return Decision(every, why)
+        if node_local and set(need) != set(every):
+            hosts = tuple(n for n in every if n in need)
+            return Decision(hosts, Why.NODES, why, every=False, node_local=True)
+        return Decision(every, Why.NODES, why, node_local=node_local)
 
-    def ran(self, playbook: str, decision: Decision) -> None:
+    def ran(self, decision: Decision) -> None:
         """A playbook ran: a node-local one on some nodes makes later ones run
         there; any other makes every later one run on every node."""
-        if playbook in NODE_LOCAL and not decision.every:
+        if decision.node_local and not decision.every:
             self.touched.update(decision.hosts)
         else:
-            self.off = self.off or "an earlier playbook ran"
+            self.off = self.off or Why.EARLIER
 
-    def stamp(self, playbook: str, digest: str, hosts: Iterable[str]) -> None:
-        self._on_nodes(stamp_command(playbook, digest), hosts)
+    def stamp(
+        self, playbook: str, digest: str, hosts: Iterable[str], starts: tuple[str, ...] = ()
+    ) -> None:
+        self._on_nodes(stamp_command(playbook, digest, starts), hosts)
 
     def unstamp(self, playbook: str, hosts: Iterable[str]) -> None:
         """Best effort after a failed run: a node that cannot be reached keeps its

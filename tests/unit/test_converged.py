@@ -6,12 +6,15 @@ from pathlib import Path
 
 import yaml
 
+from provision.phases import BY_PLAYBOOK
 from provision.playbooks.converged import (
     READ_STAMPS,
     STAMP_DIR,
     UNITS,
     Converged,
+    Decision,
     NodeStamps,
+    Why,
     inputs_digest,
     stamp_command,
 )
@@ -95,9 +98,8 @@ def test_stamps_written_and_read_back_by_the_real_shell(tmp_path):
         ).stdout
 
     assert NodeStamps.parse(sh(READ_STAMPS)).stamps == {}
-    sh(stamp_command("join.yml", "d1"))
-    sh(stamp_command("runtime.yml", "d2"))
-    sh(stamp_command("prepare.yml", "d3"))
+    for playbook, digest in (("join.yml", "d1"), ("runtime.yml", "d2"), ("prepare.yml", "d3")):
+        sh(stamp_command(playbook, digest, BY_PLAYBOOK[playbook].starts))
     node = NodeStamps.parse(sh(READ_STAMPS))
     # each stamp names the running services its playbook starts, no other
     assert node.stamps == {
@@ -129,26 +131,37 @@ class Stamped(Converged):
         return list(self._nodes or {})
 
 
+def decide(c: Converged, playbook: str, digest: str = "d") -> Decision:
+    """Where the phase that owns `playbook` runs it."""
+    return c.decide(playbook, digest, BY_PLAYBOOK[playbook].node_local)
+
+
 ALL_DONE = "".join(f"stamp {p} d \n" for p in ("prepare.yml", "runtime.yml", "join.yml"))
 
 
 def test_a_node_made_again_runs_the_node_playbooks_alone_and_the_cluster_ones_everywhere():
     c = Stamped({"cp1": ALL_DONE, "w1": "", "w2": ALL_DONE})
-    prepare = c.decide("prepare.yml", "d")
-    assert (prepare.hosts, prepare.every, prepare.why) == (("w1",), False, "w1: no stamp")
-    c.ran("prepare.yml", prepare)
-    runtime = c.decide("runtime.yml", "d")
+    prepare = decide(c, "prepare.yml")
+    assert (prepare.hosts, prepare.every, prepare.why, prepare.detail) == (
+        ("w1",),
+        False,
+        Why.NODES,
+        "w1: no stamp",
+    )
+    c.ran(prepare)
+    runtime = decide(c, "runtime.yml")
     assert (runtime.hosts, runtime.every) == (("w1",), False)
-    c.ran("runtime.yml", runtime)
-    join = c.decide("join.yml", "d")  # stamped on cp1 and w2, but w1 was touched
+    c.ran(runtime)
+    join = decide(c, "join.yml")  # stamped on cp1 and w2, but w1 was touched
     assert (join.hosts, join.every) == (("cp1", "w1", "w2"), True)
-    c.ran("join.yml", join)
-    assert c.decide("runtime.yml", "d").hosts == ("cp1", "w1", "w2")
+    c.ran(join)
+    assert decide(c, "runtime.yml").hosts == ("cp1", "w1", "w2")
+    assert decide(c, "runtime.yml").why == Why.EARLIER
 
 
 def test_converged_everywhere_is_skipped_and_full_runs_everything():
     assert Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}).decide("join.yml", "d").hosts == ()
-    full = Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}, enabled=False).decide("prepare.yml", "d")
-    assert (full.hosts, full.every, full.why) == (("cp1", "w1"), True, "--full")
-    other = Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}).decide("prepare.yml", "e")
+    full = decide(Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}, enabled=False), "prepare.yml")
+    assert (full.hosts, full.every, full.why) == (("cp1", "w1"), True, Why.FULL)
+    other = decide(Stamped({"cp1": ALL_DONE, "w1": ALL_DONE}), "prepare.yml", "e")
     assert (other.hosts, other.every) == (("cp1", "w1"), True)  # inputs changed everywhere

@@ -404,7 +404,7 @@ def test_a_missing_file_is_nothing_recorded(tmp_path):
     assert read_json(tmp_path / "none", "x") is None
     assert _read_owner(tmp_path / "owner.json") is None
     assert recorded_provider(SimpleNamespace(state_dir=tmp_path)) is None
-    assert PhaseState.load(tmp_path, _cluster(tmp_path)).phases == {}
+    assert PhaseState.load(tmp_path, _cluster(tmp_path)).entries == {}
     assert read_history(tmp_path / "history.jsonl") == []
 
 

@@ -21,16 +21,27 @@ README = PACKAGE.parent / "README.md"
 # Lower layers never import higher ones; one layer's modules may import each other
 # (without a cycle).
 LAYERS: dict[int, tuple[str, ...]] = {
-    0: ("provision", "errors", "project", "runlog", "templates", "apt_mirror", "files", "lock"),
+    0: (
+        "provision",
+        "errors",
+        "project",
+        "runlog",
+        "templates",
+        "apt_mirror",
+        "files",
+        "lock",
+        "record",
+    ),
     1: ("config",),
     2: ("sources", "bundle"),
     3: ("machines",),
     4: ("inventory", "remote"),
-    5: ("playbooks", "phases", "phase_state"),
+    5: ("playbooks", "phase_state"),
     6: ("addons",),
     7: ("verify",),
     8: ("report",),
     9: (
+        "phases",
         "up",
         "node_ops",
         "destroy",

@@ -66,4 +66,4 @@ def test_a_new_run_keeps_only_the_phases_it_skips(tmp_path):
         s.started(phase)
         s.finished(phase, 1.0)
     s.begin_run("run-2", keep=["prepare"])
-    assert set(s.phases) == {"prepare"}
+    assert set(s.entries) == {"prepare"}

@@ -1,5 +1,5 @@
 """Which phases an `up` performs: all, --only, --from, or a resume after a failed
-run (phase records in phases.json); and that every phase has a runner."""
+run (phase records in phases.json)."""
 
 from __future__ import annotations
 
@@ -29,10 +29,6 @@ def make_up(lab, write_config, tmp_path, monkeypatch):
         return Up(inv, load(path), RunLog(inv.state_dir, "up", console()))
 
     return make
-
-
-def test_every_phase_has_a_runner(make_up):
-    assert list(make_up().runners) == ALL
 
 
 def test_all_phases_by_default(make_up):

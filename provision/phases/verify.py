@@ -1,0 +1,46 @@
+"""verify: prove every part does its job (provision/verify/), after waiting for
+what machines started again this run (a halted lab, a restarted engine) ran
+before they stopped."""
+
+from __future__ import annotations
+
+from provision.config.model import ClusterConfig
+from provision.phases.base import Context, Phase
+
+
+class Verify(Phase):
+    name = "verify"
+    summary = "prove every part does its job"
+
+    def changes(self, config: ClusterConfig, provider: str) -> str:
+        return "changes nothing: runs checks inside the nodes"
+
+    def run(self, up: Context) -> None:
+        from provision.verify.run import Verify as Checks
+
+        if up.restarted:
+            self.settle(up)
+        up.verify_results = Checks(up.inv, up.config, up.log).run()
+
+    @staticmethod
+    def settle(up: Context) -> None:
+        """Wait for what the restarted machines ran before they stopped."""
+        from provision.addons.deploy import workloads
+        from provision.addons.manifests import NAMESPACE
+        from provision.playbooks.kubeadm import wait_scale
+        from provision.remote import control_plane
+        from provision.verify.settle import NotSettled, settle
+
+        up.log.say(f"settle: waiting for {', '.join(up.restarted)} to come back")
+        timeout = 600 * wait_scale(up.config, up.machines.provider)
+        with control_plane(up.inv, up.config, error=NotSettled) as sh:
+            settle(
+                sh["control-plane"],
+                up.restarted,
+                # a second's slack: the API records times in whole seconds
+                up.restarted_at - 1,
+                workloads(up.config),
+                NAMESPACE,
+                timeout,
+                up.log.say,
+            )
