@@ -1,7 +1,7 @@
 """One root exception; every subclass carries the exit code the CLI returns.
 
 The one table of exit codes: each code is set here, on one class (two for 2),
-and every error elsewhere subclasses the class of its meaning. README's "Exit
+and every error elsewhere subclasses the class of its meaning. docs/operations.md's "Exit
 codes" section is this table; tests/unit/test_exit_codes.py checks both.
 """
 
@@ -113,7 +113,7 @@ class LabBusy(ProvisionError):
 # Not an exception: Ctrl-C or SIGTERM, the shell's 128 + SIGINT.
 INTERRUPTED = 130
 
-# code -> meaning: README's "Exit codes" table says exactly this (tested).
+# code -> meaning: docs/operations.md's "Exit codes" table says exactly this (tested).
 EXIT_CODES: dict[int, str] = {
     0: "done",
     1: "an OS or internal error of no class below (`PROVISION_DEBUG=1` shows the traceback)",

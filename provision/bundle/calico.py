@@ -41,7 +41,7 @@ from provision.runlog import RunLog
 
 MODULE = "github.com/projectcalico/calico"
 # The calico repo module, pinned to one version (a pseudo-version: a snapshot whose
-# manifests name calico/*:<the release tag>). README ("Calico") says which release
+# manifests name calico/*:<the release tag>). docs/playbooks.md says which release
 # the default lab uses and why.
 VERSION = "v1.11.0-cni-plugin.0.20250813170300-a0db560f0520"
 # calico's go.mod replaces github.com/projectcalico/api with ./api (not in the zip).

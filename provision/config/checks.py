@@ -15,12 +15,13 @@ from provision.errors import Problem
 
 def check(config: ClusterConfig) -> list[Problem]:
     problems: list[Problem] = []
-    for rule in (_names, _addresses, _ranges, _roles, _versions, _addons, _memory, _machines):
+    for rule in RULES:
         problems.extend(rule(config))
     return problems
 
 
 def _names(c: ClusterConfig) -> Iterator[Problem]:
+    """Node names are unique."""
     seen: dict[str, int] = {}
     for i, node in enumerate(c.nodes):
         if node.name in seen:
@@ -33,6 +34,8 @@ def _names(c: ClusterConfig) -> Iterator[Problem]:
 
 
 def _addresses(c: ClusterConfig) -> Iterator[Problem]:
+    """Node IPs are unique and lie inside `network.node_subnet`: not its network or
+    broadcast address, nor its first address (the host's)."""
     subnet = c.network.node_subnet
     seen: dict[str, int] = {}
     for i, node in enumerate(c.nodes):
@@ -66,6 +69,8 @@ def _addresses(c: ClusterConfig) -> Iterator[Problem]:
 
 
 def _ranges(c: ClusterConfig) -> Iterator[Problem]:
+    """`network.node_subnet`, `pod_cidr`, `service_cidr` and `docker_bridge` do not
+    overlap, and the pod CIDR holds a /24 per node."""
     net = c.network
     ranges: list[tuple[str, IPv4Network]] = [
         ("network.node_subnet", net.node_subnet),
@@ -98,6 +103,7 @@ def _overlap_fix(path: str) -> str:
 
 
 def _roles(c: ClusterConfig) -> Iterator[Problem]:
+    """Exactly one node has `role: control-plane`."""
     planes = [i for i, n in enumerate(c.nodes) if n.role == "control-plane"]
     if not planes:
         yield Problem(
@@ -112,6 +118,8 @@ def _roles(c: ClusterConfig) -> Iterator[Problem]:
 
 
 def _versions(c: ClusterConfig) -> Iterator[Problem]:
+    """`versions.kubernetes` is a minor provision knows, and `versions.calico` a Calico
+    release tested with it (or `network.allow_untested_calico: true`)."""
     k8s = compat.minor(c.versions.kubernetes)
     if k8s not in compat.KUBERNETES_EOL:
         known = ", ".join(compat.KUBERNETES_EOL)
@@ -141,6 +149,10 @@ def _versions(c: ClusterConfig) -> Iterator[Problem]:
 
 
 def _addons(c: ClusterConfig) -> Iterator[Problem]:
+    """`addons.nfs.server_node` names a node; claims on NFS (`addons.volumes: nfs`) need
+    the NFS add-on deployed; `addons.validate_only` names parts of enabled add-ons only;
+    `addons.elk.shipper: rsyslog` needs `addons.images.rsyslog`; `addons.zipkin.storage:
+    elasticsearch` needs ELK."""
     a = c.addons
     names = {n.name for n in c.nodes}
     # checked when NFS is off too: the name is still rendered and handed to playbooks
@@ -181,6 +193,8 @@ def _addons(c: ClusterConfig) -> Iterator[Problem]:
 
 
 def _memory(c: ClusterConfig) -> Iterator[Problem]:
+    """The workers' memory, less what each node keeps for itself, covers the add-ons
+    that run; Elasticsearch's heap fits in a quarter of the largest worker."""
     workers = c.workers
     if not workers:
         return
@@ -206,6 +220,8 @@ def _memory(c: ClusterConfig) -> Iterator[Problem]:
 
 
 def _machines(c: ClusterConfig) -> Iterator[Problem]:
+    """`machines.ssh` is given for `machines.kind: ssh` and only then; `nodes[].address`
+    only for existing hosts."""
     m = c.machines
     if m.kind == "ssh" and m.ssh is None:
         yield Problem(
@@ -227,3 +243,8 @@ def _machines(c: ClusterConfig) -> Iterator[Problem]:
                     "address is for existing hosts (kind: ssh)",
                     "remove it: Vagrant machines are reached through Vagrant",
                 )
+
+
+# The rules across fields, in the order their problems are reported; each one's
+# docstring is its line in docs/config.md (provision/config/reference.py).
+RULES = (_names, _addresses, _ranges, _roles, _versions, _addons, _memory, _machines)

@@ -161,7 +161,7 @@ class Versions(Strict):
     docker: StrictStr = version("Docker Engine")
     # cri-dockerd (the kubelet's CRI shim for Docker Engine): a release that speaks CRI v1
     # and negotiates the Docker API down to the nodes' Docker (bookworm's docker.io 20.10
-    # speaks API 1.41). README ("Offline bundle") says why the default lab pins its version.
+    # speaks API 1.41). docs/playbooks.md says why the default lab pins its version.
     cri_dockerd: StrictStr = version("cri-dockerd")
     calico: StrictStr = version("Calico")
     elasticsearch: StrictStr = version("Elasticsearch")

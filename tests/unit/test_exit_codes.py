@@ -1,5 +1,5 @@
 """One table of exit codes: set in provision/errors.py only, one meaning each, and
-README's "Exit codes" section says the same."""
+docs/operations.md's "Exit codes" section says the same."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import provision
 from provision import errors
 from provision.errors import EXIT_CODES, INTERRUPTED, ProvisionError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 # The two codes with two classes: the root and the OS error share 1 (no class
 # below applies); a bad config and a bad command line share 2.
 SHARED = {1: {"ProvisionError", "OSFailure"}, 2: {"ConfigError", "UsageError"}}
@@ -60,7 +60,8 @@ def test_every_error_has_a_documented_code():
         )
 
 
-def test_readme_table_is_the_table():
-    section = README.read_text(encoding="utf-8").split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+def test_the_docs_table_is_the_table():
+    text = OPERATIONS.read_text(encoding="utf-8")
+    section = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
     rows = dict(re.findall(r"^\| (\d+) \| (.+) \|$", section, re.M))
     assert {int(k): v for k, v in rows.items()} == EXIT_CODES

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "provision"
-README = PACKAGE.parent / "README.md"
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
 
 # Lower layers never import higher ones; one layer's modules may import each other
 # (without a cycle).
@@ -149,15 +149,16 @@ def test_every_module_has_a_layer():
 
 
 def readme_layers() -> list[list[str]]:
-    """The paths each row of README's layers table names in its code column, in row
+    """The paths each row of docs/architecture.md's layers table names in its code column, in row
     order: `provision/errors.py`, `project.py` (in provision/), `Vagrantfile`."""
-    section = README.read_text(encoding="utf-8").split("## The flow", 1)[1].split("\n## ", 1)[0]
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    section = text.split("## The flow", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| [^|]+ \| ([^|]+) \| [^|]+ \|$", section, re.M)[2:]  # header, rule
     return [re.findall(r"`([^`]+)`", code) for code in rows]
 
 
 def test_readme_layers_table_is_the_table():
-    """Row by row, README names the modules of one layer each, in LAYERS' order,
+    """Row by row, docs/architecture.md names the modules of one layer each, in LAYERS' order,
     every module of provision/ once, and nothing that is not there."""
     layered = {t for names in LAYERS.values() for t in names} - {"provision", "__main__"}
     paths = readme_layers()
@@ -167,10 +168,10 @@ def test_readme_layers_table_is_the_table():
         for row in paths
     ]
     assert sorted(t for row in rows for t in row) == sorted(layered), (
-        "README's layers table and LAYERS name different modules"
+        "docs/architecture.md's layers table and LAYERS name different modules"
     )
     assert [{layer_of(t) for t in row} for row in rows] == [{r} for r in LAYERS], (
-        "README's layers table is not LAYERS row by row"
+        "docs/architecture.md's layers table is not LAYERS row by row"
     )
     missing = [
         p
@@ -179,7 +180,9 @@ def test_readme_layers_table_is_the_table():
         if not (PACKAGE.parent / p).exists()
         and not (PACKAGE / p.removeprefix("provision/")).exists()
     ]
-    assert not missing, f"README's layers table names what is not in the repository: {missing}"
+    assert not missing, (
+        f"docs/architecture.md's layers table names what is not in the repository: {missing}"
+    )
 
 
 @pytest.mark.parametrize(

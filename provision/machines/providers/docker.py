@@ -36,7 +36,7 @@ def docker_create_args(
     seeded: bool = False,
     lab: str | None = None,
 ) -> list[str]:
-    """Flags that boot a systemd node container without --privileged (README:
+    """Flags that boot a systemd node container without --privileged (docs/machines.md:
     "Machines"): every capability but CAP_SYS_RESOURCE, which a sandboxed Docker
     engine may not grant, every device, seccomp and AppArmor unconfined. The volumes
     give containerd, Docker and the kubelet a real filesystem; they start empty,
