@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import shlex
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from typing import BinaryIO
@@ -134,6 +135,36 @@ def shells(
 def control_plane(inv: Inventory, config: ClusterConfig, error=RemoteFailed):
     """A shell on the control-plane node."""
     return shells(inv, {"control-plane": config.control_plane.name}, error)
+
+
+# What kubectl says while the API server restarts or is too busy to answer: worth
+# another try (measured: a TLS handshake timeout 30 s after kube-system restarted,
+# with two labs on 2 cores).
+TRANSIENT = (
+    "TLS handshake timeout",
+    "Unable to connect to the server",
+    "connection refused",
+    "error dialing backend",
+    "the server is currently unable to handle the request",
+    "i/o timeout",
+)
+
+
+def transient(error: Exception) -> bool:
+    return any(t in str(error) for t in TRANSIENT)
+
+
+def api(sh: Shell, command: str, tries: int = 6, delay: float = 10) -> str:
+    """sh(command) for a command that talks to the API server, tried again while
+    the failure is a transient one: the one retry of node commands."""
+    for attempt in range(1, tries + 1):
+        try:
+            return sh(command)
+        except RemoteFailed as e:
+            if attempt == tries or not transient(e):
+                raise
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def cluster_nodes(sh: Shell) -> list[dict]:

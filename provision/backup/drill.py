@@ -100,7 +100,7 @@ class Measures:
     """The markers and what a drill compares, on the lab's control plane."""
 
     def __init__(self, sh: Shell, config: ClusterConfig):
-        from provision.backup.put import api
+        from provision.remote import api
 
         self.sh: Shell = lambda command: api(sh, command)
         self.deployed = config.addons.deployed()

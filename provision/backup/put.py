@@ -38,7 +38,8 @@ from provision.addons.manifests import NAMESPACE
 from provision.backup.stream import Parts
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard
-from provision.remote import KUBECTL, NodeShell, RemoteFailed, Shell
+from provision.node_scripts import script
+from provision.remote import KUBECTL, NodeShell, RemoteFailed, Shell, api
 from provision.runlog import RunLog
 
 NODE_DIR = "/var/lib/provision/restore"
@@ -59,84 +60,6 @@ BASE_NAMESPACES = {
     PROBE_NAMESPACE,
 }
 BASE_DEFAULT_OBJECTS = {"service/kubernetes", "configmap/kube-root-ca.crt"}
-
-# The script of steps 1-5; $1: node name, $2: its IP, $3: running|fresh.
-NODE_SCRIPT = r"""#!/bin/bash
-set -euo pipefail
-shopt -s nullglob
-D=/var/lib/provision/restore
-M=/etc/kubernetes/manifests
-S=/etc/kubernetes/manifests.provision-stopped
-NAME=$1 IP=$2 MODE=$3
-exec >>"$D/restore.log" 2>&1
-echo "== $(date -u +%FT%TZ) restore on $NAME ($MODE)"
-listening() { ss -Hltn '( sport = :2379 or sport = :6443 )' | grep -q .; }
-
-mkdir -p "$S" "$D/before" "$M"
-for f in "$M"/*.yaml; do mv "$f" "$S/"; done
-for _ in $(seq 90); do listening || break; sleep 2; done
-if listening; then
-  echo "etcd or the API server still listens 180 s after its manifest moved"; exit 1
-fi
-echo "static pods stopped"
-
-if [ ! -e "$D/before/pki.tar.gz" ]; then
-  tar -C /etc/kubernetes --ignore-failed-read -czf "$D/before/pki.tar.gz.part" \
-    pki admin.conf super-admin.conf controller-manager.conf scheduler.conf kubelet.conf
-  mv "$D/before/pki.tar.gz.part" "$D/before/pki.tar.gz"
-fi
-
-if [ ! -e "$D/etcd-swapped" ]; then
-  rm -rf /var/lib/etcd.provision-restoring
-  etcdutl snapshot restore "$D/snapshot.db" --data-dir /var/lib/etcd.provision-restoring \
-    --name "$NAME" --initial-cluster "$NAME=https://$IP:2380" \
-    --initial-advertise-peer-urls "https://$IP:2380"
-  if [ -e "$D/before/etcd" ]; then rm -rf /var/lib/etcd
-  elif [ -e /var/lib/etcd ]; then mv /var/lib/etcd "$D/before/etcd"; fi
-  mv /var/lib/etcd.provision-restoring /var/lib/etcd
-  chmod 0700 /var/lib/etcd
-  touch "$D/etcd-swapped"
-  echo "etcd's data dir is the snapshot's"
-fi
-
-if [ "$MODE" = running ]; then tar -C /etc/kubernetes -xzf "$D/pki.tar.gz"
-else tar -C /etc/kubernetes -xzf "$D/pki.tar.gz" pki; fi
-echo "PKI in place"
-
-for f in "$S"/*.yaml; do mv "$f" "$M/"; done
-rmdir "$S"
-echo "== done"
-"""
-
-
-# What kubectl says while the API server restarts or is too busy to answer: worth
-# another try (measured: a TLS handshake timeout 30 s after kube-system restarted,
-# with two labs on 2 cores).
-TRANSIENT = (
-    "TLS handshake timeout",
-    "Unable to connect to the server",
-    "connection refused",
-    "error dialing backend",
-    "the server is currently unable to handle the request",
-    "i/o timeout",
-)
-
-
-def transient(error: Exception) -> bool:
-    return any(t in str(error) for t in TRANSIENT)
-
-
-def api(sh: Shell, command: str, tries: int = 6, delay: float = 10) -> str:
-    """sh(command) for a command that talks to the API server, tried again while
-    the failure is a transient one."""
-    for attempt in range(1, tries + 1):
-        try:
-            return sh(command)
-        except RemoteFailed as e:
-            if attempt == tries or not transient(e):
-                raise
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 class RestoreFailed(DataGuard):
@@ -191,7 +114,7 @@ class ControlPlaneData:
             f"restore: etcd snapshot: revision {status.get('revision')}, "
             f"{status.get('totalKey')} keys, {status.get('totalSize')} bytes"
         )
-        sh.put(NODE_SCRIPT.encode(), f"{NODE_DIR}/restore.sh", 0o700)
+        sh.put(script("restore-etcd.sh").encode(), f"{NODE_DIR}/restore.sh", 0o700)
 
     def swap(self, mode: str) -> None:
         """Run the node script as a systemd unit and wait for it; a unit left
@@ -305,21 +228,6 @@ class Trust:
 class AddonData:
     """MySQL's dump and RabbitMQ's definitions, loaded into the running add-ons."""
 
-    MYSQL_LOAD = r"""read -r P
-for pw in "$MYSQL_ROOT_PASSWORD" "$P"; do
-  if MYSQL_PWD="$pw" mysql -h 127.0.0.1 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
-    { cat; echo 'FLUSH PRIVILEGES;'; } | MYSQL_PWD="$pw" mysql -h 127.0.0.1 -uroot
-    exit $?
-  fi
-done
-echo "MySQL accepts neither the pod's root password nor the lab's current one" >&2
-exit 1"""
-    RABBIT_LOAD = (
-        'f=$(mktemp) && cat > "$f" && chown rabbitmq "$f" && '
-        'rabbitmqctl -q import_definitions "$f"; '
-        'rc=$?; rm -f "$f"; exit $rc'
-    )
-
     def __init__(self, cp: NodeShell, log: RunLog):
         self.cp = cp
         self.log = log
@@ -333,12 +241,12 @@ exit 1"""
         if "mysql/dump.sql" in wanted:
             self.wait_ready("mysql-0")
             with parts.open("mysql/dump.sql") as dump:
-                self._exec("mysql-0", self.MYSQL_LOAD, root_password.encode() + b"\n", dump)
+                self._exec("mysql-0", "mysql-load.sh", root_password.encode() + b"\n", dump)
             self.log.say(f"restore: MySQL: {parts.size('mysql/dump.sql')} bytes of dump loaded")
         if "rabbitmq/definitions.json" in wanted:
             self.wait_ready("rabbitmq-0")
             with parts.open("rabbitmq/definitions.json") as definitions:
-                self._exec("rabbitmq-0", self.RABBIT_LOAD, definitions)
+                self._exec("rabbitmq-0", "rabbitmq-load.sh", definitions)
             self.log.say("restore: RabbitMQ: definitions imported")
 
     def wait_ready(self, pod: str, seconds: int = 600) -> None:
@@ -357,13 +265,14 @@ exit 1"""
                     ) from None
                 time.sleep(5)
 
-    def _exec(self, pod: str, script: str, *sources: bytes | BinaryIO) -> None:
-        """Run script in the pod with the sources, one after another, on its stdin:
+    def _exec(self, pod: str, name: str, *sources: bytes | BinaryIO) -> None:
+        """Run the node script `name` in the pod with the sources, one after another,
+        on its stdin:
         each goes to a root-only file on the control plane first (a file is streamed),
         all removed whatever happens."""
         paths = [f"{DATA_DIR}/{pod}.in.{i}" for i in range(len(sources))]
         self.cp(f"mkdir -p -m 0700 {DATA_DIR}")
-        exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script)}"
+        exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script(name))}"
         try:
             for source, path in zip(sources, paths, strict=True):
                 self.cp.put(source, path)

@@ -31,6 +31,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "files",
         "lock",
         "record",
+        "node_scripts",
     ),
     1: ("config",),
     2: ("sources", "bundle"),

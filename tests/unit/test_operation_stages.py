@@ -136,8 +136,7 @@ def test_the_drill_compares_markers_counts_checksum_and_queues():
 
 
 def test_api_calls_are_tried_again_only_when_the_failure_is_transient():
-    from provision.backup.put import api
-    from provision.remote import RemoteFailed
+    from provision.remote import RemoteFailed, api
 
     calls = []
 

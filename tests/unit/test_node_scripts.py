@@ -1,0 +1,66 @@
+"""The scripts provision runs on nodes are files that pass ShellCheck, and the
+restore's MySQL script really loads a dump with the first password MySQL takes
+(here against a stand-in `mysql` on PATH that records what it got)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from provision.node_scripts import NAMES, script
+
+HERE = Path(__file__).resolve().parents[2] / "provision" / "node_scripts"
+
+
+def test_every_script_in_the_folder_is_named():
+    assert sorted(p.name for p in HERE.glob("*.sh")) == sorted(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_script_passes_shellcheck(name):
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not installed: scripts/host-setup-tests installs it")
+    run = subprocess.run(
+        ["shellcheck", "-s", "bash" if name.endswith("etcd.sh") else "sh", "-"],
+        input=script(name),
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout
+
+
+def test_mysql_load_uses_the_password_mysql_accepts(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    got = tmp_path / "got"
+    # a stand-in mysql: accepts only the password "lab", records the statements
+    (bin_dir / "mysql").write_text(
+        "#!/bin/sh\n"
+        '[ "$MYSQL_PWD" = lab ] || exit 1\n'
+        'case "$*" in *"-e SELECT 1"*) exit 0;; esac\n'
+        f"cat >> {got}\n"
+    )
+    (bin_dir / "mysql").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "MYSQL_ROOT_PASSWORD": "pod"}
+    run = subprocess.run(
+        ["sh", "-c", script("mysql-load.sh")],
+        input="lab\nCREATE TABLE t (i INT);\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert got.read_text() == "CREATE TABLE t (i INT);\nFLUSH PRIVILEGES;\n"
+    env["MYSQL_ROOT_PASSWORD"] = "wrong"
+    refused = subprocess.run(
+        ["sh", "-c", script("mysql-load.sh")],
+        input="also-wrong\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 1 and "neither" in refused.stderr
