@@ -26,6 +26,7 @@ from provision.files import write_state
 from provision.project import Inventory
 from provision.remote import KUBECTL, NodeShell, shells
 from provision.runlog import RunLog
+from provision.shared import ADMIN_KUBECONFIG
 
 WARN_DAYS = 30
 KUBELET_CLIENT = "/var/lib/kubelet/pki/kubelet-client-current.pem"
@@ -170,7 +171,7 @@ def renew(inv: Inventory, config: ClusterConfig, log: RunLog, timeout: float) ->
         log.say("certs: kubeadm certs renew all: done")
         _restart_static_pods(sh[cp], log.say, timeout)
         # the admin kubeconfig embeds a client certificate that was renewed too
-        write_state(inv.state_dir / "kubeconfig", sh[cp]("cat /etc/kubernetes/admin.conf"))
+        write_state(inv.state_dir / "kubeconfig", sh[cp](f"cat {ADMIN_KUBECONFIG}"))
         log.say(f"certs: admin kubeconfig fetched again to {inv.state_dir / 'kubeconfig'} (0600)")
     after = expiries(inv, config, [cp])
     kubeadm_before = [e for e in before if e.name != "kubelet client"]

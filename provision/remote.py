@@ -18,8 +18,9 @@ from provision.config.model import ClusterConfig
 from provision.errors import NodeStepFailed, UsageError
 from provision.machines.base import SshEndpoint
 from provision.project import Inventory
+from provision.shared import ADMIN_KUBECTL
 
-KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+KUBECTL = ADMIN_KUBECTL  # provision/shared_defaults.yml, as the roles have it
 
 
 class RemoteFailed(NodeStepFailed):

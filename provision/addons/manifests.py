@@ -22,9 +22,10 @@ from jinja2 import Environment
 
 from provision.addons.values import NODE_PORTS, UPSTREAM_IMAGES, image
 from provision.config.model import PARTS, ClusterConfig
+from provision.shared import ADDONS_NAMESPACE
 from provision.templates import Quoted, Token, environment
 
-NAMESPACE = "addons"
+NAMESPACE = ADDONS_NAMESPACE  # provision/shared_defaults.yml, as the roles have it
 CLUSTER_DOMAIN = "cluster.local"
 NFS_PROVISIONER_NAME = "provision.io/nfs"
 LOCAL_CLASS = "local"

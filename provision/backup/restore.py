@@ -34,6 +34,7 @@ from provision.files import MAX_BYTES, decode_json, read_json, refuse
 from provision.project import Inventory
 from provision.remote import shells
 from provision.runlog import RunLog
+from provision.shared import ADMIN_KUBECONFIG
 
 CREDENTIALS = "secrets/addons.json"
 
@@ -92,7 +93,7 @@ def current_root_password(state_dir: Path) -> str:
 def fetch_kubeconfig(inv: Inventory, cp) -> None:
     """The admin kubeconfig the control plane now has, into <state>/kubeconfig (0600)."""
     path = inv.state_dir / "kubeconfig"
-    write_private(path, cp("cat /etc/kubernetes/admin.conf"))
+    write_private(path, cp(f"cat {ADMIN_KUBECONFIG}"))
     os.chmod(path, 0o600)
 
 

@@ -1,7 +1,7 @@
 """`up` does not run a playbook again on nodes where it has already converged.
 
 After a playbook succeeds on every node, each node gets a stamp:
-/var/lib/provision/converged/<playbook> holds a digest of everything the run
+<STAMP_DIR>/<playbook> holds a digest of everything the run
 depended on (the playbooks tree, the extra vars and the files they name, the
 inventory) and the services that were running when it ended. The next `up`
 reads every node's stamps with one command per node; a playbook is skipped
@@ -32,8 +32,9 @@ import yaml
 from provision.files import read_small
 from provision.project import Inventory
 from provision.runlog import RunLog
+from provision.shared import CONVERGED_DIR
 
-STAMP_DIR = "/var/lib/provision/converged"
+STAMP_DIR = CONVERGED_DIR  # provision/shared_defaults.yml, as node reset has it
 # The services a stamp can name: those the node playbooks start and keep running.
 # Which playbook starts which is the phase's fact (`Phase.starts`): its stamp names
 # those of them that ran when it ended, so a stopped service makes the playbook

@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from provision.addons.manifests import NAMESPACE
 from provision.errors import ProvisionError
 from provision.remote import KUBECTL, cluster_nodes
 
-NS = "addons"
+NS = NAMESPACE
 
 
 class CheckFailed(ProvisionError):

@@ -112,11 +112,13 @@ def test_stamps_written_and_read_back_by_the_real_shell(tmp_path):
     assert not list(stamps.glob("*.part"))
 
 
-def test_node_reset_removes_the_stamps():
+def test_node_reset_removes_the_stamps_where_up_writes_them():
     defaults = yaml.safe_load(
         (ROOT / "playbooks" / "roles" / "kube_reset" / "defaults" / "main.yml").read_text()
     )
-    assert defaults["kube_reset_converged_dir"] == STAMP_DIR
+    shared = yaml.safe_load((ROOT / "provision" / "shared_defaults.yml").read_text())
+    assert defaults["kube_reset_converged_dir"] == "{{ provision_converged_dir }}"
+    assert shared["provision_converged_dir"] == STAMP_DIR
     assert set(UNITS) >= {"containerd", "kubelet"}
 
 

@@ -32,6 +32,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "lock",
         "record",
         "node_scripts",
+        "shared",
     ),
     1: ("config",),
     2: ("sources", "bundle"),

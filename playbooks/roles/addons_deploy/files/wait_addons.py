@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-KUBECTL = ["kubectl", "--kubeconfig", "/etc/kubernetes/admin.conf"]
+KUBECTL = ["kubectl"]  # then --kubeconfig, from the command line
 NEVER = {"ErrImageNeverPull", "InvalidImageName"}
 BACK_OFF = {"ErrImagePull", "ImagePullBackOff"}
 TRY_SECONDS = 15  # one `rollout status` try
@@ -59,11 +59,13 @@ def image_problems(namespace: str) -> list[tuple[str, str, str]]:
 
 def main() -> int:
     args = argparse.ArgumentParser()
+    args.add_argument("--kubeconfig", required=True)
     args.add_argument("--namespace", required=True)
     args.add_argument("--timeout", type=int, required=True)
     args.add_argument("--pull-patience", type=int, required=True)
     args.add_argument("workloads", nargs="+")
     opts = args.parse_args()
+    KUBECTL.extend(["--kubeconfig", opts.kubeconfig])
     deadline = time.monotonic() + opts.timeout
     backing_off: dict[str, float] = {}  # container -> when its back-off was first seen
     for workload in opts.workloads:
