@@ -94,10 +94,7 @@ class Rebuild:
                         upgrading.result.error = str(e).splitlines()[0]
                         failures.append(FailureReport("upgrade drill", "", "", str(e)))
                         break
-        phases = [
-            PhaseReport(name, e.status, e.started, e.ended, e.seconds, e.error)
-            for name, e in ((n, up.state.entry(n)) for n in PHASE_NAMES)
-        ]
+        phases = [up.state.entry(name) for name in PHASE_NAMES]
         drilled = upgrading.result if upgrading else drill.result if drill else None
         if drilled is not None:
             stages = list(drilled.stages.items())

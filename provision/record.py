@@ -49,11 +49,13 @@ def entries_ok(entries: object) -> bool:
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class Entry:
-    """One step as the record holds it (`not run` when it holds none)."""
+    """One step as the record holds it (`not run` when it holds none); a rebuild's
+    report lists its phases in this shape (report.build.PhaseReport)."""
 
-    status: str = "not run"
+    name: str
+    status: str = "not run"  # done | failed | running | not run
     started: str = ""
     ended: str = ""
     seconds: float = 0.0
@@ -79,6 +81,7 @@ class Record:
     def entry(self, name: str) -> Entry:
         e = self.entries.get(name, {})
         return Entry(
+            name,
             e.get("status", "not run"),
             e.get("started", ""),
             e.get("ended", ""),

@@ -15,17 +15,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from provision.record import Entry
 from provision.verify.run import Result
 
-
-@dataclass
-class PhaseReport:
-    name: str
-    status: str  # done | failed | running | not run
-    started: str = ""
-    ended: str = ""
-    seconds: float = 0.0
-    error: str = ""
+# A phase in the report: as the resumable record holds it (name, status, started,
+# ended, seconds, error).
+PhaseReport = Entry
 
 
 @dataclass

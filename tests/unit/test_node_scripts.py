@@ -45,22 +45,20 @@ def test_mysql_load_uses_the_password_mysql_accepts(tmp_path):
         f"cat >> {got}\n"
     )
     (bin_dir / "mysql").chmod(0o755)
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "MYSQL_ROOT_PASSWORD": "pod"}
-    run = subprocess.run(
-        ["sh", "-c", script("mysql-load.sh")],
-        input="lab\nCREATE TABLE t (i INT);\n",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    path = f"{bin_dir}:{os.environ['PATH']}"
+
+    def load(pod_password: str, stdin: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PATH": path, "MYSQL_ROOT_PASSWORD": pod_password}
+        return subprocess.run(
+            ["sh", "-c", script("mysql-load.sh")],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    run = load("pod", "lab\nCREATE TABLE t (i INT);\n")
     assert run.returncode == 0, run.stderr
     assert got.read_text() == "CREATE TABLE t (i INT);\nFLUSH PRIVILEGES;\n"
-    env["MYSQL_ROOT_PASSWORD"] = "wrong"
-    refused = subprocess.run(
-        ["sh", "-c", script("mysql-load.sh")],
-        input="also-wrong\n",
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    refused = load("wrong", "also-wrong\n")
     assert refused.returncode == 1 and "neither" in refused.stderr
