@@ -24,7 +24,7 @@ from provision.errors import DataGuard, UsageError
 from provision.machines.base import Machines
 from provision.phases import chosen
 from provision.project import Inventory
-from provision.remote import KUBECTL, cluster_nodes, control_plane
+from provision.remote import KUBECTL, cluster_nodes, control_plane_shell
 from provision.runlog import RunLog
 
 # The parts of up's pipeline each operation runs (names checked against it).
@@ -163,12 +163,12 @@ class NodeOps:
     def reset(self, name: str, backup: Path | None = None) -> None:
         """Drain, remove, kubeadm reset and clean on the node, rejoin. The node's
         local volumes keep their data (backed up first all the same). The control
-        plane: from a backup, see control_plane()."""
+        plane: from a backup, see remake_control_plane()."""
         if name == self.config.control_plane.name:
-            return self.control_plane(name, remake=False, archive=backup)
+            return self.remake_control_plane(name, remake=False, archive=backup)
         self.worker(name)
         self.hosts_ready()
-        with control_plane(self.inv, self.config) as on:
+        with control_plane_shell(self.inv, self.config) as on:
             sh = on["control-plane"]
             if self.data_plan(sh, name, force=False):
                 self._backup()  # a safety copy: reset keeps the volumes
@@ -179,24 +179,24 @@ class NodeOps:
 
     def replace(self, name: str, force: bool, backup: Path | None = None) -> None:
         """Drain, remove, destroy and recreate the machine, prepare it, rejoin; the
-        add-ons' data it held put back. The control plane: see control_plane()."""
+        add-ons' data it held put back. The control plane: see remake_control_plane()."""
         if name == self.config.control_plane.name:
-            return self.control_plane(name, remake=True, archive=backup)
+            return self.remake_control_plane(name, remake=True, archive=backup)
         self.worker(name)
         self.hosts_ready()
-        with control_plane(self.inv, self.config) as on:
+        with control_plane_shell(self.inv, self.config) as on:
             sh = on["control-plane"]
             kept = self.data_plan(sh, name, force)
             archive = self._backup() if kept else None
             self.drain_and_delete(sh, name)
         self.retire(name)
         self._up(REJOIN)
-        with control_plane(self.inv, self.config) as on:
+        with control_plane_shell(self.inv, self.config) as on:
             self._wait_ready(on["control-plane"], name)
             if archive is not None:
                 self._put_back_data(on["control-plane"], archive, kept)
 
-    def control_plane(self, name: str, remake: bool, archive: Path | None) -> None:
+    def remake_control_plane(self, name: str, remake: bool, archive: Path | None) -> None:
         """The control plane reset (kubeadm reset) or made again, from a backup: the
         same cluster comes back, every object, the workers without a rejoin."""
         from provision.backup.put import ControlPlaneData, Trust
@@ -235,7 +235,7 @@ class NodeOps:
                 self._playbook("node-reset.yml", name, reset)
 
         def init() -> None:
-            with control_plane(self.inv, self.config) as on:
+            with control_plane_shell(self.inv, self.config) as on:
                 ControlPlaneData(on["control-plane"], self.config, self.log).restore(
                     parts, running=False
                 )
@@ -251,7 +251,7 @@ class NodeOps:
                 trust.restart_system()
 
         def finish() -> None:
-            with control_plane(self.inv, self.config) as on:
+            with control_plane_shell(self.inv, self.config) as on:
                 fetch_kubeconfig(self.inv, on["control-plane"])
                 ControlPlaneData(on["control-plane"], self.config, self.log).cleanup()
 
@@ -280,13 +280,13 @@ class NodeOps:
         # and a control plane that answers.
         load_text(text, str(path))
         self.hosts_ready()
-        with control_plane(self.inv, self.config) as on:
+        with control_plane_shell(self.inv, self.config) as on:
             on["control-plane"](f"{KUBECTL} get nodes -o name")
         config = replace_config(path, text)
         self.log.say(f"node: {node['name']} added to {path}")
         self.config = config
         self._up(REJOIN, config)
-        with control_plane(self.inv, config) as on:
+        with control_plane_shell(self.inv, config) as on:
             self._wait_ready(on["control-plane"], node["name"])
 
     def remove(self, name: str, force: bool) -> None:
@@ -298,7 +298,7 @@ class NodeOps:
 
         load_text(text, str(path))  # the config without it must be valid: check first
         self.hosts_ready()
-        with control_plane(self.inv, self.config) as on:
+        with control_plane_shell(self.inv, self.config) as on:
             sh = on["control-plane"]
             self.refuse_data_loss(sh, name, force)
             self.drain_and_delete(sh, name)

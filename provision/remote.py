@@ -133,7 +133,7 @@ def shells(
         }
 
 
-def control_plane(inv: Inventory, config: ClusterConfig, error=RemoteFailed):
+def control_plane_shell(inv: Inventory, config: ClusterConfig, error=RemoteFailed):
     """A shell on the control-plane node."""
     return shells(inv, {"control-plane": config.control_plane.name}, error)
 

@@ -137,7 +137,7 @@ class Up:
 
         from provision.addons.held import held_on
         from provision.errors import DataGuard
-        from provision.remote import KUBECTL, cluster_nodes, control_plane
+        from provision.remote import KUBECTL, cluster_nodes, control_plane_shell
 
         if self.machines.existing or not (self.inv.state_dir / "kubeconfig").exists():
             return
@@ -156,7 +156,7 @@ class Up:
                 f"the control plane {cp}'s machine is gone (removed outside provision): "
                 f"the cluster's state (etcd) went with it\n{fix}"
             )
-        with control_plane(self.inv, self.config) as on:
+        with control_plane_shell(self.inv, self.config) as on:
             sh = on["control-plane"]
             # a node the cluster never had (added to cluster.yml by hand) is new, not gone
             nodes = cluster_nodes(sh)

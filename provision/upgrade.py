@@ -140,14 +140,14 @@ class Upgrade:
     def check_cluster(self, resuming: bool) -> None:
         """Every node Ready at the running release or the target, the skew policy kept,
         and (unless an unfinished upgrade is resumed) every verify check green."""
-        from provision.remote import KUBECTL, cluster_nodes, control_plane
+        from provision.remote import KUBECTL, cluster_nodes, control_plane_shell
 
         if not (self.inv.state_dir / "kubeconfig").exists():
             raise UsageError(
                 f"the lab {self.config.cluster.name} has no cluster to upgrade\n"
                 f"  fix: `provision up{self.cli()}` makes it (at the pinned {self.current})"
             )
-        with control_plane(self.inv, self.config) as on:
+        with control_plane_shell(self.inv, self.config) as on:
             sh = on["control-plane"]
             nodes = cluster_nodes(sh)
             server = json.loads(sh(f"{KUBECTL} get --raw /version"))["gitVersion"]
@@ -236,11 +236,11 @@ class Upgrade:
         from provision.addons.deploy import workloads
         from provision.addons.manifests import NAMESPACE
         from provision.playbooks.kubeadm import wait_scale
-        from provision.remote import control_plane
+        from provision.remote import control_plane_shell
         from provision.verify.settle import NotSettled, settle
 
         self._playbook(target, step, name)
-        with control_plane(self.inv, target, error=NotSettled) as sh:
+        with control_plane_shell(self.inv, target, error=NotSettled) as sh:
             settle(
                 sh["control-plane"],
                 [name],

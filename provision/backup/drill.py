@@ -27,7 +27,7 @@ from pathlib import Path
 from provision.config.model import ClusterConfig
 from provision.errors import VerifyFailed
 from provision.project import Inventory
-from provision.remote import KUBECTL, Shell, control_plane
+from provision.remote import KUBECTL, Shell, control_plane_shell
 from provision.runlog import RunLog
 from provision.verify.checks import in_pod
 
@@ -194,7 +194,7 @@ class _Drill:
         self.result.token = secrets.token_hex(8)
 
         def write() -> None:
-            with control_plane(self.inv, self.config) as on:
+            with control_plane_shell(self.inv, self.config) as on:
                 m = Measures(on["control-plane"], self.config)
                 m.write(self.result.token)
                 self.result.before = m.measure()
@@ -206,7 +206,7 @@ class _Drill:
         DrillFailed("<failed>: N differences ...") naming each difference."""
 
         def check() -> None:
-            with control_plane(self.inv, config) as on:
+            with control_plane_shell(self.inv, config) as on:
                 self.result.after = Measures(on["control-plane"], config).measure()
             self.result.differences = compare(
                 self.result.before, self.result.after, self.result.token

@@ -31,7 +31,7 @@ from provision.config.model import ClusterConfig
 from provision.errors import UsageError
 from provision.files import read_small
 from provision.project import Inventory
-from provision.remote import KUBECTL, RemoteFailed, Shell, control_plane
+from provision.remote import KUBECTL, RemoteFailed, Shell, control_plane_shell
 from provision.runlog import RunLog
 
 ETCD_TLS = (
@@ -73,7 +73,7 @@ class Backup:
             raise UsageError(f"{out} exists\n  fix: name a new file, or leave --out out")
         secrets = secrets_file(self.inv.state_dir)
         parts: dict[str, bytes] = {}
-        with control_plane(self.inv, self.config) as shells:
+        with control_plane_shell(self.inv, self.config) as shells:
             sh = shells["control-plane"]
             parts["etcd/snapshot.db"] = self.etcd_snapshot(sh)
             parts["pki/kubernetes.tar.gz"] = self._b64(

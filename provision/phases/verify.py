@@ -28,12 +28,12 @@ class Verify(Phase):
         from provision.addons.deploy import workloads
         from provision.addons.manifests import NAMESPACE
         from provision.playbooks.kubeadm import wait_scale
-        from provision.remote import control_plane
+        from provision.remote import control_plane_shell
         from provision.verify.settle import NotSettled, settle
 
         up.log.say(f"settle: waiting for {', '.join(up.restarted)} to come back")
         timeout = 600 * wait_scale(up.config, up.machines.provider)
-        with control_plane(up.inv, up.config, error=NotSettled) as sh:
+        with control_plane_shell(up.inv, up.config, error=NotSettled) as sh:
             settle(
                 sh["control-plane"],
                 up.restarted,
