@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provision.addons.manifests import NAMESPACE
+from provision.addons.registry import ADDONS
 from provision.config.edit import add_node, remove_node, replace_config
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard, UsageError
@@ -36,11 +37,8 @@ REJOIN = chosen(("machines", "prepare", "runtime", "kubernetes", "join", "addons
 CP_PREPARE = chosen(("machines", "prepare", "runtime", "kubernetes"))
 CP_REST = chosen(("network", "join", "addons"))
 # Claims whose data `provision backup` carries and a restore puts back: the
-# add-on, and the part of the backup that holds it.
-BACKED_UP_CLAIMS = {
-    f"{NAMESPACE}/data-mysql-0": ("mysql", "mysql/dump.sql"),
-    f"{NAMESPACE}/data-rabbitmq-0": ("rabbitmq", "rabbitmq/definitions.json"),
-}
+# add-on, and the part of the backup that holds it (each add-on's DataParts).
+BACKED_UP_CLAIMS = {f"{NAMESPACE}/{d.claim}": (a.name, d.path) for a in ADDONS for d in a.data}
 
 
 class NodeOpRefused(DataGuard):

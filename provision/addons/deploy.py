@@ -17,6 +17,7 @@ from provision.addons.manifests import (
     render_manifests,
     render_secrets,
 )
+from provision.addons.registry import addon_of
 from provision.addons.secrets import ensure_secrets, secrets_file, write_private
 from provision.addons.values import NODE_PORTS, web_urls
 from provision.config.model import ClusterConfig
@@ -25,26 +26,11 @@ from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
 from provision.sources import resolve_sources
 
-# What `rollout status` waits for, per add-on part.
-WORKLOADS = {
-    "nfs": "deployment/nfs-provisioner",
-    "mysql": "statefulset/mysql",
-    "rabbitmq": "statefulset/rabbitmq",
-    "zipkin": "deployment/zipkin",
-    "elasticsearch": "statefulset/elasticsearch",
-    "logstash": "deployment/logstash",
-    "kibana": "deployment/kibana",
-}
-
 
 def workload(config: ClusterConfig, part: str) -> str | None:
     """What `rollout status` waits for of a deployed part (None: it runs no pod, as
-    the NFS add-on with static volumes)."""
-    if part == "shipper":
-        return f"daemonset/{config.addons.elk.shipper}"
-    if part == "nfs" and config.addons.nfs.provisioner == "static":
-        return None
-    return WORKLOADS[part]
+    the NFS add-on with static volumes), as its add-on says."""
+    return addon_of(part).workload(config, part)
 
 
 def workloads(config: ClusterConfig) -> list[str]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from jinja2 import Environment
 
+from provision.addons.registry import ADDONS
 from provision.addons.values import NODE_PORTS, UPSTREAM_IMAGES, image
 from provision.config.model import PARTS, ClusterConfig
 from provision.shared import ADDONS_NAMESPACE
@@ -42,16 +43,10 @@ class LocalVolume:
 
 
 def _claims(config: ClusterConfig) -> list[tuple[str, int]]:
-    """(claim, size in GiB) of each stateful add-on, then the claim `provision verify`
-    uses."""
-    a = config.addons
-    wanted = []
-    if a.elk.enabled:
-        wanted.append(("data-elasticsearch-0", a.elk.storage_gb))
-    if a.mysql.enabled:
-        wanted.append(("data-mysql-0", a.mysql.storage_gb))
-    if a.rabbitmq.enabled:
-        wanted.append(("data-rabbitmq-0", a.rabbitmq.storage_gb))
+    """(claim, size in GiB) of each stateful add-on, by name, then the claim
+    `provision verify` uses."""
+    enabled = config.addons.enabled()
+    wanted = sorted(c for a in ADDONS if a.name in enabled for c in a.claims(config))
     return [*wanted, ("provision-verify", 1)]
 
 
@@ -95,7 +90,7 @@ def _selector(name: str) -> Quoted:
 def _env() -> Environment:
     """Templates in provision/templates/addons; config strings reach them only through
     the `yaml` filter (see provision/templates)."""
-    env = environment("templates/addons")
+    env = environment("templates/addons", *(f"addons/{a.name}" for a in ADDONS))
     env.globals.update(labels=_labels, selector=_selector)
     return env
 

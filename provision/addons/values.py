@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
+from provision.addons.registry import node_ports, upstream_images
 from provision.config.model import ClusterConfig
 
-# Upstream image of each pinned component: (repository, tag format).
-UPSTREAM_IMAGES = {
-    "elasticsearch": ("docker.elastic.co/elasticsearch/elasticsearch", "{v}"),
-    "logstash": ("docker.elastic.co/logstash/logstash", "{v}"),
-    "kibana": ("docker.elastic.co/kibana/kibana", "{v}"),
-    "filebeat": ("docker.elastic.co/beats/filebeat", "{v}"),
-    "rabbitmq": ("docker.io/library/rabbitmq", "{v}-management"),
-    "zipkin": ("docker.io/openzipkin/zipkin", "{v}"),
-    "mysql": ("docker.io/library/mysql", "{v}"),
-    "nfs_provisioner": ("registry.k8s.io/sig-storage/nfs-subdir-external-provisioner", "v{v}"),
-}
+# Upstream image of each pinned component: (repository, tag format), as each
+# add-on's folder declares it.
+UPSTREAM_IMAGES = upstream_images()
 
-# Browser access for lab users (the seed's NodePorts).
-NODE_PORTS = {
-    "kibana": 30005,
-    "rabbitmq_amqp": 30003,
-    "rabbitmq_management": 30004,
-    "zipkin": 30008,
-}
+# Browser access for lab users (the seed's NodePorts), as each add-on declares them.
+NODE_PORTS = node_ports()
 
 
 def web_urls(host: str) -> dict[str, str]:

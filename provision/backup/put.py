@@ -35,6 +35,7 @@ from collections.abc import Collection, Mapping
 from typing import BinaryIO
 
 from provision.addons.manifests import NAMESPACE
+from provision.addons.registry import addon_of_data, data_parts
 from provision.backup.stream import Parts
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard
@@ -238,16 +239,17 @@ class AddonData:
         """Load the add-on parts of `parts` (those in `only`, when given), each streamed
         from the archive's spool to the control plane, never held whole here."""
         wanted = [p for p in parts if only is None or p in only]
-        if "mysql/dump.sql" in wanted:
-            self.wait_ready("mysql-0")
-            with parts.open("mysql/dump.sql") as dump:
-                self._exec("mysql-0", "mysql-load.sh", root_password.encode() + b"\n", dump)
-            self.log.say(f"restore: MySQL: {parts.size('mysql/dump.sql')} bytes of dump loaded")
-        if "rabbitmq/definitions.json" in wanted:
-            self.wait_ready("rabbitmq-0")
-            with parts.open("rabbitmq/definitions.json") as definitions:
-                self._exec("rabbitmq-0", "rabbitmq-load.sh", definitions)
-            self.log.say("restore: RabbitMQ: definitions imported")
+        for data in data_parts():
+            if data.path not in wanted:
+                continue
+            self.wait_ready(data.pod)
+            load = addon_of_data(data).script(data.load)
+            with parts.open(data.path) as source:
+                if data.password:
+                    self._exec(data.pod, load, root_password.encode() + b"\n", source)
+                else:
+                    self._exec(data.pod, load, source)
+            self.log.say(f"restore: {data.path}: {parts.size(data.path)} bytes loaded")
 
     def wait_ready(self, pod: str, seconds: int = 600) -> None:
         deadline = time.monotonic() + seconds
@@ -265,14 +267,13 @@ class AddonData:
                     ) from None
                 time.sleep(5)
 
-    def _exec(self, pod: str, name: str, *sources: bytes | BinaryIO) -> None:
-        """Run the node script `name` in the pod with the sources, one after another,
-        on its stdin:
+    def _exec(self, pod: str, script: str, *sources: bytes | BinaryIO) -> None:
+        """Run `script` in the pod with the sources, one after another, on its stdin:
         each goes to a root-only file on the control plane first (a file is streamed),
         all removed whatever happens."""
         paths = [f"{DATA_DIR}/{pod}.in.{i}" for i in range(len(sources))]
         self.cp(f"mkdir -p -m 0700 {DATA_DIR}")
-        exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script(name))}"
+        exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script)}"
         try:
             for source, path in zip(sources, paths, strict=True):
                 self.cp.put(source, path)

@@ -4,8 +4,9 @@
                                etcdutl snapshot status (the bundle's) on the node
     pki/kubernetes.tar.gz      /etc/kubernetes/pki and the kubeconfigs of the control plane
     secrets/addons.json        the generated add-on credentials (<state>/secrets)
-    mysql/dump.sql             mysqldump --all-databases (when MySQL is deployed)
-    rabbitmq/definitions.json  rabbitmqctl export_definitions (when RabbitMQ is deployed)
+    mysql/dump.sql             each deployed add-on's data, as its folder declares it
+    rabbitmq/definitions.json  (provision/addons/<name>/: mysqldump --all-databases,
+                               rabbitmqctl export_definitions)
 
 Every part travels from the control plane as base64 on stdout (nothing is written
 on the node but etcd's snapshot, removed at once) and no part, no secret and no
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from provision import __version__
 from provision.addons.manifests import NAMESPACE
+from provision.addons.registry import ADDONS
 from provision.addons.secrets import secrets_file
 from provision.backup.archive import Identity, archive_name, prune, write_archive
 from provision.config.model import ClusterConfig
@@ -83,20 +85,11 @@ class Backup:
             credentials = read_small(secrets, "the add-ons' credentials")
             if credentials is not None:
                 parts["secrets/addons.json"] = credentials
-            deployed = self.config.addons.deployed()
-            if "mysql" in deployed:
-                parts["mysql/dump.sql"] = self._b64(
-                    sh,
-                    self._in_pod(
-                        "mysql-0",
-                        'mysqldump -h 127.0.0.1 -uroot -p"$MYSQL_ROOT_PASSWORD" '
-                        "--all-databases --single-transaction --routines --events 2>/dev/null",
-                    ),
-                )
-            if "rabbitmq" in deployed:
-                parts["rabbitmq/definitions.json"] = self._b64(
-                    sh, self._in_pod("rabbitmq-0", "rabbitmqctl -q export_definitions -")
-                )
+            deployed = set(self.config.addons.deployed())
+            for addon in ADDONS:
+                if deployed & set(addon.parts):
+                    for part in addon.data:
+                        parts[part.path] = self._b64(sh, self._in_pod(part.pod, part.export))
         for name, data in parts.items():
             self.log.say(f"backup: {name}: {len(data)} bytes")
         directory = backups_dir(self.inv)

@@ -1,18 +1,19 @@
-"""The scripts provision runs on a node or in a pod, as files (shellchecked by
+"""The scripts provision runs on a node, as files (shellchecked by
 tests/unit/test_node_scripts.py), never built as Python strings. Each runs with
 its values as arguments (argv) or on its stdin, never pasted into its text:
 
     restore-etcd.sh   the control plane's etcd and PKI from a backup (run as a
                       systemd unit by provision/backup/put.py)
-    mysql-load.sh     a dump into the MySQL pod
-    rabbitmq-load.sh  definitions into the RabbitMQ pod
+
+The scripts that load an add-on's data in its pod are in the add-on's folder
+(provision/addons/<name>/load.sh).
 """
 
 from __future__ import annotations
 
 from importlib import resources
 
-NAMES = ("restore-etcd.sh", "mysql-load.sh", "rabbitmq-load.sh")
+NAMES = ("restore-etcd.sh",)
 
 
 def script(name: str) -> str:

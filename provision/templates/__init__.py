@@ -30,7 +30,7 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 
 import yaml
-from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateError
+from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined, TemplateError
 
 
 class RawInterpolation(TemplateError):
@@ -80,11 +80,12 @@ def finalize(value: object) -> object:
 
 
 @functools.cache
-def environment(folder: str) -> Environment:
-    """The environment for the templates in provision/<folder> (one per folder, so each
-    template is compiled once per process)."""
+def environment(*folders: str) -> Environment:
+    """The environment for the templates in provision/<folder>, the first folder
+    that holds a name winning (one per list of folders, so each template is
+    compiled once per process)."""
     env = Environment(
-        loader=PackageLoader("provision", folder),
+        loader=ChoiceLoader([PackageLoader("provision", f) for f in folders]),
         undefined=StrictUndefined,
         finalize=finalize,
         autoescape=False,

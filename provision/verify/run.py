@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from provision.addons.registry import ADDONS, addon_of
 from provision.config.model import ClusterConfig, addon_of_part
 from provision.errors import VerifyFailed
 from provision.files import write_state
@@ -41,20 +42,9 @@ def plan(config: ClusterConfig, manifests: Path) -> list[c.Check]:
         found.append(
             c.Check("storage", "a claim binds; a pod writes and reads", c.storage_roundtrip)
         )
-    real = {
-        "mysql": [c.Check("mysql", "create, insert, select", c.mysql_roundtrip)],
-        "rabbitmq": [
-            c.Check("rabbitmq", "publish and consume, durable queue", c.rabbitmq_roundtrip)
-        ],
-        "zipkin": [c.Check("zipkin", "accept a span, return its trace", c.zipkin_roundtrip)],
-        "elasticsearch": [
-            c.Check("elk", "Elasticsearch indexes and finds a document", c.elasticsearch_roundtrip)
-        ],
-        "kibana": [c.Check("elk", "Kibana status", c.kibana_status)],
-    }
     for part in a.parts():
         if part in deployed:
-            found += real.get(part, [])
+            found += addon_of(part).part_checks.get(part, ())
         else:
             found.append(
                 c.Check(
@@ -64,23 +54,10 @@ def plan(config: ClusterConfig, manifests: Path) -> list[c.Check]:
                     False,
                 )
             )
-    if a.elk.enabled:
-        if {"shipper", "elasticsearch"} <= set(deployed):
-            found.append(c.Check("elk", "a pod's log line searchable", c.elasticsearch_log_search))
-        else:
-            found.append(
-                c.Check("elk", "container logs where the shipper reads", c.container_logs_on_node)
-            )
-    if a.nfs.enabled:
-        server = config.node(config.nfs_server)
-        found.append(
-            c.Check(
-                "nfs",
-                "export listed over NFSv4",
-                c.nfs_export(str(server.ip), a.nfs.export_path),
-                on="worker" if config.workers else "control-plane",
-            )
-        )
+    enabled = a.enabled()
+    for addon in ADDONS:
+        if addon.name in enabled:
+            found += addon.more_checks(config, deployed)
     return found
 
 

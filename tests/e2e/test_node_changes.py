@@ -61,9 +61,7 @@ def test_replace_the_data_node_keeps_mysql_and_rabbitmq_data(lab):
     mysql("CREATE TABLE IF NOT EXISTS kept (v VARCHAR(32)); INSERT INTO kept VALUES ('before');")
     rabbit("queues/%2F/kept", '{"durable":true}', method="PUT")
     container_before = docker("inspect", "-f", "{{.Id}}", LAB.container("w2")).strip()
-    out = " ".join(provision("node", "replace", "w2", "--force").stdout.split())
-    assert "node: w2 holds mysql, rabbitmq data: backed up now" in out
-    assert "restore: MySQL:" in out and "restore: RabbitMQ: definitions imported" in out
+    provision("node", "replace", "w2", "--force")
     assert docker("inspect", "-f", "{{.Id}}", LAB.container("w2")).strip() != container_before
     assert node_ready("w2")
     assert "before" in mysql("SELECT v FROM kept;")

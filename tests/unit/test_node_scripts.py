@@ -11,25 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from provision.node_scripts import NAMES, script
+from provision.addons.registry import ADDONS, by_name
+from provision.node_scripts import NAMES
 
-HERE = Path(__file__).resolve().parents[2] / "provision" / "node_scripts"
-
-
-def test_every_script_in_the_folder_is_named():
-    assert sorted(p.name for p in HERE.glob("*.sh")) == sorted(NAMES)
+PACKAGE = Path(__file__).resolve().parents[2] / "provision"
+SCRIPTS = sorted((*PACKAGE.glob("node_scripts/*.sh"), *PACKAGE.glob("addons/*/*.sh")))
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_each_script_passes_shellcheck(name):
+def test_every_script_is_named_by_its_reader():
+    named = {PACKAGE / "node_scripts" / n for n in NAMES} | {
+        PACKAGE / "addons" / a.name / d.load for a in ADDONS for d in a.data
+    }
+    assert set(SCRIPTS) == named
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_each_script_passes_shellcheck(path):
     if shutil.which("shellcheck") is None:
         pytest.fail("shellcheck is not installed: scripts/host-setup-tests installs it")
-    run = subprocess.run(
-        ["shellcheck", "-s", "bash" if name.endswith("etcd.sh") else "sh", "-"],
-        input=script(name),
-        capture_output=True,
-        text=True,
-    )
+    run = subprocess.run(["shellcheck", str(path)], capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
 
 
@@ -50,7 +50,7 @@ def test_mysql_load_uses_the_password_mysql_accepts(tmp_path):
     def load(pod_password: str, stdin: str) -> subprocess.CompletedProcess:
         env = {**os.environ, "PATH": path, "MYSQL_ROOT_PASSWORD": pod_password}
         return subprocess.run(
-            ["sh", "-c", script("mysql-load.sh")],
+            ["sh", "-c", by_name("mysql").script("load.sh")],
             input=stdin,
             env=env,
             capture_output=True,

@@ -1,0 +1,50 @@
+"""One folder per add-on, one list: every folder in provision/addons/ that holds an
+add-on is in the registry, holds a template per part, and the registry agrees
+with the config model's add-ons, parts and image components."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provision.addons.registry import ADDONS, addon_of, data_parts, upstream_images
+from provision.config.model import ADDONS as CONFIG_ADDONS
+from provision.config.model import IMAGE_COMPONENTS, PARTS, ClusterConfig, addon_of_part
+
+FOLDER = Path(__file__).resolve().parents[2] / "provision" / "addons"
+
+
+def test_every_addon_folder_is_registered_and_every_addon_has_its_folder():
+    folders = {p.parent.name for p in FOLDER.glob("*/__init__.py")}
+    assert folders == {a.name for a in ADDONS}
+    for a in ADDONS:
+        assert a.package == f"provision.addons.{a.name}"
+
+
+def test_the_registry_is_the_config_models_list_in_apply_order():
+    assert sorted(a.name for a in ADDONS) == sorted(CONFIG_ADDONS)
+    assert tuple(p for a in ADDONS for p in a.parts) == PARTS
+    for part in PARTS:
+        assert addon_of(part).name == addon_of_part(part)
+
+
+def test_each_part_has_its_template_in_its_folder():
+    for a in ADDONS:
+        assert {p.name for p in (FOLDER / a.name).glob("*.yaml.j2")} == {
+            f"{part}.yaml.j2" for part in a.parts
+        }
+
+
+def test_each_upstream_image_is_a_component_the_config_can_replace():
+    # rsyslog has no upstream image: the bundle builds it (addons.images.rsyslog)
+    assert set(upstream_images()) == set(IMAGE_COMPONENTS) - {"rsyslog"}
+
+
+def test_each_data_part_names_a_script_of_its_folder_and_a_claim_of_its_addon(lab):
+    config = ClusterConfig.model_validate(lab)
+    for a in ADDONS:
+        claims = {c for c, _ in a.claims(config)}
+        for d in a.data:
+            assert (FOLDER / a.name / d.load).is_file()
+            assert d.claim in claims
+            assert d.path.startswith(f"{a.name}/")
+    assert [d.path for d in data_parts()] == ["mysql/dump.sql", "rabbitmq/definitions.json"]
