@@ -85,11 +85,14 @@ class Addon:
     workloads: Mapping[str, str] = field(default_factory=dict)
     # part -> its real checks, run when the part is deployed
     part_checks: Mapping[str, tuple[Check, ...]] = field(default_factory=dict)
+    # the claims of the volumes it keeps data on, each of addons.<name>.storage_gb
+    volumes: tuple[str, ...] = ()
     data: tuple[DataPart, ...] = ()
 
     def claims(self, config: ClusterConfig) -> list[tuple[str, int]]:
-        """(claim, size in GiB) of each volume it keeps data on, when enabled."""
-        return []
+        """(claim, size in GiB) of each volume it keeps data on."""
+        size = getattr(getattr(config.addons, self.name), "storage_gb", 0)
+        return [(claim, size) for claim in self.volumes]
 
     def workload(self, config: ClusterConfig, part: str) -> str | None:
         """What `rollout status` waits for of a deployed part (None: no pod)."""

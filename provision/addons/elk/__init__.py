@@ -122,9 +122,6 @@ def container_logs_on_node(sh) -> str:
 
 @dataclass(frozen=True)
 class Elk(Addon):
-    def claims(self, config: ClusterConfig) -> list[tuple[str, int]]:
-        return [("data-elasticsearch-0", config.addons.elk.storage_gb)]
-
     def workload(self, config: ClusterConfig, part: str) -> str | None:
         if part == "shipper":
             return f"daemonset/{config.addons.elk.shipper}"
@@ -140,6 +137,7 @@ ADDON = Elk(
     name="elk",
     package=__name__,
     parts=("elasticsearch", "logstash", "kibana", "shipper"),
+    volumes=("data-elasticsearch-0",),
     images={
         "elasticsearch": ("docker.elastic.co/elasticsearch/elasticsearch", "{v}"),
         "logstash": ("docker.elastic.co/logstash/logstash", "{v}"),

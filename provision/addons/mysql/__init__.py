@@ -4,10 +4,7 @@ mysqldump's output, which load.sh puts back."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from provision.addons.base import Addon, Check, CheckFailed, DataPart, in_pod, token
-from provision.config.model import ClusterConfig
 
 
 def roundtrip(sh) -> str:
@@ -30,16 +27,11 @@ def roundtrip(sh) -> str:
     return f"created table, inserted and selected {value} as the app user"
 
 
-@dataclass(frozen=True)
-class MySQL(Addon):
-    def claims(self, config: ClusterConfig) -> list[tuple[str, int]]:
-        return [("data-mysql-0", config.addons.mysql.storage_gb)]
-
-
-ADDON = MySQL(
+ADDON = Addon(
     name="mysql",
     package=__name__,
     parts=("mysql",),
+    volumes=("data-mysql-0",),
     images={"mysql": ("docker.io/library/mysql", "{v}")},
     workloads={"mysql": "statefulset/mysql"},
     part_checks={"mysql": (Check("mysql", "create, insert, select", roundtrip),)},

@@ -6,10 +6,8 @@ exchanges), which load.sh imports again."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from provision.addons.base import Addon, Check, CheckFailed, DataPart, in_pod, token
-from provision.config.model import ClusterConfig
 
 
 def roundtrip(sh) -> str:
@@ -41,16 +39,11 @@ def roundtrip(sh) -> str:
     return f"published {value} (persistent) to durable queue {queue} and consumed it"
 
 
-@dataclass(frozen=True)
-class RabbitMQ(Addon):
-    def claims(self, config: ClusterConfig) -> list[tuple[str, int]]:
-        return [("data-rabbitmq-0", config.addons.rabbitmq.storage_gb)]
-
-
-ADDON = RabbitMQ(
+ADDON = Addon(
     name="rabbitmq",
     package=__name__,
     parts=("rabbitmq",),
+    volumes=("data-rabbitmq-0",),
     images={"rabbitmq": ("docker.io/library/rabbitmq", "{v}-management")},
     node_ports={"rabbitmq_amqp": 30003, "rabbitmq_management": 30004},
     workloads={"rabbitmq": "statefulset/rabbitmq"},
