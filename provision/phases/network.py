@@ -22,6 +22,7 @@ class Network(Phase):
 
     def run(self, up: Context) -> None:
         from provision.playbooks.calico import fitted_manifest
+        from provision.playbooks.kubeadm import wait_scale
 
         sources = resolve_sources(up.config)
         if sources.artifacts != "bundle":
@@ -30,5 +31,10 @@ class Network(Phase):
                 "version\n  fix: run `provision bundle build` (artifacts.source: "
                 "auto or bundle)"
             )
-        manifest = fitted_manifest(up.config, sources.bundle_dir, up.inv.state_dir / "calico.yaml")
+        manifest = fitted_manifest(
+            up.config,
+            sources.bundle_dir,
+            up.inv.state_dir / "calico.yaml",
+            wait_scale(up.config, up.machines.provider),
+        )
         up.playbook(self.playbook, {"calico_manifest_file": str(manifest)})

@@ -35,6 +35,10 @@ class CalicoManifestError(BundleError):
 
 
 READY_PERIOD_S = 3
+# How long calico-node may take to start at hardware speed, before wait_scale: the
+# startup probe's budget (a probe every STARTUP_PERIOD_S).
+STARTUP_S = 300
+STARTUP_PERIOD_S = 10
 
 
 def set_env(container: dict, name: str, value: str) -> None:
@@ -62,8 +66,33 @@ def rewrite_image(image: str, mirror: str) -> str:
     return f"{mirror.rstrip('/')}/{path}"
 
 
-def fit(manifest_text: str, config: ClusterConfig, source: str = "calico.yaml") -> str:
-    """Calico's manifest with the config's pool, encapsulation, autodetection, images."""
+def be_patient(main: dict, scale: int) -> None:
+    """calico-node's probes on machines `scale` times slower (VMs under software
+    emulation): Felix then takes minutes to start, and the liveness probe (6 failures
+    10 s apart) restarted it before it ever ran (measured on the VM lab: every
+    calico-node in CrashLoopBackOff). A startup probe (the liveness check, up to
+    STARTUP_S times `scale`) holds the liveness probe off until Felix is live once,
+    and each probe's timeout grows `scale` times."""
+    if scale <= 1:
+        return
+    for name in ("livenessProbe", "readinessProbe"):
+        if name in main:
+            main[name]["timeoutSeconds"] = main[name].get("timeoutSeconds", 1) * scale
+    live = main.get("livenessProbe")
+    if live and "exec" in live:
+        main["startupProbe"] = {
+            "exec": live["exec"],
+            "periodSeconds": STARTUP_PERIOD_S,
+            "timeoutSeconds": live["timeoutSeconds"],
+            "failureThreshold": STARTUP_S * scale // STARTUP_PERIOD_S,
+        }
+
+
+def fit(
+    manifest_text: str, config: ClusterConfig, source: str = "calico.yaml", scale: int = 1
+) -> str:
+    """Calico's manifest with the config's pool, encapsulation, autodetection, images,
+    and probes `scale` times more patient (wait_scale)."""
     net = config.network
     ipip, vxlan = POOL_MODES[net.encapsulation]
     docs = [d for d in yaml.safe_load_all(manifest_text) if d]
@@ -93,6 +122,7 @@ def fit(manifest_text: str, config: ClusterConfig, source: str = "calico.yaml") 
     # within 10 s: join waits for it on every node (the check is one exec).
     if "readinessProbe" in main:
         main["readinessProbe"]["periodSeconds"] = READY_PERIOD_S
+    be_patient(main, scale)
     docs = [d for d in docs if d["metadata"].get("name") != ENDPOINT_CONFIGMAP]
     docs.append(
         {
@@ -126,7 +156,7 @@ def images(manifest_text: str) -> set[str]:
     return found
 
 
-def fitted_manifest(config: ClusterConfig, bundle: Path, out: Path) -> Path:
+def fitted_manifest(config: ClusterConfig, bundle: Path, out: Path, scale: int = 1) -> Path:
     source = bundle / "manifests" / "calico.yaml"
     fix = "run `provision bundle build` (or `provision bundle fetch`)"
     raw = read_small(source, "the bundle's Calico manifest", fix, MANIFEST_MAX, CalicoManifestError)
@@ -142,5 +172,5 @@ def fitted_manifest(config: ClusterConfig, bundle: Path, out: Path) -> Path:
             fix,
             CalicoManifestError,
         ) from None
-    write_state(out, fit(text, config, str(source)))
+    write_state(out, fit(text, config, str(source), scale))
     return out

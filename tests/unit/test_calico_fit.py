@@ -31,6 +31,11 @@ spec:
       containers:
         - name: calico-node
           image: docker.io/calico/node:v3.28.5
+          livenessProbe:
+            exec: {command: [/bin/calico-node, -felix-live]}
+            periodSeconds: 10
+            timeoutSeconds: 10
+            failureThreshold: 6
           readinessProbe:
             exec: {command: [/bin/calico-node, -felix-ready]}
             periodSeconds: 10
@@ -131,3 +136,26 @@ def test_a_bundle_manifest_that_is_no_small_text_file_is_refused_at_once(tmp_pat
         fitted_manifest(config, tmp_path / "bundle", out)
     assert str(source) in str(e.value) and "fix:" in str(e.value)
     assert not out.exists()
+
+
+def calico_node(text: str) -> dict:
+    docs = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "DaemonSet"]
+    return docs[0]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_probes_are_upstreams_at_hardware_speed():
+    node = calico_node(fit(MANIFEST, config()))
+    assert "startupProbe" not in node
+    assert node["livenessProbe"]["timeoutSeconds"] == 10
+
+
+def test_under_emulation_a_startup_probe_holds_the_liveness_probe_off():
+    """wait_scale 4 (VMs under QEMU's emulation): Felix may take up to 20 minutes to
+    start before the liveness probe can restart it, and each check may take 40 s."""
+    node = calico_node(fit(MANIFEST, config(), scale=4))
+    startup = node["startupProbe"]
+    assert startup["exec"] == {"command": ["/bin/calico-node", "-felix-live"]}
+    assert startup["periodSeconds"] * startup["failureThreshold"] == 1200
+    assert node["livenessProbe"]["timeoutSeconds"] == 40
+    assert node["readinessProbe"]["timeoutSeconds"] == 40
+    assert startup["timeoutSeconds"] == 40
