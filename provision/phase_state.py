@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from provision.files import read_record, refuse
-from provision.record import Record, entries_ok
+from provision.record import Record
 
 FILE = "phases.json"
 WHAT = "the record of up's phases"
@@ -45,11 +45,7 @@ class PhaseState(Record):
         data = read_record(path, WHAT, fix)
         if data is None:
             return cls(path, config_sha256=digest)
-        if not (
-            isinstance(data, dict)
-            and isinstance(data.get("run", ""), str)
-            and entries_ok(data.get(cls.KEY, {}))
-        ):
+        if not cls.shape_ok(data):
             raise refuse(path, WHAT, "not the record provision writes", fix)
         if data.get("config_sha256") != digest:
             return cls(path, config_sha256=digest)  # another config: nothing to resume

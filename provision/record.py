@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeGuard
 
 from provision.files import write_state
 from provision.runlog import RunLog
@@ -71,6 +71,16 @@ class Record:
     path: Path
     run: str = ""
     entries: dict[str, dict] = field(default_factory=dict)
+
+    @classmethod
+    def shape_ok(cls, data: object, *text_fields: str) -> TypeGuard[dict]:
+        """A record in the shape save() writes: `run` and `text_fields` strings, the
+        entries under KEY as entries_ok() wants them."""
+        return (
+            isinstance(data, dict)
+            and all(isinstance(data.get(k, ""), str) for k in ("run", *text_fields))
+            and entries_ok(data.get(cls.KEY, {}))
+        )
 
     def done(self, name: str) -> bool:
         return self.entries.get(name, {}).get("status") == "done"

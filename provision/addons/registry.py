@@ -7,7 +7,7 @@ tests/unit/test_addon_registry.py holds against this list."""
 from __future__ import annotations
 
 from provision.addons import elk, mysql, nfs, rabbitmq, zipkin
-from provision.addons.base import Addon, DataPart
+from provision.addons.base import Addon
 
 ADDONS: tuple[Addon, ...] = (nfs.ADDON, mysql.ADDON, rabbitmq.ADDON, zipkin.ADDON, elk.ADDON)
 
@@ -26,15 +26,5 @@ def node_ports() -> dict[str, int]:
     return {name: port for a in ADDONS for name, port in a.node_ports.items()}
 
 
-def data_parts() -> tuple[DataPart, ...]:
-    """What a backup carries of the add-ons, in the order a restore loads it."""
-    return tuple(d for a in ADDONS for d in a.data)
-
-
 def by_name(name: str) -> Addon:
     return next(a for a in ADDONS if a.name == name)
-
-
-def addon_of_data(data: DataPart) -> Addon:
-    """The add-on whose data a part is (its folder holds the script that loads it)."""
-    return next(a for a in ADDONS if data in a.data)

@@ -35,7 +35,7 @@ from collections.abc import Collection, Mapping
 from typing import BinaryIO
 
 from provision.addons.manifests import NAMESPACE
-from provision.addons.registry import addon_of_data, data_parts
+from provision.addons.registry import ADDONS
 from provision.backup.stream import Parts
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard
@@ -239,17 +239,18 @@ class AddonData:
         """Load the add-on parts of `parts` (those in `only`, when given), each streamed
         from the archive's spool to the control plane, never held whole here."""
         wanted = [p for p in parts if only is None or p in only]
-        for data in data_parts():
-            if data.path not in wanted:
-                continue
-            self.wait_ready(data.pod)
-            load = addon_of_data(data).script(data.load)
-            with parts.open(data.path) as source:
-                if data.password:
-                    self._exec(data.pod, load, root_password.encode() + b"\n", source)
-                else:
-                    self._exec(data.pod, load, source)
-            self.log.say(f"restore: {data.path}: {parts.size(data.path)} bytes loaded")
+        for addon in ADDONS:
+            for data in addon.data:
+                if data.path not in wanted:
+                    continue
+                self.wait_ready(data.pod)
+                load = addon.script(data.load)
+                with parts.open(data.path) as source:
+                    if data.password:
+                        self._exec(data.pod, load, root_password.encode() + b"\n", source)
+                    else:
+                        self._exec(data.pod, load, source)
+                self.log.say(f"restore: {data.path}: {parts.size(data.path)} bytes loaded")
 
     def wait_ready(self, pod: str, seconds: int = 600) -> None:
         deadline = time.monotonic() + seconds

@@ -18,24 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, TypeGuard
+from typing import ClassVar
 
 from provision.errors import UsageError
 from provision.files import read_record, refuse
-from provision.record import Record, entries_ok
+from provision.record import Record
 from provision.runlog import RunLog
 
 FILE = "operation.json"
 WHAT = "the record of an unfinished operation"
-
-
-def _is_record(data: object) -> TypeGuard[dict]:
-    """The shape save() writes (the fields begin, done and timings use)."""
-    return (
-        isinstance(data, dict)
-        and all(isinstance(data.get(k, ""), str) for k in ("operation", "archive", "run"))
-        and entries_ok(data.get(Stages.KEY, {}))
-    )
 
 
 class UnfinishedOperation(UsageError):
@@ -58,7 +49,7 @@ class Stages(Record):
         data = read_record(path, WHAT, fix)
         if data is None:
             data = {}
-        if not _is_record(data):
+        if not cls.shape_ok(data, "operation", "archive"):
             raise refuse(path, WHAT, "not the record provision writes", fix)
         if data and data.get("operation") != operation:
             if not data.get(cls.KEY):

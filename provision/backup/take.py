@@ -25,7 +25,7 @@ import struct
 from pathlib import Path
 
 from provision import __version__
-from provision.addons.manifests import NAMESPACE
+from provision.addons.base import in_pod
 from provision.addons.registry import ADDONS
 from provision.addons.secrets import secrets_file
 from provision.backup.archive import Identity, archive_name, prune, write_archive
@@ -89,7 +89,7 @@ class Backup:
             for addon in ADDONS:
                 if deployed & set(addon.parts):
                     for part in addon.data:
-                        parts[part.path] = self._b64(sh, self._in_pod(part.pod, part.export))
+                        parts[part.path] = self._b64(sh, in_pod(part.pod, part.export))
         for name, data in parts.items():
             self.log.say(f"backup: {name}: {len(data)} bytes")
         directory = backups_dir(self.inv)
@@ -132,11 +132,6 @@ class Backup:
             f"{status.get('totalKey')} keys (etcdutl snapshot status)"
         )
         return data
-
-    @staticmethod
-    def _in_pod(pod: str, script: str) -> str:
-        quoted = shlex.quote(script)
-        return f"{KUBECTL} -n {NAMESPACE} exec {pod} -- sh -c {quoted}"
 
     @staticmethod
     def _b64(sh: Shell, command: str) -> bytes:

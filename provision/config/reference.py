@@ -140,7 +140,10 @@ def write_into(path: Path) -> bool:
     same mode renamed over it (never through a link); True when it changed."""
     fix = f"give the path of the docs' config page (docs/config.md), with its {BEGIN} line"
     raw = read_small(path, "the config reference", fix)
-    text = (raw or b"").decode("utf-8", errors="replace")
+    try:
+        text = (raw or b"").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{path}: not UTF-8 (byte {e.start})\n  fix: {fix}") from None
     old = generated_block(text)
     if old is None:
         raise UsageError(f"{path}: no generated block in it\n  fix: {fix} and {END}")

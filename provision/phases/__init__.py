@@ -39,10 +39,9 @@ BY_PLAYBOOK = {p.playbook: p for p in PHASES if p.playbook}
 
 
 def phase(name: str) -> Phase:
-    for p in PHASES:
-        if p.name == name:
-            return p
-    raise UsageError(f"unknown phase {name}\n  fix: use phases from: {', '.join(PHASE_NAMES)}")
+    """The phase of a name (an unknown one refused as chosen() refuses it)."""
+    chosen([name])
+    return PHASES[PHASE_NAMES.index(name)]
 
 
 def chosen(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provision.addons.registry import ADDONS, addon_of, data_parts, upstream_images
+from provision.addons.registry import ADDONS, addon_of, upstream_images
 from provision.config.model import ADDONS as CONFIG_ADDONS
 from provision.config.model import IMAGE_COMPONENTS, PARTS, ClusterConfig, addon_of_part
 
@@ -47,4 +47,8 @@ def test_each_data_part_names_a_script_of_its_folder_and_a_claim_of_its_addon(la
             assert (FOLDER / a.name / d.load).is_file()
             assert d.claim in claims
             assert d.path.startswith(f"{a.name}/")
-    assert [d.path for d in data_parts()] == ["mysql/dump.sql", "rabbitmq/definitions.json"]
+    # in the order a restore loads them
+    assert [d.path for a in ADDONS for d in a.data] == [
+        "mysql/dump.sql",
+        "rabbitmq/definitions.json",
+    ]

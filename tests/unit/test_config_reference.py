@@ -75,3 +75,14 @@ def test_the_command_refuses_a_file_without_the_block(tmp_path):
     assert run.returncode == 2, run.stderr
     assert "no generated block" in run.stderr and "Traceback" not in run.stderr
     assert doc.read_text() == "# nothing generated here\n"
+
+
+def test_the_command_refuses_a_file_that_is_not_utf8(tmp_path):
+    doc = tmp_path / "config.md"
+    raw = reference_markdown().encode() + b"\xff\n"
+    doc.write_bytes(raw)
+    run = subprocess.run(
+        [CLI, "schema", "--reference", "--write", str(doc)], capture_output=True, text=True
+    )
+    assert run.returncode == 2, run.stderr
+    assert "not UTF-8" in run.stderr and doc.read_bytes() == raw
