@@ -7,8 +7,10 @@ no runc wrapper), nothing installed or imported on the VMs (the box carries it),
 both nodes Ready on their private IPs, Calico's VXLAN between the two kernels, a
 pod on each VM resolving `kubernetes.default` and reaching the other VM's pods, and
 MySQL on w1 keeping its rows on cp1's kernel NFS server (static NFS volumes; `up`
-ends with verify: its storage and MySQL checks ran there). Each phase's time is
-printed."""
+ends with verify: its storage and MySQL checks ran there). Then a second
+`up --full` that changes nothing, `node reset w1` and `node replace w1` (a new VM)
+with MySQL's rows kept, and a destroy that leaves no domain, volume or network.
+Each phase's time is printed."""
 
 from __future__ import annotations
 
@@ -17,11 +19,12 @@ import time
 
 import pytest
 
+from provision.machines.ssh_hosts import connect
 from provision.project import resolve_inventory
 from tests.conftest import inventory_hosts, provision
 from tests.integration.conftest import ensure_bundle
 from tests.vm.conftest import CLUSTER_LAB
-from tests.vm.test_libvirt_lab import run_on
+from tests.vm.test_libvirt_lab import endpoint, virsh
 
 pytestmark = pytest.mark.vm
 INV = str(CLUSTER_LAB.write())
@@ -30,8 +33,13 @@ KUBECTL = "sudo kubectl --kubeconfig /etc/kubernetes/admin.conf"
 NODES = ("cp1", "w1")
 
 
-def on(node: str, command: str) -> str:
-    return run_on(inventory_hosts(INV)[node], command)
+def on(node: str, command: str, timeout: int = 120) -> str:
+    """stdout of `command` on a VM of this lab, as the login user over SSH, checked
+    against this lab's pinned host keys (read again each time: a replaced VM has a
+    new key and address)."""
+    host = inventory_hosts(INV)[node]
+    with connect(endpoint(host), STATE / "known_hosts") as conn:
+        return conn.run(command, hide=True, in_stream=False, timeout=timeout).stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +152,7 @@ def test_a_pod_on_each_vm_resolves_the_cluster_dns_and_reaches_the_other_vm(clus
             "cp1",
             f"{KUBECTL} -n default wait pod/probe-cp1 pod/probe-w1 --for "
             "condition=Ready --timeout 600s",
+            timeout=660,
         )
         dns = json.loads(
             on("cp1", f"{KUBECTL} -n kube-system get pods -l k8s-app=kube-dns -o json")
@@ -186,3 +195,73 @@ def test_mysql_keeps_its_data_on_the_kernel_nfs_server_of_cp1(cluster):
     )
     assert on("cp1", "sudo ls /srv/nfs/data-mysql-0/app").count("vm_nfs") >= 1
     assert "7" in on("cp1", sql.format("SELECT n FROM vm_nfs")).split()
+
+
+def test_a_second_up_full_changes_nothing_on_the_vms(cluster):
+    """Every phase again (not a resume) and every role (not skipped as converged):
+    Ansible's own recap says no task changed anything on either VM."""
+    start = time.monotonic()
+    provision("up", "-i", INV, "--from", "machines", "--full", timeout=5400)
+    print(f"\nvm cluster: second up --full {time.monotonic() - start:.0f} s")
+    results = json.loads((STATE / "runs" / "latest" / "playbooks.json").read_text())
+    assert results and {r["status"] for r in results} == {"successful"}, results
+    for result in results:
+        for host, stats in result["hosts"].items():
+            assert stats["changed"] == 0, (result["playbook"], host, stats)
+
+
+def node_uid(node: str) -> str:
+    return on("cp1", f"{KUBECTL} get node {node} -o jsonpath='{{.metadata.uid}}'")
+
+
+def ready(node: str) -> str:
+    return on(
+        "cp1",
+        f"{KUBECTL} get node {node} -o "
+        "jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}'",
+    )
+
+
+def mysql_rows() -> list[str]:
+    command = (
+        f"{KUBECTL} -n addons exec mysql-0 -- sh -c 'mysql -h 127.0.0.1 -N "
+        '-u"$MYSQL_USER" -p"$MYSQL_PASSWORD" "$MYSQL_DATABASE" -e "SELECT n FROM vm_nfs"\''
+    )
+    return on("cp1", command).split()
+
+
+def test_node_reset_w1_rejoins_it_and_mysql_keeps_its_rows(cluster):
+    """The same VM, wiped by kubeadm reset and joined again: a new Node object,
+    Ready, MySQL's rows (on cp1's NFS) still there."""
+    uid = node_uid("w1")
+    domain = virsh("domuuid", f"{CLUSTER_LAB.name}-w1")
+    start = time.monotonic()
+    provision("node", "reset", "w1", "-i", INV, timeout=3600)
+    print(f"\nvm cluster: node reset w1 {time.monotonic() - start:.0f} s")
+    assert node_uid("w1") not in ("", uid), "w1 is the same Node object: never removed"
+    assert virsh("domuuid", f"{CLUSTER_LAB.name}-w1") == domain, "reset made a new VM"
+    assert ready("w1") == "True"
+    on("cp1", f"{KUBECTL} -n addons rollout status statefulset/mysql --timeout 900s", 960)
+    assert "7" in mysql_rows()
+
+
+def test_node_replace_w1_makes_a_new_vm_and_mysql_keeps_its_rows(cluster):
+    """vagrant-libvirt destroys w1's VM and makes it again from the box; the new
+    VM joins, and MySQL comes back on it with the rows written before."""
+    domain = virsh("domuuid", f"{CLUSTER_LAB.name}-w1")
+    start = time.monotonic()
+    provision("node", "replace", "w1", "-i", INV, timeout=3600)
+    print(f"\nvm cluster: node replace w1 {time.monotonic() - start:.0f} s")
+    assert virsh("domuuid", f"{CLUSTER_LAB.name}-w1") != domain, "w1 is the same VM"
+    assert ready("w1") == "True"
+    on("cp1", f"{KUBECTL} -n addons rollout status statefulset/mysql --timeout 900s", 960)
+    assert "7" in mysql_rows()
+
+
+def test_destroy_leaves_no_domain_volume_or_network():
+    provision("destroy", "--yes", "-i", INV, timeout=900)
+    prefix = f"{CLUSTER_LAB.name}-"
+    assert [d for d in virsh("list", "--all", "--name") if d.startswith(prefix)] == []
+    assert [n for n in virsh("net-list", "--all", "--name") if n.startswith(prefix)] == []
+    volumes = [v.split()[0] for v in virsh("vol-list", "default")[2:]]
+    assert [v for v in volumes if v.startswith(prefix)] == []
