@@ -130,12 +130,12 @@ class Inventory:
         self.check_state_dir()
         mine = str(self.cluster_file.resolve())
         record = {"cluster_file": mine, "cluster": cluster_name, "makes_machines": makes_machines}
-        recorded = _read_owner(self.owner_file)  # this lab's: a bad one is refused
+        recorded = read_owner(self.owner_file)  # this lab's: a bad one is refused
         for other in sorted(self.state_dir.parent.glob("*/owner.json")):
             if other.parent == self.state_dir:
                 continue
             try:
-                theirs = _read_owner(other)
+                theirs = read_owner(other)
             except UsageError:
                 continue  # unreadable (a FIFO, a link, not a record): it names no machines
             if (
@@ -200,7 +200,7 @@ def resolve_inventory(value: str | None) -> Inventory:
     return Inventory(value, directory, root, directory / "cluster.yml")
 
 
-def _read_owner(path: Path) -> dict | None:
+def read_owner(path: Path) -> dict | None:
     """An owner record, or None when there is none; UsageError for a file that is not
     one (not a small regular file of JSON with the three fields claim_state writes)."""
     data = read_json(path, "the lab's owner record")

@@ -24,6 +24,11 @@ class RunLog:
         self._console = console
         self._started = time.monotonic()
 
+    @property
+    def console(self):
+        """Where say() prints (None: the log file only)."""
+        return self._console
+
     def elapsed(self) -> float:
         return time.monotonic() - self._started
 

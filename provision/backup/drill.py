@@ -129,6 +129,26 @@ class Measures:
                 )
             )
 
+    def table_checksums(self) -> dict[str, str]:
+        """CHECKSUM TABLE of every table of the app's database (the people's data as
+        well as the markers), but verify's own, which grows at each verify."""
+        names = self.sh(
+            in_pod(
+                "mysql-0",
+                f'{MYSQL} -e "SELECT table_name FROM information_schema.tables '
+                "WHERE table_schema = DATABASE() AND table_name <> 'provision_verify' "
+                'ORDER BY table_name"',
+            )
+        ).split()
+        if not names:
+            return {}
+        got = self.sh(in_pod("mysql-0", f'{MYSQL} -e "CHECKSUM TABLE {", ".join(names)}"'))
+        return {
+            line.split()[0].split(".", 1)[-1]: line.split()[-1]
+            for line in got.splitlines()
+            if len(line.split()) == 2
+        }
+
     def measure(self) -> dict:
         sh = self.sh
         counts = {}
@@ -147,6 +167,7 @@ class Measures:
             )
             found["mysql_checksum"] = got.split()[-1] if got.split() else ""
             found["mysql_rows"] = rows.strip()
+            found["mysql_tables"] = self.table_checksums()
         if "rabbitmq" in self.deployed:
             queues = json.loads(sh(in_pod("rabbitmq-0", f"{RABBIT_API}/queues")) or "[]")
             found["durable_queues"] = sorted(q["name"] for q in queues if q.get("durable"))
@@ -164,6 +185,12 @@ def compare(before: dict, after: dict, token: str) -> list[str]:
     for key in ("mysql_checksum", "mysql_rows"):
         if key in before and before[key] != after.get(key):
             out.append(f"MySQL {key}: {after.get(key)!r} after, {before[key]!r} before")
+    tables, now = before.get("mysql_tables", {}), after.get("mysql_tables", {})
+    for table in sorted(tables):
+        if now.get(table) != tables[table]:
+            out.append(
+                f"MySQL table {table}: checksum {now.get(table)!r}, {tables[table]!r} before"
+            )
     if "durable_queues" in before:
         lost = set(before["durable_queues"]) - set(after.get("durable_queues", []))
         if lost:

@@ -75,10 +75,12 @@ class ControlPlaneData:
         self.config = config
         self.log = log
 
-    def restore(self, parts: Parts, running: bool) -> None:
+    def restore(self, parts: Parts, running: bool, moved: bool = False) -> None:
+        """moved: a running control plane at addresses other than the backup's (see
+        Readdress)."""
         self.upload(parts)
-        self.swap("running" if running else "fresh")
-        if running:
+        self.swap("moved" if moved else "running" if running else "fresh")
+        if running or moved:
             self.wait_api()
 
     def upload(self, parts: Parts) -> None:
@@ -167,6 +169,35 @@ class ControlPlaneData:
 
     def cleanup(self) -> None:
         self.sh(f"rm -rf {NODE_DIR}")
+
+
+class Readdress:
+    """A backup restored onto a lab at other node addresses (an upgrade rehearsal's
+    copy): the node script made the certificates that name an address and the
+    kubeconfigs again; what the cluster itself holds about the control plane's
+    address is then written again from this lab's kubeadm config and Calico manifest,
+    before any kubelet or controller uses it: kubeadm's ClusterConfiguration
+    (controlPlaneEndpoint), `kube-public/cluster-info`, kube-proxy's kubeconfig, and
+    Calico's API endpoint and address autodetection (calico-node then records each
+    node's new address in its Node resource)."""
+
+    PHASES = ("upload-config kubeadm", "bootstrap-token", "addon kube-proxy")
+
+    def __init__(self, cp: NodeShell, calico_manifest: bytes, log: RunLog):
+        self.cp = cp
+        self.calico = calico_manifest
+        self.log = log
+
+    def run(self) -> None:
+        for phase in self.PHASES:
+            api(self.cp, f"kubeadm init phase {phase} --config {KUBEADM_CONFIG}")
+        path = f"{NODE_DIR}/calico.yaml"
+        self.cp.put(self.calico, path)
+        api(self.cp, f"{KUBECTL} apply --server-side --force-conflicts -f {path} >/dev/null")
+        self.log.say(
+            "restore: the cluster points at this lab's control-plane address (kubeadm's "
+            "config, cluster-info, kube-proxy, Calico)"
+        )
 
 
 class Trust:

@@ -1,5 +1,7 @@
 """`provision restore FILE`: a backup put back onto a running lab made from the
-same cluster.yml (same nodes, same addresses, same Kubernetes version).
+same cluster.yml (same nodes, same addresses, same Kubernetes version). An upgrade
+rehearsal restores the real lab's backup onto a copy of it at other addresses
+(`origin`, the real lab's config, is what the backup must fit; put.Readdress).
 
 Nothing changes before the archive is read through, every part matches its
 sha256 and the archive's identity matches this lab; a lab that holds objects of
@@ -43,14 +45,17 @@ class RestoreRefused(DataGuard):
     """The lab holds objects of its own; a restore would replace them."""
 
 
-def read_backup(inv: Inventory, config: ClusterConfig, archive: Path) -> Parts:
+def read_backup(
+    inv: Inventory, config: ClusterConfig, archive: Path, origin: ClusterConfig | None = None
+) -> Parts:
     """Every part of the archive, checked as it is read, and the archive checked to
-    fit this lab; the parts wait in a private spool in the lab's state directory
-    (Parts.close() removes it, as does dropping them)."""
+    fit this lab (or `origin`, the lab a copy was made from); the parts wait in a
+    private spool in the lab's state directory (Parts.close() removes it, as does
+    dropping them)."""
     spool_in = inv.state_dir if inv.state_dir.is_dir() else None
     manifest, parts = read_parts(archive, spool_in)
     try:
-        check_fits(archive, manifest, identity(config))
+        check_fits(archive, manifest, identity(origin or config))
         for needed in ("etcd/snapshot.db", "pki/kubernetes.tar.gz"):
             if needed not in parts:
                 raise UsageError(
@@ -103,15 +108,39 @@ def put_credentials(inv: Inventory, parts: Parts) -> None:
 
 
 class Restore:
-    def __init__(self, inv: Inventory, config: ClusterConfig, log: RunLog):
+    def __init__(
+        self,
+        inv: Inventory,
+        config: ClusterConfig,
+        log: RunLog,
+        origin: ClusterConfig | None = None,
+    ):
+        """origin: the lab the backup was taken of, when this lab is a copy of it at
+        other node addresses (an upgrade rehearsal)."""
         self.inv = inv
         self.config = config
         self.log = log
+        self.origin = origin
+        self.moved = origin is not None and identity(origin).nodes != identity(config).nodes
 
     def run(self, archive: Path, force: bool) -> list:
         archive = archive.resolve()
-        with read_backup(self.inv, self.config, archive) as parts:
+        with read_backup(self.inv, self.config, archive, self.origin) as parts:
             return self._restore(archive, parts, force)
+
+    def readdress(self, cp) -> None:
+        from provision.backup.put import Readdress
+        from provision.playbooks.calico import fitted_manifest
+        from provision.playbooks.kubeadm import wait_scale
+        from provision.sources import resolve_sources
+
+        manifest = fitted_manifest(
+            self.config,
+            resolve_sources(self.config).bundle_dir,
+            self.inv.state_dir / "calico.yaml",
+            wait_scale(self.config),
+        )
+        Readdress(cp, manifest.read_bytes(), self.log).run()
 
     def _restore(self, archive: Path, parts: Parts, force: bool) -> list:
         from provision.verify.run import Verify
@@ -152,7 +181,13 @@ class Restore:
             stages.save()
             data = ControlPlaneData(cp, self.config, self.log)
             trust = Trust(cp, self.config, self.log)
-            stages.step("control-plane", lambda: data.restore(parts, running=True), self.log)
+
+            def control_plane() -> None:
+                data.restore(parts, running=True, moved=self.moved)
+                if self.moved:
+                    self.readdress(cp)
+
+            stages.step("control-plane", control_plane, self.log)
             stages.step("kubelets", lambda: trust.run(on), self.log)
 
             def nodes() -> None:

@@ -1,6 +1,9 @@
 #!/bin/bash
 # provision restore, steps 1-5 of provision/backup/put.py's docstring, on the
-# control plane: $1 node name, $2 its IP, $3 running|fresh. Safe to run again.
+# control plane: $1 node name, $2 its IP, $3 running|fresh|moved (moved: a running
+# control plane at addresses other than the backup's, as an upgrade rehearsal's
+# copy: the certificates that name an address and every kubeconfig are made again
+# from the restored CA by kubeadm, for this node's address). Safe to run again.
 set -euo pipefail
 shopt -s nullglob
 D=/var/lib/provision/restore
@@ -41,6 +44,21 @@ fi
 if [ "$MODE" = running ]; then tar -C /etc/kubernetes -xzf "$D/pki.tar.gz"
 else tar -C /etc/kubernetes -xzf "$D/pki.tar.gz" pki; fi
 echo "PKI in place"
+
+if [ "$MODE" = moved ]; then
+  # every run extracts the backup's PKI again, so these are made again each time
+  CFG=/etc/kubernetes/provision/kubeadm-config.yaml
+  K=/etc/kubernetes
+  rm -f "$K"/pki/apiserver.crt "$K"/pki/apiserver.key "$K"/pki/etcd/server.crt \
+    "$K"/pki/etcd/server.key "$K"/pki/etcd/peer.crt "$K"/pki/etcd/peer.key \
+    "$K"/admin.conf "$K"/super-admin.conf "$K"/controller-manager.conf \
+    "$K"/scheduler.conf "$K"/kubelet.conf
+  for cert in apiserver etcd-server etcd-peer; do
+    kubeadm init phase certs "$cert" --config "$CFG"
+  done
+  kubeadm init phase kubeconfig all --config "$CFG"
+  echo "certificates and kubeconfigs made again for $IP from the restored CA"
+fi
 
 for f in "$S"/*.yaml; do mv "$f" "$M/"; done
 rmdir "$S"

@@ -33,7 +33,7 @@ from provision.machines.factory import recorded_provider
 from provision.machines.providers.docker import DockerMachines
 from provision.machines.providers.existing import SshHosts
 from provision.phase_state import PhaseState, config_hash
-from provision.project import _read_owner, resolve_inventory
+from provision.project import read_owner, resolve_inventory
 from provision.rebuild import Rebuild
 from provision.report.write import read_history
 from provision.runlog import NoRunLog, RunLog
@@ -208,7 +208,7 @@ def _known_hosts(d: Path):
 
 # name: (file under the directory, reader, error class, a valid content)
 READERS = {
-    "owner.json": ("owner.json", lambda d: _read_owner(d / "owner.json"), UsageError),
+    "owner.json": ("owner.json", lambda d: read_owner(d / "owner.json"), UsageError),
     "phases.json": ("phases.json", lambda d: PhaseState.load(d, _cluster(d)), UsageError),
     "operation.json": ("operation.json", _stages, UsageError),
     "machines.json": (
@@ -402,7 +402,7 @@ def test_the_depth_cap_is_exact(tmp_path):
 def test_a_missing_file_is_nothing_recorded(tmp_path):
     assert read_small(tmp_path / "none", "x") is None
     assert read_json(tmp_path / "none", "x") is None
-    assert _read_owner(tmp_path / "owner.json") is None
+    assert read_owner(tmp_path / "owner.json") is None
     assert recorded_provider(SimpleNamespace(state_dir=tmp_path)) is None
     assert PhaseState.load(tmp_path, _cluster(tmp_path)).entries == {}
     assert read_history(tmp_path / "history.jsonl") == []

@@ -48,6 +48,7 @@ LAYERS: dict[int, tuple[str, ...]] = {
         "node_ops",
         "destroy",
         "rebuild",
+        "rehearsal",
         "status",
         "doctor",
         "render",

@@ -117,6 +117,7 @@ def test_the_drill_compares_markers_counts_checksum_and_queues():
         "configmap": "t0k",
         "mysql_checksum": "766809340",
         "mysql_rows": "100",
+        "mysql_tables": {"provision_drill": "766809340", "orders": "42"},
         "durable_queues": ["provision-drill", "kept"],
     }
     assert compare(before, dict(before), "t0k") == []
@@ -125,10 +126,12 @@ def test_the_drill_compares_markers_counts_checksum_and_queues():
         "counts": {"configmaps": 19, "secrets": 2},
         "configmap": "",
         "mysql_checksum": "1",
+        "mysql_tables": {"provision_drill": "766809340", "orders": "43", "new": "1"},
         "durable_queues": ["kept", "new"],
     }
     got = compare(before, after, "t0k")
-    assert len(got) == 4, got
+    assert len(got) == 5, got
+    assert "MySQL table orders: checksum '43', '42' before" in got
     assert "configmaps: 19 after, 20 before" in got
     assert any("mysql_checksum" in line for line in got)
     assert any("provision-drill" in line and "lost" in line for line in got)

@@ -1,10 +1,11 @@
 """`provision upgrade` for real, on a lab of the suite's own made at the bundle's
 earlier release (1.34) with the whole stack: what it refuses on that lab (nothing
-changed); an upgrade killed once its control plane is done, then finished by the
-same command (the backup not taken again); then asked of the lab itself: every
-kubelet, the API server, the control plane's static pods and kube-proxy at the
-target, the markers written before (a ConfigMap, MySQL rows, a durable queue) still
-there, verify green, cluster.yml pinning the target with nothing else changed. Last
+changed); `upgrade --rehearse` on a copy, the lab untouched; an upgrade killed
+once its control plane is done, a worker that does not come back stopping the
+roll, then the upgrade finished by the same command (the backup not taken
+again); then asked of the lab itself: every kubelet, the API server, the control
+plane's static pods and kube-proxy at the target, the markers written before (a
+ConfigMap, MySQL rows, a durable queue) still there, verify green, cluster.yml pinning the target with nothing else changed. Last
 the nightly's form, `rebuild --upgrade-drill`, on the same config.
 
 Run by `tox -e upgrade` (not in CI's run: a second Kubernetes release in the bundle
@@ -25,6 +26,7 @@ from provision.backup.drill import RABBIT_API
 from provision.project import resolve_inventory
 from provision.verify.checks import in_pod
 from tests.conftest import CLI, ROOT, inventory_hosts, provision
+from tests.integration.conftest import lab_containers
 from tests.integration.test_machines import run_on
 from tests.upgrade.conftest import FROM, LAB, TO
 
@@ -129,6 +131,61 @@ def test_what_upgrade_refuses_on_the_lab_changes_nothing(old_lab, to, says):
     assert set(versions().values()) == {f"v{FROM}"}
 
 
+def lab_facts() -> dict:
+    """What says the lab was left alone: its containers, versions, markers, config,
+    record and backups, and the host's blackhole routes for its ranges."""
+    routes = subprocess.run(
+        ["ip", "route", "show", "type", "blackhole"], capture_output=True, text=True, check=True
+    ).stdout
+    data = yaml.safe_load(LAB.config.read_text())
+    return {
+        "containers": sorted(lab_containers(LAB.name)),
+        "versions": versions(),
+        "markers": markers(),
+        "config": LAB.config.read_bytes(),
+        "record": record(),
+        "backups": sorted(p.name for p in (state() / "backups").glob("*")),
+        "blackholes": all(data["network"][k] in routes for k in ("pod_cidr", "service_cidr")),
+    }
+
+
+def test_a_rehearsal_upgrades_a_copy_and_leaves_the_lab_untouched(old_lab):
+    """`upgrade --rehearse`: a copy of the lab (its own name and subnet) made, the
+    lab's fresh backup restored onto it at the copy's addresses, upgraded, compared
+    (the markers and every MySQL table's checksum), destroyed: GO. Asked of the
+    real system: the copy's kubelets ran the target, the lab's containers, versions,
+    markers, cluster.yml, record and backups are as before, and nothing of the copy
+    is left (containers, network)."""
+    before = lab_facts()
+    assert before["blackholes"]
+    start = time.monotonic()
+    out = provision("upgrade", "--to", TO, "--rehearse", timeout=3600)
+    print(f"\nupgrade --rehearse: {time.monotonic() - start:.0f} s")
+    report = json.loads(max((state() / "rehearsals").glob("*.json")).read_text())
+    print("rehearsal stages: " + ", ".join(f"{k} {v:.0f} s" for k, v in report["stages"].items()))
+    assert report["verdict"] == "GO", report
+    assert "GO" in out.stdout
+    copy = report["copy"]["cluster"]
+    assert copy == f"{LAB.name}-rehearsal"
+    assert report["copy"]["node_subnet"] != yaml.safe_load(before["config"])["network"][
+        "node_subnet"
+    ]
+    assert set(report["copy_versions"].values()) == {f"v{TO}"}, report["copy_versions"]
+    assert {"copy-up", "restore", "upgrade", "compare", "destroy"} <= set(report["stages"])
+    assert report["before"]["mysql_tables"]["upgrade_marker"]  # the lab's data, compared
+    assert report["after"]["mysql_tables"] == report["before"]["mysql_tables"]
+    assert lab_facts() == before
+    assert lab_containers(copy) == []
+    networks = subprocess.run(
+        ["docker", "network", "ls", "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert not [n for n in networks if copy in n], networks
+    assert not (state() / "rehearsal").exists()
+
+
 def test_a_killed_upgrade_leaves_the_cluster_serving_and_its_record(old_lab):
     """SIGTERM once the control plane is upgraded: the command stops with 130, the
     record says what is done, and the cluster answers with its workers still at the
@@ -155,6 +212,36 @@ def test_a_killed_upgrade_leaves_the_cluster_serving_and_its_record(old_lab):
     found = versions()
     assert found["apiserver"] == f"v{TO}" and found["cp1"] == f"v{TO}"
     assert f"v{FROM}" in {found["w1"], found["w2"]}
+
+
+BROKEN = "/etc/systemd/system/kubelet.service.d/99-test-broken.conf"
+
+
+def test_a_worker_that_does_not_come_back_stops_the_roll_and_the_rest_serve(old_lab):
+    """w1's kubelet made unable to start (a drop-in whose ExecStartPre fails): the
+    resumed upgrade stops at w1, names it (exit 5), and leaves w2 at the earlier
+    release, Ready and schedulable, with the add-ons' data still served."""
+    hosts = inventory_hosts()
+    run_on(
+        "w1",
+        hosts["w1"],
+        f"mkdir -p {os.path.dirname(BROKEN)} && "
+        f"printf '[Service]\\nExecStartPre=/bin/false\\n' > {BROKEN}",
+    )
+    run_on("w1", hosts["w1"], "systemctl daemon-reload")
+    try:
+        out = provision("upgrade", "--to", TO, check=False, timeout=2400)
+        assert out.returncode == 5, out.stdout + out.stderr
+        assert "w1" in out.stderr
+        stages = record()["stages"]
+        assert stages["node w1"]["status"] == "failed" and "node w2" not in stages
+        node = json.loads(on_cp(f"{KUBECTL} get node w2 -o json"))
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == f"v{FROM}"
+        ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
+        assert ready == "True" and not node["spec"].get("unschedulable")
+        assert markers() == old_lab  # MySQL, RabbitMQ and the API answer
+    finally:
+        run_on("w1", hosts["w1"], f"rm -f {BROKEN} && systemctl daemon-reload")
 
 
 def test_the_same_command_finishes_it_without_a_second_backup(old_lab):
