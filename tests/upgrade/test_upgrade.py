@@ -5,8 +5,8 @@ once its control plane is done, a worker that does not come back stopping the
 roll, then the upgrade finished by the same command (the backup not taken
 again); then asked of the lab itself: every kubelet, the API server, the control
 plane's static pods and kube-proxy at the target, the markers written before (a
-ConfigMap, MySQL rows, a durable queue) still there, verify green, cluster.yml pinning the target with nothing else changed. Last
-the nightly's form, `rebuild --upgrade-drill`, on the same config.
+ConfigMap, MySQL rows, a durable queue) still there, verify green, cluster.yml
+pinning the target with nothing else changed. Last the nightly's form, `rebuild --upgrade-drill`, on the same config.
 
 Run by `tox -e upgrade` (not in CI's run: a second Kubernetes release in the bundle
 and two labs with their add-ons are about 30 minutes more)."""
