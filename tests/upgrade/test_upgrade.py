@@ -1,12 +1,13 @@
 """`provision upgrade` for real, on a lab of the suite's own made at the bundle's
 earlier release (1.34) with the whole stack: what it refuses on that lab (nothing
-changed); `upgrade --rehearse` on a copy, the lab untouched; an upgrade killed
-once its control plane is done, a worker that does not come back stopping the
-roll, then the upgrade finished by the same command (the backup not taken
-again); then asked of the lab itself: every kubelet, the API server, the control
-plane's static pods and kube-proxy at the target, the markers written before (a
-ConfigMap, MySQL rows, a durable queue) still there, verify green, cluster.yml
-pinning the target with nothing else changed. Last the nightly's form, `rebuild --upgrade-drill`, on the same config.
+changed); `upgrade --rehearse` on a copy, the lab untouched; an upgrade killed once
+its control plane is done, a worker that does not come back stopping the roll, then
+the upgrade finished by the same command (the backup not taken again); then asked of
+the lab itself: every kubelet, the API server, the control plane's static pods and
+kube-proxy at the target, the markers written before (a ConfigMap, MySQL rows, a
+durable queue) still there, verify green, cluster.yml pinning the target with
+nothing else changed. Last the nightly's form, `rebuild --upgrade-drill`, on the
+same config.
 
 Run by `tox -e upgrade` (not in CI's run: a second Kubernetes release in the bundle
 and two labs with their add-ons are about 30 minutes more)."""
@@ -167,9 +168,9 @@ def test_a_rehearsal_upgrades_a_copy_and_leaves_the_lab_untouched(old_lab):
     assert "GO" in out.stdout
     copy = report["copy"]["cluster"]
     assert copy == f"{LAB.name}-rehearsal"
-    assert report["copy"]["node_subnet"] != yaml.safe_load(before["config"])["network"][
-        "node_subnet"
-    ]
+    assert (
+        report["copy"]["node_subnet"] != yaml.safe_load(before["config"])["network"]["node_subnet"]
+    )
     assert set(report["copy_versions"].values()) == {f"v{TO}"}, report["copy_versions"]
     assert {"copy-up", "restore", "upgrade", "compare", "destroy"} <= set(report["stages"])
     assert report["before"]["mysql_tables"]["upgrade_marker"]  # the lab's data, compared
