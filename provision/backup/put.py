@@ -181,7 +181,13 @@ class Readdress:
     Calico's API endpoint and address autodetection (calico-node then records each
     node's new address in its Node resource)."""
 
-    PHASES = ("upload-config kubeadm", "bootstrap-token", "addon kube-proxy")
+    # kubeadm's phases, each with the object it only creates when missing (deleted
+    # first, so it is written again for this address)
+    PHASES = (
+        ("upload-config kubeadm", ""),
+        ("bootstrap-token", "-n kube-public configmap cluster-info"),
+        ("addon kube-proxy", "-n kube-system configmap kube-proxy"),
+    )
 
     def __init__(self, cp: NodeShell, calico_manifest: bytes, log: RunLog):
         self.cp = cp
@@ -189,7 +195,9 @@ class Readdress:
         self.log = log
 
     def run(self) -> None:
-        for phase in self.PHASES:
+        for phase, stale in self.PHASES:
+            if stale:
+                api(self.cp, f"{KUBECTL} delete {stale} --ignore-not-found")
             api(self.cp, f"kubeadm init phase {phase} --config {KUBEADM_CONFIG}")
         path = f"{NODE_DIR}/calico.yaml"
         self.cp.put(self.calico, path)
