@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
+from provision.bundle.addon_images import ImageRecipe
 from provision.config.model import ClusterConfig
 from provision.errors import ProvisionError
 from provision.remote import KUBECTL
@@ -80,6 +81,9 @@ class Addon:
     parts: tuple[str, ...]
     # component -> (repository, tag format) of the upstream image it runs
     images: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    # the images `provision bundle build` makes of it for labs no registry serves
+    # (addons.images names them), each with its entry script in the folder
+    built_images: tuple[ImageRecipe, ...] = ()
     node_ports: Mapping[str, int] = field(default_factory=dict)
     # part -> what `rollout status` waits for
     workloads: Mapping[str, str] = field(default_factory=dict)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from provision.addons import elk, mysql, nfs, rabbitmq, zipkin
 from provision.addons.base import Addon
+from provision.bundle.addon_images import ImageRecipe
 
 ADDONS: tuple[Addon, ...] = (nfs.ADDON, mysql.ADDON, rabbitmq.ADDON, zipkin.ADDON, elk.ADDON)
 
@@ -20,6 +21,11 @@ def addon_of(part: str) -> Addon:
 def upstream_images() -> dict[str, tuple[str, str]]:
     """component -> (repository, tag format) of every add-on's upstream image."""
     return {c: spec for a in ADDONS for c, spec in a.images.items()}
+
+
+def image_recipes() -> tuple[ImageRecipe, ...]:
+    """What `provision bundle build` makes for labs no registry serves, in build order."""
+    return tuple(r for a in ADDONS for r in a.built_images)
 
 
 def node_ports() -> dict[str, int]:

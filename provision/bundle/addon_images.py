@@ -1,20 +1,24 @@
 """Add-on images for labs no registry serves: made from real software the lab
-reaches. MariaDB, RabbitMQ and rsyslog (the log shipper) are Debian packages;
-Zipkin's executable jar and OpenSearch (it speaks Elasticsearch's API) are on
-Maven Central (fetched by the host's own Maven, with its own mirror settings)
-and run on Debian's Java runtime.
+reaches. Each add-on's folder says what its image is (an `ImageRecipe` in its
+`images`, the entry script a file beside it); this module builds them. MariaDB,
+RabbitMQ and rsyslog (the log shipper) are Debian packages; Zipkin's executable
+jar and OpenSearch (it speaks Elasticsearch's API) are on Maven Central (fetched by
+the host's own Maven, with its own mirror settings) and run on Debian's Java
+runtime.
 
 Each image is a cached Debian base layer (baseimage.py) plus a small layer with
-our entry script (addon_scripts/). They go into the bundle as kind
-"addon-image"; the addons phase loads them on the workers only. A lab uses them
-through addons.images (see inventories/lab/cluster.yml). The base layers and the
-Maven fetches are made in the background from the build's start (background.py):
-no Go build feeds them.
+the add-on's entry script. They go into the bundle as kind "addon-image"; the
+addons phase loads them on the workers only. A lab uses them through
+addons.images (see inventories/lab/cluster.yml). The base layers and the Maven
+fetches are made in the background from the build's start (background.py): no
+Go build feeds them. The recipes come in from the caller (the CLI asks the
+add-ons' registry): the bundle sits below the add-ons and never imports them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from importlib import resources
@@ -39,63 +43,56 @@ from provision.errors import BundleError
 KIND = "addon-image"
 DPKG_STATUS = "var/lib/dpkg/status"
 REPOSITORY = "provision.local/addons"
-
-
-@dataclass(frozen=True)
-class AddonImage:
-    component: str  # the addons.images key it serves
-    name: str  # image name under REPOSITORY
-    recipe: BaseRecipe
-    package: str  # the Debian package whose version the tag pins
-    tag_series: str  # Debian bookworm's series of it (the tag); checked at build
-    script: str  # entry script in addon_scripts/
-
-    @property
-    def ref(self) -> str:
-        return f"{REPOSITORY}/{self.name}:{self.tag_series}"
-
-
-DEBIAN_IMAGES = (
-    AddonImage(
-        "mysql",
-        "mariadb",
-        # the data directory Debian's postinst made: the entry script makes its own
-        BaseRecipe(
-            "mariadb", ("mariadb-server",), remove=(*REMOVE, "var/lib/mysql"), keep=(DPKG_STATUS,)
-        ),
-        "mariadb-server",
-        "10.11",
-        "provision-mysqld",
-    ),
-    AddonImage(
-        "rabbitmq",
-        "rabbitmq",
-        BaseRecipe("rabbitmq", ("rabbitmq-server", "curl"), keep=(DPKG_STATUS,)),
-        "rabbitmq-server",
-        "3.10",
-        "provision-rabbitmq",
-    ),
-    AddonImage(
-        "rsyslog",
-        "rsyslog",
-        BaseRecipe("rsyslog", ("rsyslog", "rsyslog-elasticsearch"), keep=(DPKG_STATUS,)),
-        "rsyslog",
-        "8.2302",
-        "provision-rsyslog",
-    ),
-)
 JAVA_BASE = BaseRecipe("java", ("openjdk-17-jre-headless", "curl"), keep=(DPKG_STATUS,))
 # OpenSearch serves the elasticsearch component: the newest 2.x (Java 17) release.
 OPENSEARCH_VERSION = "2.19.6"
 OPENSEARCH_HOME = "/usr/share/opensearch"
+MAVEN_BUILDS = ("zipkin", "opensearch")
 
 
-def zipkin_ref(version: str) -> str:
-    return f"{REPOSITORY}/zipkin:{version}"
+@dataclass(frozen=True)
+class ImageRecipe:
+    """One add-on image, as the add-on's folder declares it. A Debian image is made
+    of `debian` (a base recipe of Debian packages) and tagged with the series of the
+    package `pins` (`tag_series`, checked at build); a Java image is one of the
+    Maven builds this module knows (`maven`: zipkin, at versions.zipkin; opensearch,
+    at OPENSEARCH_VERSION). Either way the entry script `entry`, a file of the
+    add-on's folder (`package`), runs as /usr/local/bin/<entry>."""
+
+    component: str  # the addons.images key it serves
+    name: str  # image name under REPOSITORY
+    package: str  # the add-on's folder, as a package
+    entry: str
+    debian: BaseRecipe | None = None
+    pins: str = ""
+    tag_series: str = ""
+    maven: str = ""
+
+    def ref(self, zipkin_version: str) -> str:
+        tag = {"zipkin": zipkin_version, "opensearch": OPENSEARCH_VERSION}.get(
+            self.maven, self.tag_series
+        )
+        return f"{REPOSITORY}/{self.name}:{tag}"
+
+    def script(self) -> bytes:
+        return resources.files(self.package).joinpath(self.entry).read_bytes()
 
 
-def opensearch_ref() -> str:
-    return f"{REPOSITORY}/opensearch:{OPENSEARCH_VERSION}"
+def debian_image(
+    component: str, name: str, package: str, entry: str, packages: tuple[str, ...], **kw
+) -> ImageRecipe:
+    """A Debian image whose tag is the series of its first package: what most
+    add-on folders declare. kw: pins, tag_series, remove (paths the base leaves out)."""
+    remove = kw.pop("remove", ())
+    return ImageRecipe(
+        component,
+        name,
+        package,
+        entry,
+        BaseRecipe(name, packages, remove=(*REMOVE, *remove), keep=(DPKG_STATUS,)),
+        kw.pop("pins", packages[0]),
+        kw.pop("tag_series"),
+    )
 
 
 def wanted_images(images: dict[str, str]) -> dict[str, str]:
@@ -116,10 +113,6 @@ def package_version(status: str, package: str) -> str:
 def upstream_version(debian_version: str) -> str:
     """1:10.11.14-0+deb12u2 -> 10.11.14."""
     return re.sub(r"-[^-]*$", "", debian_version.split(":", 1)[-1])
-
-
-def script(name: str) -> bytes:
-    return resources.files("provision.bundle").joinpath("addon_scripts", name).read_bytes()
 
 
 def fetch_zipkin_jar(version: str, dest_dir: Path, log: Path) -> Path:
@@ -147,6 +140,7 @@ class AddonImages:
         zipkin_version: str,
         wanted: dict[str, str],
         bases: BaseLayers,
+        recipes: Sequence[ImageRecipe],
     ):
         self.cache_dir = cache_dir
         self.log = log
@@ -155,29 +149,38 @@ class AddonImages:
         self.wanted = wanted  # addons.images entries that name our repository
         self.bases = bases
         self.background = bases.background
-        self.debian = [i for i in DEBIAN_IMAGES if i.component in wanted]
+        chosen = [r for r in recipes if r.component in wanted]
+        orphans = sorted(wanted.keys() - {r.component for r in chosen})
+        if orphans:
+            raise BundleError(
+                f"addons.images.{orphans[0]} is {wanted[orphans[0]]}, but no add-on makes an "
+                f"image of {REPOSITORY} for {orphans[0]}\n  fix: use the upstream image (leave "
+                f"addons.images.{orphans[0]} out) or one of "
+                + ", ".join(sorted(r.component for r in recipes))
+            )
+        self.debian = [r for r in chosen if r.debian is not None]
+        self.java = {r.maven: r for r in chosen if r.maven in MAVEN_BUILDS}
+        unknown = [r.component for r in chosen if r.debian is None and r not in self.java.values()]
+        if unknown:
+            raise BundleError(f"no way to build the image of {', '.join(unknown)}")
         self._jar: Job[Path] | None = None
         self._opensearch: Job[None] | None = None
 
     def start(self, work: Path) -> None:
         """Check the wanted references, then start what the images need in the
         background: their Debian base layers, then the Maven fetches."""
-        for image in self.debian:
-            self._check_ref(image.component, image.ref)
-        if "zipkin" in self.wanted:
-            self._check_ref("zipkin", zipkin_ref(self.zipkin_version))
-        if "elasticsearch" in self.wanted:
-            self._check_ref("elasticsearch", opensearch_ref())
-        java = [JAVA_BASE] if {"zipkin", "elasticsearch"} & self.wanted.keys() else []
-        self.bases.start(*(i.recipe for i in self.debian), *java)
-        if "zipkin" in self.wanted:
+        for image in [*self.debian, *self.java.values()]:
+            self._check_ref(image.component, image.ref(self.zipkin_version))
+        java = [JAVA_BASE] if self.java else []
+        self.bases.start(*(i.debian for i in self.debian if i.debian), *java)
+        if "zipkin" in self.java:
             self._jar = self.background.submit(
                 f"zipkin-server {self.zipkin_version} exec jar (Maven)",
                 lambda: fetch_zipkin_jar(
                     self.zipkin_version, work / "zipkin", self.log.dir / "maven.log"
                 ),
             )
-        if "elasticsearch" in self.wanted:
+        if "opensearch" in self.java:
             self._opensearch = self.background.submit(
                 f"OpenSearch {OPENSEARCH_VERSION} jars (Maven)",
                 lambda: fetch_opensearch(
@@ -190,9 +193,13 @@ class AddonImages:
         for it is a step of its own, before the image's)."""
         artifacts = []
         for image in self.debian:
-            self.bases.layer(image.recipe)
+            assert image.debian is not None
+            self.bases.layer(image.debian)
             artifacts.append(
-                self.step(f"add-on image {image.ref}", partial(self._debian, image, out, work))
+                self.step(
+                    f"add-on image {image.ref(self.zipkin_version)}",
+                    partial(self._debian, image, out, work),
+                )
             )
         if self._jar is not None:
             jar = self.background.result(self._jar)
@@ -218,16 +225,18 @@ class AddonImages:
         layer = self.bases.layer(recipe)
         return layer, (kept_dir(self.cache_dir, recipe) / DPKG_STATUS).read_text()
 
-    def _debian(self, image: AddonImage, out: Path, work: Path) -> Artifact:
-        base, status = self._base(image.recipe)
-        version = upstream_version(package_version(status, image.package))
+    def _debian(self, image: ImageRecipe, out: Path, work: Path) -> Artifact:
+        assert image.debian is not None
+        base, status = self._base(image.debian)
+        version = upstream_version(package_version(status, image.pins))
         if not version.startswith(image.tag_series + "."):
+            folder = image.package.replace(".", "/")
             raise BundleError(
-                f"{image.package} is {version} in the mirror, the image tag says "
+                f"{image.pins} is {version} in the mirror, the image tag says "
                 f"{image.tag_series}\n"
-                "  fix: update DEBIAN_IMAGES in provision/bundle/addon_images.py"
+                f"  fix: update the image's tag_series in {folder}/__init__.py"
             )
-        return self._image(out, work, image.ref, version, base, image.script, [])
+        return self._image(out, work, image, version, base, [])
 
     def _java(self, what: str):
         """The Java base layer; says what runs on which OpenJDK."""
@@ -239,10 +248,8 @@ class AddonImages:
     def _zipkin(self, out: Path, work: Path, jar: Path) -> Artifact:
         base = self._java(f"zipkin-server {self.zipkin_version} exec jar")
         files = [File("/opt/zipkin/zipkin-server-exec.jar", jar, mode=0o644)]
-        ref = zipkin_ref(self.zipkin_version)
-        return self._image(
-            out, work, ref, self.zipkin_version, base, "provision-zipkin", files, "/opt/zipkin"
-        )
+        image = self.java["zipkin"]
+        return self._image(out, work, image, self.zipkin_version, base, files, "/opt/zipkin")
 
     def _opensearch_image(self, out: Path, work: Path) -> Artifact:
         home = work / "opensearch"
@@ -255,34 +262,26 @@ class AddonImages:
         dirs = {
             f"{OPENSEARCH_HOME}/{p.relative_to(home)}": 0o755 for p in home.rglob("*") if p.is_dir()
         }
-        return self._image(
-            out,
-            work,
-            opensearch_ref(),
-            OPENSEARCH_VERSION,
-            base,
-            "provision-opensearch",
-            files,
-            OPENSEARCH_HOME,
-            dirs,
-        )
+        image = self.java["opensearch"]
+        return self._image(out, work, image, OPENSEARCH_VERSION, base, files, OPENSEARCH_HOME, dirs)
 
     def _image(
         self,
         out: Path,
         work: Path,
-        ref: str,
+        image: ImageRecipe,
         version: str,
         base,
-        entry: str,
         files: list[File],
         workdir: str | None = None,
         dirs: dict[str, int] | None = None,
     ) -> Artifact:
         """images/addons/<name>-<tag>.tar: the base layer and one layer of our files,
-        the entry script (addon_scripts/<entry>) among them, run as the entrypoint."""
+        the add-on's entry script among them, run as the entrypoint."""
+        ref = image.ref(self.zipkin_version)
         name, tag = ref.removeprefix(REPOSITORY + "/").rsplit(":", 1)
-        files = [*files, File(f"/usr/local/bin/{entry}", script(entry))]
+        entry = image.entry
+        files = [*files, File(f"/usr/local/bin/{entry}", image.script())]
         layer = write_layer(work / f"{name}.layer", lambda tar: add_files(tar, files, dirs))
         (out / "images" / "addons").mkdir(parents=True, exist_ok=True)
         path = f"images/addons/{name}-{tag}.tar"

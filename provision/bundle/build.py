@@ -25,14 +25,14 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
 from provision.bundle import cridockerd, gomod
-from provision.bundle.addon_images import AddonImages, wanted_images
+from provision.bundle.addon_images import AddonImages, ImageRecipe, wanted_images
 from provision.bundle.background import Background
 from provision.bundle.baseimage import KUBE_PROXY, BaseLayers
 from provision.bundle.calico import CalicoBuild
@@ -96,8 +96,14 @@ class ImageRefs:
 
 class BundleBuild:
     def __init__(
-        self, inv: Inventory, config: ClusterConfig, log: RunLog, also: tuple[str, ...] = ()
+        self,
+        inv: Inventory,
+        config: ClusterConfig,
+        log: RunLog,
+        also: tuple[str, ...] = (),
+        recipes: Sequence[ImageRecipe] = (),
     ):
+        """recipes: the add-on images it makes (the add-ons' registry has them)."""
         self.inv = inv
         self.config = config
         self.log = log
@@ -111,6 +117,7 @@ class BundleBuild:
         self.go = gomod.Go(inv.cache_dir, log.dir / "go")
         self.timings: list[tuple[str, float]] = []
         self.background: Background | None = None
+        self.recipes = tuple(recipes)
 
     def run(self) -> list[tuple[str, float]]:
         """Build the whole bundle; (step, seconds) for each step of the foreground (a wait
@@ -163,6 +170,7 @@ class BundleBuild:
             self.config.versions.zipkin,
             wanted_images(self.config.addons.images),
             bases,
+            self.recipes,
         )
         # in the order the images need them
         bases.start(KUBE_PROXY)

@@ -30,9 +30,12 @@ class BuildCommand(RunCommand):
         )
 
     def execute(self) -> None:
+        from provision.addons.registry import image_recipes
         from provision.bundle.build import BundleBuild
 
-        self.timings = BundleBuild(self.inv, self.config, self.log, self.also).run()
+        self.timings = BundleBuild(
+            self.inv, self.config, self.log, self.also, image_recipes()
+        ).run()
 
     def done(self) -> None:
         self.log.say(f"bundle built in {sum(t for _, t in self.timings):.1f} s", style="bold green")

@@ -52,3 +52,41 @@ def test_each_data_part_names_a_script_of_its_folder_and_a_claim_of_its_addon(la
         "mysql/dump.sql",
         "rabbitmq/definitions.json",
     ]
+
+
+def test_each_built_image_is_a_component_with_its_entry_script_in_its_folder():
+    """The images `bundle build` makes are declared in their add-ons' folders; every
+    component they serve is one the config can set, once, and the default lab's
+    addons.images names exactly their references."""
+    import yaml
+
+    from provision.addons.registry import image_recipes
+    from provision.bundle.addon_images import REPOSITORY
+
+    recipes = image_recipes()
+    components = [r.component for r in recipes]
+    assert len(components) == len(set(components)) and set(components) <= set(IMAGE_COMPONENTS)
+    for a in ADDONS:
+        for r in a.built_images:
+            assert r.package == a.package
+            assert (FOLDER / a.name / r.entry).is_file()
+            assert r.script().startswith(b"#!")
+    lab = yaml.safe_load((FOLDER.parents[1] / "inventories" / "lab" / "cluster.yml").read_text())
+    zipkin = lab["versions"]["zipkin"]
+    ours = {c: ref for c, ref in lab["addons"]["images"].items() if ref.startswith(REPOSITORY)}
+    assert ours == {r.component: r.ref(zipkin) for r in recipes}
+
+
+def test_an_image_of_ours_that_no_addon_makes_is_refused(tmp_path):
+    import pytest
+
+    from provision.addons.registry import image_recipes
+    from provision.bundle.addon_images import AddonImages
+    from provision.errors import BundleError
+
+    class Bases:
+        background = None
+
+    wanted = {"kibana": "provision.local/addons/kibana:1"}
+    with pytest.raises(BundleError, match=r"addons.images.kibana .* no add-on makes"):
+        AddonImages(tmp_path, None, None, "3.5.1", wanted, Bases(), image_recipes())

@@ -222,6 +222,7 @@ def test_mounts_under_finds_debootstraps_mounts_only():
 def test_add_on_images_wait_for_their_bases_outside_their_own_steps(monkeypatch, tmp_path):
     """The build's total is the sum of its foreground steps: a wait for a base layer
     must be a step of its own, not one inside an image's step (counted twice)."""
+    from provision.addons.registry import image_recipes
     from provision.bundle import addon_images
 
     depth = [0]
@@ -253,15 +254,16 @@ def test_add_on_images_wait_for_their_bases_outside_their_own_steps(monkeypatch,
             self.done.add(recipe)
             return step(f"waiting for {recipe.name} base layer", lambda: "layer")
 
-    status = "\n\n".join(
-        f"Package: {i.package}\nVersion: 1:{i.tag_series}.1-1" for i in addon_images.DEBIAN_IMAGES
-    )
+    debian = [r for r in image_recipes() if r.debian is not None]
+    status = "\n\n".join(f"Package: {i.pins}\nVersion: 1:{i.tag_series}.1-1" for i in debian)
     monkeypatch.setattr(
         addon_images.AddonImages, "_base", lambda self, r: (self.bases.layer(r), status)
     )
-    monkeypatch.setattr(addon_images.AddonImages, "_image", lambda self, out, work, ref, *a: ref)
-    wanted = {i.component: i.ref for i in addon_images.DEBIAN_IMAGES}
-    images = addon_images.AddonImages(tmp_path, None, step, "3.5.1", wanted, Bases())
+    monkeypatch.setattr(
+        addon_images.AddonImages, "_image", lambda self, out, work, image, *a: image.ref("-")
+    )
+    wanted = {i.component: i.ref("-") for i in debian}
+    images = addon_images.AddonImages(tmp_path, None, step, "3.5.1", wanted, Bases(), debian)
     images.start(tmp_path)
-    assert images.run(tmp_path, tmp_path) == [i.ref for i in addon_images.DEBIAN_IMAGES]
+    assert images.run(tmp_path, tmp_path) == [i.ref("-") for i in debian]
     assert nested == []

@@ -29,7 +29,7 @@ def fake():
 
 
 def run(fake, **env) -> tuple[list[str], str]:
-    script = resources.files("provision.bundle").joinpath("addon_scripts", "provision-opensearch")
+    script = resources.files("provision.addons.elk").joinpath("provision-opensearch")
     out = subprocess.run(
         ["sh", str(script)],
         env={

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from provision.addons.base import NS, Addon, Check, CheckFailed, in_pod, probe_image, token
+from provision.bundle.addon_images import ImageRecipe, debian_image
 from provision.config.model import ClusterConfig
 from provision.remote import KUBECTL
 
@@ -144,6 +145,21 @@ ADDON = Elk(
         "kibana": ("docker.elastic.co/kibana/kibana", "{v}"),
         "filebeat": ("docker.elastic.co/beats/filebeat", "{v}"),
     },
+    # OpenSearch (it speaks Elasticsearch's API; its jars from Maven Central) on
+    # Debian's Java, and Debian's rsyslog as the shipper
+    built_images=(
+        ImageRecipe(
+            "elasticsearch", "opensearch", __name__, "provision-opensearch", maven="opensearch"
+        ),
+        debian_image(
+            "rsyslog",
+            "rsyslog",
+            __name__,
+            "provision-rsyslog",
+            ("rsyslog", "rsyslog-elasticsearch"),
+            tag_series="8.2302",
+        ),
+    ),
     node_ports={"kibana": 30005},
     workloads={
         "elasticsearch": "statefulset/elasticsearch",

@@ -5,6 +5,7 @@ mysqldump's output, which load.sh puts back."""
 from __future__ import annotations
 
 from provision.addons.base import Addon, Check, CheckFailed, DataPart, in_pod, token
+from provision.bundle.addon_images import debian_image
 
 
 def roundtrip(sh) -> str:
@@ -33,6 +34,19 @@ ADDON = Addon(
     parts=("mysql",),
     volumes=("data-mysql-0",),
     images={"mysql": ("docker.io/library/mysql", "{v}")},
+    # MariaDB from Debian, without the data directory Debian's postinst made (the
+    # entry script makes its own)
+    built_images=(
+        debian_image(
+            "mysql",
+            "mariadb",
+            __name__,
+            "provision-mysqld",
+            ("mariadb-server",),
+            tag_series="10.11",
+            remove=("var/lib/mysql",),
+        ),
+    ),
     workloads={"mysql": "statefulset/mysql"},
     part_checks={"mysql": (Check("mysql", "create, insert, select", roundtrip),)},
     data=(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from provision.addons.base import Addon, Check, CheckFailed, DataPart, in_pod, token
+from provision.bundle.addon_images import debian_image
 
 
 def roundtrip(sh) -> str:
@@ -45,6 +46,16 @@ ADDON = Addon(
     parts=("rabbitmq",),
     volumes=("data-rabbitmq-0",),
     images={"rabbitmq": ("docker.io/library/rabbitmq", "{v}-management")},
+    built_images=(
+        debian_image(
+            "rabbitmq",
+            "rabbitmq",
+            __name__,
+            "provision-rabbitmq",
+            ("rabbitmq-server", "curl"),
+            tag_series="3.10",
+        ),
+    ),
     node_ports={"rabbitmq_amqp": 30003, "rabbitmq_management": 30004},
     workloads={"rabbitmq": "statefulset/rabbitmq"},
     part_checks={"rabbitmq": (Check("rabbitmq", "publish and consume, durable queue", roundtrip),)},

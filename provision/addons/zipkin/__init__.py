@@ -8,6 +8,7 @@ import secrets
 import time
 
 from provision.addons.base import Addon, Check, CheckFailed, in_pod
+from provision.bundle.addon_images import ImageRecipe
 
 
 def roundtrip(sh) -> str:
@@ -44,6 +45,8 @@ ADDON = Addon(
     package=__name__,
     parts=("zipkin",),
     images={"zipkin": ("docker.io/openzipkin/zipkin", "{v}")},
+    # Zipkin's exec jar (versions.zipkin, from Maven Central) on Debian's Java
+    built_images=(ImageRecipe("zipkin", "zipkin", __name__, "provision-zipkin", maven="zipkin"),),
     node_ports={"zipkin": 30008},
     workloads={"zipkin": "deployment/zipkin"},
     part_checks={"zipkin": (Check("zipkin", "accept a span, return its trace", roundtrip),)},
