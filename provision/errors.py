@@ -123,7 +123,7 @@ EXIT_CODES: dict[int, str] = {
     5: "a step on the nodes failed: a playbook or a command run on a node",
     6: "the offline bundle: missing, incomplete, corrupt, or a build that failed",
     7: "a verify check failed",
-    8: "`rebuild` did not pass (its report says which phase or check)",
+    8: "`rebuild` or an upgrade rehearsal did not pass (its report says where)",
     9: "refused: the operation would lose the only copy of data (`--force` to drop it)",
     10: "busy: another provision command is changing this lab (`--wait` waits for it)",
     INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); run the same command again to continue",
