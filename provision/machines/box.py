@@ -78,7 +78,9 @@ PACKAGES = (
 # Ansible's apt module on the node needs it (distro_packages).
 EXTRA_PACKAGES = ("python3-apt",)
 # Disabled in the box: the runtime role configures them, then starts them.
-DISABLED_UNITS = ("docker.service", "docker.socket", "containerd.service")
+# the runtime role starts Docker and containerd, addons_nodes the NFS server (on its
+# server node only)
+DISABLED_UNITS = ("docker.service", "docker.socket", "containerd.service", "nfs-server.service")
 SCRIPT = Path(__file__).with_name("box.sh")
 
 
@@ -97,11 +99,15 @@ class Bake:
 
 def box_packages() -> tuple[str, ...]:
     """The container node image's packages, the kernel and what a machine needs
-    beyond them (the kernel's NFS client for the kubelet's NFS mounts)."""
+    beyond them (the kernel's NFS client for the kubelet's NFS mounts, and its NFS
+    server for the add-ons' server node)."""
     from provision.machines.node_image import baked_packages
     from provision.project import role_default
 
-    machine_only = role_default("addons_nodes", "addons_nodes_nfs_kernel_client_packages", "box")
+    machine_only = [
+        *role_default("addons_nodes", "addons_nodes_nfs_kernel_client_packages", "box"),
+        *role_default("addons_nodes", "addons_nodes_nfs_kernel_server_packages", "box"),
+    ]
     return tuple(
         sorted(set(PACKAGES) | set(baked_packages()) | set(EXTRA_PACKAGES) | set(machine_only))
     )

@@ -94,10 +94,11 @@ def test_no_container_only_setting_reaches_a_vm(cluster):
 
 
 def test_nothing_was_installed_or_imported_on_the_vms(cluster):
-    """The box carries the packages, the bundle's binaries and its images: each VM's
-    kubelet binary, and the manifest blob of every Kubernetes, Calico and add-on image
-    (MariaDB, from addons.images) in its containerd, are older than its boot (only the
-    probe's image, made from busybox on each node, is new)."""
+    """The box carries the packages, the bundle's binaries and its images: no package
+    was installed after boot (dpkg's log), and each VM's kubelet binary, and the
+    manifest blob of every Kubernetes, Calico and add-on image (MariaDB, from
+    addons.images) in its containerd, are older than its boot (only the probe's
+    image, made from busybox on each node, is new)."""
     blobs = "/var/lib/containerd/io.containerd.content.v1.content/blobs/sha256"
     for node in NODES:
         booted = int(on(node, 'date -d "$(uptime -s)" +%s'))
@@ -114,6 +115,13 @@ def test_nothing_was_installed_or_imported_on_the_vms(cluster):
             written = int(on(node, f"sudo stat -c %Y {blobs}/{digest}"))
             assert written < booted, f"{node}: {ref} was imported after boot"
         assert on(node, "sudo test -d /var/cache/provision/images && echo yes || echo no") == "no"
+        # and no Debian package was installed on the VM since it booted (the NFS
+        # server of the add-ons phase included: the box carries it)
+        since = on(
+            node,
+            'awk -v boot="$(uptime -s)" \'$3 == "install" && $1 " " $2 >= boot\' /var/log/dpkg.log',
+        )
+        assert since == "", f"{node}: installed after boot: {since}"
 
 
 def test_both_nodes_ready_on_their_private_ips(cluster):
