@@ -18,7 +18,7 @@ from provision.config.model import ClusterConfig
 from provision.errors import NodeStepFailed, UsageError
 from provision.machines.base import SshEndpoint
 from provision.project import Inventory
-from provision.shared import ADMIN_KUBECTL
+from provision.shared import ADMIN_KUBECTL, API_TRANSIENT
 
 KUBECTL = ADMIN_KUBECTL  # provision/shared_defaults.yml, as the roles have it
 
@@ -139,16 +139,8 @@ def control_plane_shell(inv: Inventory, config: ClusterConfig, error=RemoteFaile
 
 
 # What kubectl says while the API server restarts or is too busy to answer: worth
-# another try (measured: a TLS handshake timeout 30 s after kube-system restarted,
-# with two labs on 2 cores).
-TRANSIENT = (
-    "TLS handshake timeout",
-    "Unable to connect to the server",
-    "connection refused",
-    "error dialing backend",
-    "the server is currently unable to handle the request",
-    "i/o timeout",
-)
+# another try (provision/shared_defaults.yml, as the roles have it).
+TRANSIENT = API_TRANSIENT
 
 
 def transient(error: Exception) -> bool:
