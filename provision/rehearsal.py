@@ -161,9 +161,10 @@ class Rehearsal:
         self.log = log
         self.target = target.lstrip("v")
         self.subnet = subnet
-        self.folder = inv.state_dir / "rehearsal"
+        # -i <folder>/cluster.yml names the copy as this does (the folder's name)
+        self.folder = inv.state_dir / f"{inv.name}{SUFFIX}"
         self.copy_inv = Inventory(
-            f"{inv.name}{SUFFIX}", self.folder, inv.root, self.folder / "cluster.yml"
+            self.folder.name, self.folder, inv.root, self.folder / "cluster.yml"
         )
         self.copy_config: ClusterConfig | None = None
         self.copy_log: RunLog | None = None

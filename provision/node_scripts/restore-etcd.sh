@@ -57,6 +57,9 @@ if [ "$MODE" = moved ]; then
     kubeadm init phase certs "$cert" --config "$CFG"
   done
   kubeadm init phase kubeconfig all --config "$CFG"
+  # the kubelet's rotated client certificate is the other CA's: it takes the one
+  # kubelet.conf now carries when it restarts
+  rm -f /var/lib/kubelet/pki/kubelet-client-*.pem
   echo "certificates and kubeconfigs made again for $IP from the restored CA"
 fi
 
