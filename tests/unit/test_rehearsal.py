@@ -7,6 +7,7 @@ the host routes, and the refusals, through the real CLI on a lab with no machine
 from __future__ import annotations
 
 import ipaddress
+import os
 
 import pytest
 import yaml
@@ -60,9 +61,10 @@ def test_rehearse_refusals_change_nothing(tmp_path):
     (tmp_path / "cluster.yml").write_text(yaml.safe_dump(data))
     config = str(tmp_path / "cluster.yml")
     version = data["versions"]["kubernetes"]
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}  # its own labs
     subnet = ("--subnet", "10.9.0.0/24")
-    out = provision("upgrade", "-i", config, "--to", version, *subnet, check=False)
+    out = provision("upgrade", "-i", config, "--to", version, *subnet, check=False, env=env)
     assert out.returncode == 2 and "add --rehearse" in out.stderr
-    out = provision("upgrade", "-i", config, "--to", version, "--rehearse", check=False)
+    out = provision("upgrade", "-i", config, "--to", version, "--rehearse", check=False, env=env)
     assert out.returncode == 2 and "no upgrade to rehearse" in out.stderr
-    assert not (tmp_path / "rehearsal").exists()
+    assert not list((tmp_path / "state").rglob("*-rehearsal*"))
