@@ -79,19 +79,25 @@ class ImageRecipe:
 
 
 def debian_image(
-    component: str, name: str, package: str, entry: str, packages: tuple[str, ...], **kw
+    component: str,
+    name: str,
+    package: str,
+    entry: str,
+    packages: tuple[str, ...],
+    *,
+    tag_series: str,
+    remove: tuple[str, ...] = (),
 ) -> ImageRecipe:
-    """A Debian image whose tag is the series of its first package: what most
-    add-on folders declare. kw: pins, tag_series, remove (paths the base leaves out)."""
-    remove = kw.pop("remove", ())
+    """A Debian image of `packages` whose tag is the series of the first of them;
+    `remove`: paths the base layer leaves out besides the usual ones."""
     return ImageRecipe(
         component,
         name,
         package,
         entry,
         BaseRecipe(name, packages, remove=(*REMOVE, *remove), keep=(DPKG_STATUS,)),
-        kw.pop("pins", packages[0]),
-        kw.pop("tag_series"),
+        packages[0],
+        tag_series,
     )
 
 

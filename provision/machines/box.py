@@ -77,9 +77,8 @@ PACKAGES = (
 )
 # Ansible's apt module on the node needs it (distro_packages).
 EXTRA_PACKAGES = ("python3-apt",)
-# Disabled in the box: the runtime role configures them, then starts them.
-# the runtime role starts Docker and containerd, addons_nodes the NFS server (on its
-# server node only)
+# Disabled in the box: the runtime role configures Docker and containerd, then starts
+# them; addons_nodes starts the NFS server, on its server node only.
 DISABLED_UNITS = ("docker.service", "docker.socket", "containerd.service", "nfs-server.service")
 SCRIPT = Path(__file__).with_name("box.sh")
 
