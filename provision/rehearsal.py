@@ -205,11 +205,12 @@ class Rehearsal:
         upgrade = Upgrade(self.inv, config, self.log, self.target)
         upgrade.target_config()
         upgrade.check_cluster(resuming=False)
-        self.remove_leftover()
         subnet = self.subnet or free_subnet(config, host_networks())
         text = copy_text(read_config_text(self.inv.cluster_file), config, self.result.copy, subnet)
         self.copy_config = load_text(text, str(self.copy_inv.cluster_file))  # checked
         self.result.subnet = subnet
+        # every check passed: only now is anything changed
+        self.remove_leftover()
         self.folder.mkdir(mode=0o700, exist_ok=True)
         write_state(self.copy_inv.cluster_file, text)
         self.log.say(
@@ -228,7 +229,7 @@ class Rehearsal:
             return
         if record["cluster"] != self.result.copy:
             raise UsageError(
-                f"{owner} names the cluster {record.get('cluster')!r}, not this lab's copy "
+                f"{owner} names the cluster {record['cluster']!r}, not this lab's copy "
                 f"{self.result.copy!r}\n  nothing was changed\n  fix: look at that state "
                 "directory and remove it yourself"
             )
