@@ -119,9 +119,10 @@ def free_subnet(config: ClusterConfig, used: list[ipaddress.IPv4Network]) -> str
         ipaddress.ip_network(str(net.pod_cidr)),
         ipaddress.ip_network(str(net.service_cidr)),
     ]
-    for candidate in CANDIDATES.subnets(new_prefix=max(size, CANDIDATES.prefixlen)):
-        if not any(candidate.overlaps(t) for t in taken):
-            return str(candidate)
+    if size >= CANDIDATES.prefixlen:
+        for candidate in CANDIDATES.subnets(new_prefix=size):
+            if not any(candidate.overlaps(t) for t in taken):
+                return str(candidate)
     raise UsageError(
         f"no free /{size} for the rehearsal's copy in {CANDIDATES}\n  nothing was changed\n"
         "  fix: name one with --subnet CIDR"

@@ -51,6 +51,12 @@ def test_the_free_subnet_overlaps_nothing_the_host_routes():
     assert free_subnet(config, used) == "192.168.194.0/24"
     with pytest.raises(UsageError, match="--subnet"):
         free_subnet(config, [CANDIDATES])
+    # a node subnet larger than the candidates' range: no /N of it to offer
+    wide = config.model_copy(
+        update={"network": config.network.model_copy(update={"node_subnet": "10.200.0.0/16"})}
+    )
+    with pytest.raises(UsageError, match=r"(?s)no free /16 .*--subnet"):
+        free_subnet(wide, [])
 
 
 def test_rehearse_refusals_change_nothing(tmp_path):
