@@ -14,7 +14,6 @@ directory and back), the admin kubeconfig fetched again, and the lab verified.
 from __future__ import annotations
 
 import json
-import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from provision.config.model import ClusterConfig
 from provision.errors import NodeStepFailed
 from provision.files import write_state
 from provision.project import Inventory
-from provision.remote import KUBECTL, NodeShell, shells
+from provision.remote import NodeShell, kubectl, shells
 from provision.runlog import RunLog
 from provision.shared import ADMIN_KUBECONFIG
 
@@ -82,11 +81,13 @@ def _on_node(sh: NodeShell, node: str, control_plane: bool) -> list[Expiry]:
         parse_openssl(
             node,
             "kubelet client",
-            sh(f"openssl x509 -noout -enddate -in {KUBELET_CLIENT}", timeout=30),
+            sh(["openssl", "x509", "-noout", "-enddate", "-in", KUBELET_CLIENT], timeout=30),
         )
     ]
     if control_plane:
-        found += parse_kubeadm(node, sh("kubeadm certs check-expiration -o json", timeout=60))
+        found += parse_kubeadm(
+            node, sh(["kubeadm", "certs", "check-expiration", "-o", "json"], timeout=60)
+        )
     return found
 
 
@@ -125,27 +126,43 @@ def describe(found: list[Expiry]) -> str:
     return line
 
 
+def listening(proc_net_tcp: str, ports: tuple[int, ...]) -> bool:
+    """Whether /proc/net/tcp{,6}'s text has a socket listening (state 0A) on one of
+    the ports."""
+    for line in proc_net_tcp.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != "0A" or ":" not in fields[1]:
+            continue
+        try:
+            if int(fields[1].rsplit(":", 1)[1], 16) in ports:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def _restart_static_pods(sh: NodeShell, say, timeout: float) -> None:
     """Move the control plane's static pod manifests out of the kubelet's directory
     until their containers are gone (the API server's port closes), then back."""
     aside = "/etc/kubernetes/provision-manifests-aside"
-    files = " ".join(f"{MANIFESTS}/{name}.yaml" for name in STATIC)
-    sh(f"mkdir -p {aside} && mv {files} {aside}/", timeout=30)
+    names = [f"{name}.yaml" for name in STATIC]
+    sh(["mkdir", "-p", aside], timeout=30)
+    sh(["mv", "-t", aside, "--", *(f"{MANIFESTS}/{n}" for n in names)], timeout=30)
     try:
         # the API server and etcd close their ports once the kubelet stops them
-        script = (
-            "for i in $(seq 1 120); do "
-            "(exec 3<>/dev/tcp/127.0.0.1/6443) 2>/dev/null || "
-            "(exec 3<>/dev/tcp/127.0.0.1/2379) 2>/dev/null || exit 0; sleep 1; done; exit 1"
-        )
-        sh(f"bash -c {shlex.quote(script)}", timeout=180)
+        stopped = time.monotonic() + 120
+        while listening(sh(["cat", "/proc/net/tcp", "/proc/net/tcp6"], timeout=30), (6443, 2379)):
+            if time.monotonic() > stopped:
+                raise CertsFailed("the API server or etcd still listened 120 s after their stop")
+            time.sleep(1)
     finally:
-        sh(f"mv {aside}/*.yaml {MANIFESTS}/ && rmdir {aside}", timeout=30)
+        sh(["mv", "-t", MANIFESTS, "--", *(f"{aside}/{n}" for n in names)], timeout=30)
+        sh(["rmdir", aside], timeout=30)
     say("certs: control-plane static pods stopped; started again with the new certificates")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if sh(f"{KUBECTL} get --raw /readyz", timeout=30).strip() == "ok":
+            if sh(kubectl("get", "--raw", "/readyz"), timeout=30).strip() == "ok":
                 break
         except CertsFailed:
             pass
@@ -164,14 +181,14 @@ def renew(inv: Inventory, config: ClusterConfig, log: RunLog, timeout: float) ->
     before = expiries(inv, config, [cp])
     log.say(describe(before))
     with shells(inv, {cp: cp}, CertsFailed) as sh:
-        out = sh[cp]("kubeadm certs renew all", timeout=300)
+        out = sh[cp](["kubeadm", "certs", "renew", "all"], timeout=300)
         for line in out.splitlines():
             if "renewed" in line:
                 log.write("  " + line)
         log.say("certs: kubeadm certs renew all: done")
         _restart_static_pods(sh[cp], log.say, timeout)
         # the admin kubeconfig embeds a client certificate that was renewed too
-        write_state(inv.state_dir / "kubeconfig", sh[cp](f"cat {ADMIN_KUBECONFIG}"))
+        write_state(inv.state_dir / "kubeconfig", sh[cp](["cat", ADMIN_KUBECONFIG]))
         log.say(f"certs: admin kubeconfig fetched again to {inv.state_dir / 'kubeconfig'} (0600)")
     after = expiries(inv, config, [cp])
     kubeadm_before = [e for e in before if e.name != "kubelet client"]

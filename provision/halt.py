@@ -15,18 +15,21 @@ from provision.phases import PHASE_NAMES
 from provision.project import Inventory, cli_for
 from provision.runlog import RunLog
 
+
 # Each node, before its machine stops: the kubelet first (nothing is started again
 # while the node goes down), then the API server, which keeps no state of its own
 # (etcd does): asked to stop, then killed after 10 s. Left to the node's shutdown,
 # it outlived SIGTERM for the whole stop timeout (measured: 90 s on a container
 # node, then the container was killed with everything in it).
-QUIESCE = (
-    "systemctl stop kubelet; "
-    "if pkill -TERM -x kube-apiserver; then "
-    "for i in $(seq 1 10); do pgrep -x kube-apiserver >/dev/null || exit 0; sleep 1; done; "
-    "pkill -KILL -x kube-apiserver; "
-    "fi; exit 0"
-)
+def stop_node(sh) -> None:
+    """The kubelet stopped, then the API server (SIGTERM, SIGKILL after 10 s)."""
+    sh(["systemctl", "stop", "kubelet"], timeout=60)
+    sh(["pkill", "-TERM", "-x", "kube-apiserver"], check=False, timeout=30)
+    for _ in range(10):
+        if not sh(["pgrep", "-x", "kube-apiserver"], check=False, timeout=30).strip():
+            return
+        time.sleep(1)
+    sh(["pkill", "-KILL", "-x", "kube-apiserver"], check=False, timeout=30)
 
 
 def quiesce(inv: Inventory, config: ClusterConfig, nodes: list[str], log: RunLog) -> None:
@@ -43,7 +46,7 @@ def quiesce(inv: Inventory, config: ClusterConfig, nodes: list[str], log: RunLog
     def one(item) -> str:
         name, sh = item
         try:
-            sh(QUIESCE, timeout=60)
+            stop_node(sh)
         except ProvisionError as e:
             return f"{name}: {str(e).splitlines()[0]}"
         return ""

@@ -25,7 +25,7 @@ from provision.errors import DataGuard, UsageError
 from provision.machines.base import Machines
 from provision.phases import chosen
 from provision.project import Inventory
-from provision.remote import KUBECTL, cluster_nodes, control_plane_shell
+from provision.remote import cluster_nodes, control_plane_shell, kubectl
 from provision.runlog import RunLog
 
 # The parts of up's pipeline each operation runs (names checked against it).
@@ -140,10 +140,12 @@ class NodeOps:
             return
         self.log.say(f"node: draining {name}")
         sh(
-            f"{KUBECTL} drain {name} --ignore-daemonsets --delete-emptydir-data --force "
-            "--timeout 300s"
+            [
+                *kubectl("drain", name, "--ignore-daemonsets", "--delete-emptydir-data", "--force"),
+                "--timeout=300s",
+            ]
         )
-        sh(f"{KUBECTL} delete node {name} --timeout 120s")
+        sh(kubectl("delete", "node", name, "--timeout=120s"))
         self.log.say(f"node: {name} drained and removed from the cluster")
 
     def _up(self, phases: tuple[str, ...], config: ClusterConfig | None = None) -> None:
@@ -154,7 +156,7 @@ class NodeOps:
         Up(self.inv, config or self.config, self.log, check_lost=False).run(list(phases))
 
     def _wait_ready(self, sh, name: str) -> None:
-        sh(f"{KUBECTL} wait node/{name} --for=condition=Ready --timeout 300s")
+        sh(kubectl("wait", f"node/{name}", "--for=condition=Ready", "--timeout=300s"))
         self.log.say(f"node: {name} is Ready", style="green")
 
     # -- operations --------------------------------------------------------------
@@ -279,7 +281,7 @@ class NodeOps:
         load_text(text, str(path))
         self.hosts_ready()
         with control_plane_shell(self.inv, self.config) as on:
-            on["control-plane"](f"{KUBECTL} get nodes -o name")
+            on["control-plane"](kubectl("get", "nodes", "-o", "name"))
         config = replace_config(path, text)
         self.log.say(f"node: {node['name']} added to {path}")
         self.config = config

@@ -303,14 +303,14 @@ class Rehearsal:
 
             def check() -> None:
                 from provision.config.load import load
-                from provision.remote import KUBECTL, cluster_nodes
+                from provision.remote import cluster_nodes, kubectl
 
                 upgraded = load(copy_inv.cluster_file)
                 with control_plane_shell(copy_inv, upgraded) as on:
                     sh = on["control-plane"]
                     self.result.after = Measures(sh, upgraded).measure()
                     nodes = cluster_nodes(sh)
-                    server = json.loads(sh(f"{KUBECTL} get --raw /version"))["gitVersion"]
+                    server = json.loads(sh(kubectl("get", "--raw", "/version")))["gitVersion"]
                 self.result.versions = {
                     n["metadata"]["name"]: n["status"]["nodeInfo"]["kubeletVersion"] for n in nodes
                 }

@@ -6,9 +6,26 @@ Nothing secret is written here: callers pass secrets to no log.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+# The loggers whose DEBUG lines the newest run's log file records: every command run
+# on a node (provision/remote.py).
+RECORDED = ("provision.remote",)
+
+
+class _ToRunLog(logging.Handler):
+    def __init__(self, log: RunLog):
+        super().__init__(logging.DEBUG)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # a log closed or gone: the command still runs
+        with contextlib.suppress(OSError, ValueError):
+            self.log.write(f"  node: {record.getMessage()}")
 
 
 class RunLog:
@@ -23,6 +40,12 @@ class RunLog:
         self._file = self.path.open("a", encoding="utf-8")
         self._console = console
         self._started = time.monotonic()
+        for name in RECORDED:
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.DEBUG)
+            for old in [h for h in logger.handlers if isinstance(h, _ToRunLog)]:
+                logger.removeHandler(old)
+            logger.addHandler(_ToRunLog(self))
 
     @property
     def console(self):

@@ -27,4 +27,4 @@ ADMIN_KUBECTL: str = DEFAULTS["provision_admin_kubectl"]
 ADDONS_NAMESPACE: str = DEFAULTS["provision_addons_namespace"]
 CONVERGED_DIR: str = DEFAULTS["provision_converged_dir"]
 NFS_MARKER: str = DEFAULTS["provision_nfs_marker"]
-API_TRANSIENT: tuple[str, ...] = tuple(DEFAULTS["provision_api_transient_errors"])
+NODE_SCRIPTS_DIR: str = DEFAULTS["provision_node_scripts_dir"]

@@ -137,7 +137,7 @@ class Up:
 
         from provision.addons.held import held_on
         from provision.errors import DataGuard
-        from provision.remote import KUBECTL, cluster_nodes, control_plane_shell
+        from provision.remote import cluster_nodes, control_plane_shell, kubectl
 
         if self.machines.existing or not (self.inv.state_dir / "kubeconfig").exists():
             return
@@ -173,7 +173,7 @@ class Up:
                     f"that lived only there: {shown}\n{fix}"
                 )
             for name in gone:
-                sh(f"{KUBECTL} delete node {name} --timeout 120s")
+                sh(kubectl("delete", "node", name, "--timeout=120s"))
         self.log.say(
             f"machines: {', '.join(gone)} gone (removed outside provision; no data of "
             "their own): made again and joined, as `node replace` would",

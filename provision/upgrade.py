@@ -140,7 +140,7 @@ class Upgrade:
     def check_cluster(self, resuming: bool) -> None:
         """Every node Ready at the running release or the target, the skew policy kept,
         and (unless an unfinished upgrade is resumed) every verify check green."""
-        from provision.remote import KUBECTL, cluster_nodes, control_plane_shell
+        from provision.remote import cluster_nodes, control_plane_shell, kubectl
 
         if not (self.inv.state_dir / "kubeconfig").exists():
             raise UsageError(
@@ -150,7 +150,7 @@ class Upgrade:
         with control_plane_shell(self.inv, self.config) as on:
             sh = on["control-plane"]
             nodes = cluster_nodes(sh)
-            server = json.loads(sh(f"{KUBECTL} get --raw /version"))["gitVersion"]
+            server = json.loads(sh(kubectl("get", "--raw", "/version")))["gitVersion"]
         problems = check_skew(nodes, server, self.current, self.target)
         names = {n["metadata"]["name"] for n in nodes}
         missing = sorted({n.name for n in self.config.nodes} - names)

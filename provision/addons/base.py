@@ -16,7 +16,7 @@ from importlib import resources
 from provision.bundle.addon_images import ImageRecipe
 from provision.config.model import ClusterConfig
 from provision.errors import ProvisionError
-from provision.remote import KUBECTL
+from provision.remote import Shell, kubectl
 from provision.shared import ADDONS_NAMESPACE
 
 NS = ADDONS_NAMESPACE
@@ -30,7 +30,7 @@ class CheckFailed(ProvisionError):
 class Check:
     addon: str  # cluster, mysql, rabbitmq, zipkin, elk, nfs, storage
     name: str
-    run: Callable[[Callable[[str], str]], str]  # (run a command on `on`) -> detail
+    run: Callable[[Shell], str]  # (run argv on `on`) -> detail
     real: bool = True  # False: validated only (dry run)
     on: str = "control-plane"  # or "worker": the first worker
 
@@ -39,19 +39,19 @@ def token() -> str:
     return "provision-" + secrets.token_hex(6)
 
 
-def in_pod(pod: str, script: str, container: str | None = None) -> str:
-    """kubectl exec running a shell script in a pod (single-quoted for the node shell)."""
-    quoted = script.replace("'", "'\"'\"'")
-    c = f" -c {container}" if container else ""
-    return f"{KUBECTL} -n {NS} exec {pod}{c} -- sh -c '{quoted}'"
+def in_pod(pod: str, script: str, container: str | None = None) -> list[str]:
+    """kubectl exec running a shell script in a pod, as argv."""
+    c = ["-c", container] if container else []
+    return kubectl("-n", NS, "exec", pod, *c, "--", "sh", "-c", script)
 
 
 def probe_image(sh) -> str:
     """The busybox probe image the join phase made on every node (cluster_probe)."""
-    image = sh(
-        "(ctr -n k8s.io images ls -q 2>/dev/null; docker image ls --format "
-        "'{{.Repository}}:{{.Tag}}') | grep -m1 '^provision.local/probe:' || true"
-    ).strip()
+    found = sh(["ctr", "-n", "k8s.io", "images", "ls", "-q"], check=False).split()
+    found += sh(
+        ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}"], check=False
+    ).split()
+    image = next((i for i in found if i.startswith("provision.local/probe:")), "")
     if not image:
         raise CheckFailed("no probe image on the control plane (the join phase makes it)")
     return image

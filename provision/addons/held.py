@@ -6,15 +6,14 @@ machine is replaced, removed or made again."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
-from provision.remote import KUBECTL
+from provision.remote import Shell, kubectl
 
 
-def held_on(sh: Callable[[str], str], name: str) -> dict[str, str]:
+def held_on(sh: Shell, name: str) -> dict[str, str]:
     """{namespace/claim: description} of the volumes bound to claims whose data
     lives only on node `name` (volumes annotated provision.io/scratch excepted)."""
-    pvs = json.loads(sh(f"{KUBECTL} get pv -o json"))["items"]
+    pvs = json.loads(sh(kubectl("get", "pv", "-o", "json")))["items"]
     held = {}
     for pv in pvs:
         spec = pv["spec"]

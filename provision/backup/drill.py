@@ -27,7 +27,7 @@ from pathlib import Path
 from provision.config.model import ClusterConfig
 from provision.errors import VerifyFailed
 from provision.project import Inventory
-from provision.remote import KUBECTL, Shell, control_plane_shell
+from provision.remote import RUN, Shell, control_plane_shell, kubectl
 from provision.runlog import RunLog
 from provision.verify.checks import in_pod
 
@@ -55,7 +55,7 @@ COUNTED = (
     "customresourcedefinitions",
 )
 
-SELECT = {"secrets": " --field-selector type!=bootstrap.kubernetes.io/token"}
+SELECT = {"secrets": ("--field-selector", "type!=bootstrap.kubernetes.io/token")}
 
 
 class DrillFailed(VerifyFailed):
@@ -102,16 +102,22 @@ class Measures:
     def __init__(self, sh: Shell, config: ClusterConfig):
         from provision.remote import api
 
-        self.sh: Shell = lambda command: api(sh, command)
+        self.sh: Shell = lambda argv, check=True: api(sh, argv) if check else sh(argv, check=False)
         self.deployed = config.addons.deployed()
 
     def write(self, token: str) -> None:
         sh = self.sh
-        sh(
-            f"{KUBECTL} create namespace {MARK} --dry-run=client -o yaml | {KUBECTL} apply -f - "
-            f"&& {KUBECTL} -n {MARK} create configmap {MARK} --from-literal=token={token} "
-            f"--dry-run=client -o yaml | {KUBECTL} apply -f -"
-        )
+        marks = [
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": MARK}},
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": MARK, "namespace": MARK},
+                "data": {"token": token},
+            },
+        ]
+        for mark in marks:
+            sh([RUN, "--text", json.dumps(mark), "--", *kubectl("apply", "-f", "-")])
         if "mysql" in self.deployed:
             rows = ",".join(f"({i},'{token}-{i}')" for i in range(ROWS))
             sql = (
@@ -153,12 +159,12 @@ class Measures:
         sh = self.sh
         counts = {}
         for kind in COUNTED:
-            names = sh(f"{KUBECTL} get {kind} -A -o name{SELECT.get(kind, '')}").split()
+            names = sh(kubectl("get", kind, "-A", "-o", "name", *SELECT.get(kind, ()))).split()
             counts[kind] = len(names)
         found: dict[str, object] = {"counts": counts}
         found["configmap"] = sh(
-            f"{KUBECTL} -n {MARK} get configmap {MARK} -o jsonpath='{{.data.token}}' "
-            "2>/dev/null || true"
+            kubectl("-n", MARK, "get", "configmap", MARK, "-o", "jsonpath={.data.token}"),
+            check=False,
         ).strip()
         if "mysql" in self.deployed:
             got = sh(in_pod("mysql-0", f'{MYSQL} -e "CHECKSUM TABLE provision_drill" || true'))

@@ -27,9 +27,9 @@ and is told that /var/lib/etcd is not empty).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
-import shlex
 import time
 from collections.abc import Collection, Mapping
 from typing import BinaryIO
@@ -39,14 +39,13 @@ from provision.addons.registry import ADDONS
 from provision.backup.stream import Parts
 from provision.config.model import ClusterConfig
 from provision.errors import DataGuard
-from provision.node_scripts import script
-from provision.remote import KUBECTL, NodeShell, RemoteFailed, Shell, api
+from provision.node_scripts import SCRIPT_DIR
+from provision.remote import RUN, NodeShell, RemoteFailed, Shell, api, kubectl
 from provision.runlog import RunLog
 
 NODE_DIR = "/var/lib/provision/restore"
 UNIT = "provision-restore"
 DATA_DIR = "/var/lib/provision/addon-data"  # add-on data on its way into a pod
-ETCDUTL = "/usr/local/bin/etcdutl"
 KUBEADM_CONFIG = "/etc/kubernetes/provision/kubeadm-config.yaml"
 # What a lab made by `provision up` holds; anything else is the cluster's own.
 # The join phase's pod-network probe (role cluster_probe, cluster_probe_namespace):
@@ -89,7 +88,7 @@ class ControlPlaneData:
         sh = self.sh
         self.wait_unit()
         try:
-            sh(f"test -x {ETCDUTL} || command -v etcdutl >/dev/null")
+            sh(["etcdutl", "version"])
         except RemoteFailed:
             raise RestoreFailed(
                 f"etcdutl is not on {self.config.control_plane.name}\n"
@@ -98,10 +97,11 @@ class ControlPlaneData:
         # The node's copy belongs to one snapshot: another one's (a restore left
         # unfinished with another archive) goes, with its marker, before anything.
         key = parts.sha256("etcd/snapshot.db")
-        sh(
-            f'if [ "$(cat {NODE_DIR}/for 2>/dev/null)" != {key} ]; then rm -rf {NODE_DIR}; fi; '
-            f"mkdir -p {NODE_DIR} && chmod 0700 {NODE_DIR} && echo {key} > {NODE_DIR}/for"
-        )
+        if sh(["cat", f"{NODE_DIR}/for"], check=False).strip() != key:
+            sh(["rm", "-rf", "--", NODE_DIR])
+        sh(["mkdir", "-p", "-m", "0700", NODE_DIR])
+        sh(["chmod", "0700", NODE_DIR])
+        sh.put(f"{key}\n".encode(), f"{NODE_DIR}/for")
         for name, node_file in (
             ("etcd/snapshot.db", "snapshot.db"),
             ("pki/kubernetes.tar.gz", "pki.tar.gz"),
@@ -109,15 +109,16 @@ class ControlPlaneData:
             path = f"{NODE_DIR}/{node_file}"
             with parts.open(name) as data:
                 sh.put(data, path)
-            got = sh(f"sha256sum {path}").split()[0]
+            got = sh(["sha256sum", "--", path]).split()[0]
             if got != parts.sha256(name):
                 raise RestoreFailed(f"{path} on the control plane does not match the backup")
-        status = json.loads(sh(f"etcdutl snapshot status {NODE_DIR}/snapshot.db -w json"))
+        status = json.loads(
+            sh(["etcdutl", "snapshot", "status", f"{NODE_DIR}/snapshot.db", "-w", "json"])
+        )
         self.log.say(
             f"restore: etcd snapshot: revision {status.get('revision')}, "
             f"{status.get('totalKey')} keys, {status.get('totalSize')} bytes"
         )
-        sh.put(script("restore-etcd.sh").encode(), f"{NODE_DIR}/restore.sh", 0o700)
 
     def swap(self, mode: str) -> None:
         """Run the node script as a systemd unit and wait for it; a unit left
@@ -126,14 +127,16 @@ class ControlPlaneData:
         sh = self.sh
         self.wait_unit()
         node = self.config.control_plane
-        args = " ".join(shlex.quote(a) for a in (node.name, str(node.ip), mode))
         try:
             sh(
-                f"systemd-run --quiet --wait --collect --unit {UNIT} "
-                f"--property=KillMode=process /bin/bash {NODE_DIR}/restore.sh {args}"
+                [
+                    *("systemd-run", "--quiet", "--wait", "--collect", "--unit", UNIT),
+                    *("--property=KillMode=process", "/bin/bash", f"{SCRIPT_DIR}/restore-etcd.sh"),
+                    *(node.name, str(node.ip), mode),
+                ]
             )
         except RemoteFailed:
-            tail = sh(f"tail -n 15 {NODE_DIR}/restore.log || true")
+            tail = sh(["tail", "-n", "15", f"{NODE_DIR}/restore.log"], check=False)
             raise RestoreFailed(
                 f"the restore script failed on {node.name}:\n{tail}\n"
                 f"  fix: see {NODE_DIR}/restore.log there, then run the same command "
@@ -144,7 +147,7 @@ class ControlPlaneData:
     def wait_unit(self) -> None:
         """A restore unit a killed earlier run left running is let finish first."""
         for _ in range(150):
-            state = self.sh(f"systemctl is-active {UNIT} || true").strip()
+            state = self.sh(["systemctl", "is-active", UNIT], check=False).strip()
             if state not in ("active", "activating", "deactivating"):
                 return
             time.sleep(2)
@@ -154,7 +157,7 @@ class ControlPlaneData:
         deadline = time.monotonic() + seconds
         while True:
             try:
-                if self.sh(f"{KUBECTL} get --raw /readyz").strip() == "ok":
+                if self.sh(kubectl("get", "--raw", "/readyz")).strip() == "ok":
                     self.log.say("restore: the API server is ready")
                     return
             except RemoteFailed:
@@ -168,7 +171,7 @@ class ControlPlaneData:
             time.sleep(3)
 
     def cleanup(self) -> None:
-        self.sh(f"rm -rf {NODE_DIR}")
+        self.sh(["rm", "-rf", "--", NODE_DIR])
 
 
 class Readdress:
@@ -183,10 +186,10 @@ class Readdress:
 
     # kubeadm's phases, each with the object it only creates when missing (deleted
     # first, so it is written again for this address)
-    PHASES = (
-        ("upload-config kubeadm", ""),
-        ("bootstrap-token", "-n kube-public configmap cluster-info"),
-        ("addon kube-proxy", "-n kube-system configmap kube-proxy"),
+    PHASES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
+        (("upload-config", "kubeadm"), ()),
+        (("bootstrap-token",), ("-n", "kube-public", "configmap", "cluster-info")),
+        (("addon", "kube-proxy"), ("-n", "kube-system", "configmap", "kube-proxy")),
     )
 
     def __init__(self, cp: NodeShell, calico_manifest: bytes, log: RunLog):
@@ -197,11 +200,11 @@ class Readdress:
     def run(self) -> None:
         for phase, stale in self.PHASES:
             if stale:
-                api(self.cp, f"{KUBECTL} delete {stale} --ignore-not-found")
-            api(self.cp, f"kubeadm init phase {phase} --config {KUBEADM_CONFIG}")
+                api(self.cp, kubectl("delete", *stale, "--ignore-not-found"))
+            api(self.cp, ["kubeadm", "init", "phase", *phase, "--config", KUBEADM_CONFIG])
         path = f"{NODE_DIR}/calico.yaml"
         self.cp.put(self.calico, path)
-        api(self.cp, f"{KUBECTL} apply --server-side --force-conflicts -f {path} >/dev/null")
+        api(self.cp, kubectl("apply", "--server-side", "--force-conflicts", "-f", path))
         self.log.say(
             "restore: the cluster points at this lab's control-plane address (kubeadm's "
             "config, cluster-info, kube-proxy, Calico)"
@@ -222,46 +225,54 @@ class Trust:
         self.config = config
         self.log = log
 
-    def ca_of(self, sh: Shell) -> str:
-        return sh(
-            "grep -m1 'certificate-authority-data:' /etc/kubernetes/kubelet.conf "
-            "| awk '{print $2}' | base64 -d | sha256sum"
-        ).split()[0]
+    @staticmethod
+    def ca_of(sh: Shell) -> str:
+        """The sha256 of the CA the node's kubelet kubeconfig trusts."""
+        return kubeconfig_ca(sh(["cat", "/etc/kubernetes/kubelet.conf"]))
 
     def run(self, shells: Mapping[str, NodeShell]) -> list[str]:
-        ca = self.cp("cat /etc/kubernetes/pki/ca.crt")
+        ca = self.cp(["cat", "/etc/kubernetes/pki/ca.crt"])
         want = hashlib.sha256(ca.encode()).hexdigest()
         changed = []
         for name, sh in shells.items():
             if self.ca_of(sh) == want:
                 continue
-            user = shlex.quote(f"system:node:{name}")
             kubeconfig = self.cp(
-                f"kubeadm kubeconfig user --config {KUBEADM_CONFIG} "
-                f"--client-name {user} --org system:nodes"
+                [
+                    *("kubeadm", "kubeconfig", "user", "--config", KUBEADM_CONFIG),
+                    *("--client-name", f"system:node:{name}", "--org", "system:nodes"),
+                ]
             )
             sh.put(kubeconfig.encode(), "/etc/kubernetes/kubelet.conf", 0o600)
             sh.put(ca.encode(), "/etc/kubernetes/pki/ca.crt", 0o644)
-            sh("rm -f /var/lib/kubelet/pki/kubelet-client-*.pem")
+            sh(
+                [
+                    *("find", "/var/lib/kubelet/pki", "-maxdepth", "1"),
+                    *("-name", "kubelet-client-*.pem", "-delete"),
+                ]
+            )
             changed.append(name)
             self.log.say(f"restore: {name}'s kubelet now trusts the restored CA")
         for sh in shells.values():
-            sh("systemctl restart kubelet")
+            sh(["systemctl", "restart", "kubelet"])
         self.log.say(f"restore: kubelets restarted on {', '.join(shells)}")
         return changed
 
     def restart_system(self, seconds: int = 300) -> None:
         """kube-system's daemon sets and deployments (kube-proxy, Calico, CoreDNS)
         restarted, so that their watches start from the restored data too."""
-        ns = f"{KUBECTL} -n kube-system"
-        api(self.cp, f"{ns} rollout restart daemonset,deployment")
+        ns = kubectl("-n", "kube-system")
+        api(self.cp, [*ns, "rollout", "restart", "daemonset,deployment"])
         for kind in ("daemonset", "deployment"):
-            for name in api(self.cp, f"{ns} get {kind} -o name").split():
-                api(self.cp, f"{ns} rollout status {shlex.quote(name)} --timeout {seconds}s")
+            for name in api(self.cp, [*ns, "get", kind, "-o", "name"]).split():
+                api(self.cp, [*ns, "rollout", "status", name, "--timeout", f"{seconds}s"])
         self.log.say("restore: kube-system's daemon sets and deployments restarted")
 
     def wait_nodes(self, seconds: int = 300) -> None:
-        api(self.cp, f"{KUBECTL} wait node --all --for=condition=Ready --timeout {seconds}s")
+        api(
+            self.cp,
+            kubectl("wait", "node", "--all", "--for=condition=Ready", f"--timeout={seconds}s"),
+        )
         self.log.say("restore: every node is Ready")
 
 
@@ -296,7 +307,10 @@ class AddonData:
         while True:
             try:
                 self.cp(
-                    f"{KUBECTL} -n {NAMESPACE} wait pod/{pod} --for=condition=Ready --timeout 30s"
+                    [
+                        *kubectl("-n", NAMESPACE, "wait", f"pod/{pod}", "--for=condition=Ready"),
+                        "--timeout=30s",
+                    ]
                 )
                 return
             except RemoteFailed as e:
@@ -312,27 +326,41 @@ class AddonData:
         each goes to a root-only file on the control plane first (a file is streamed),
         all removed whatever happens."""
         paths = [f"{DATA_DIR}/{pod}.in.{i}" for i in range(len(sources))]
-        self.cp(f"mkdir -p -m 0700 {DATA_DIR}")
-        exec_ = f"{KUBECTL} -n {NAMESPACE} exec -i {pod} -- sh -c {shlex.quote(script)}"
+        self.cp(["mkdir", "-p", "-m", "0700", DATA_DIR])
+        exec_ = kubectl("-n", NAMESPACE, "exec", "-i", pod, "--", "sh", "-c", script)
         try:
             for source, path in zip(sources, paths, strict=True):
                 self.cp.put(source, path)
             # both loads can run again: the dump drops and recreates its tables,
             # importing definitions twice gives the same definitions
-            api(self.cp, f"cat {' '.join(paths)} | {exec_} >/dev/null")
+            inputs = [a for path in paths for a in ("--input", path)]
+            self.cp([RUN, "--tries", "6", *inputs, "--", *exec_], timeout=900)
         finally:
-            self.cp(f"rm -f {' '.join(paths)}")
+            self.cp(["rm", "-f", "--", *paths])
 
 
 def own_objects(cp: Shell) -> list[str]:
     """What a cluster holds that `provision up` did not make: namespaces of its
     own, and objects in `default`."""
-    names = cp(f"{KUBECTL} get namespaces -o name").split()
+    names = cp(kubectl("get", "namespaces", "-o", "name")).split()
     found = [n for n in names if n.removeprefix("namespace/") not in BASE_NAMESPACES]
     kinds = "configmaps,secrets,services,deployments,statefulsets,daemonsets,pods,pvc,jobs"
-    objects = cp(f"{KUBECTL} -n default get {kinds} -o name").split()
+    objects = cp(kubectl("-n", "default", "get", kinds, "-o", "name")).split()
     found += [f"default/{o}" for o in objects if _bare(o) not in BASE_DEFAULT_OBJECTS]
     return found
+
+
+def kubeconfig_ca(text: str) -> str:
+    """The sha256 of the CA certificate a kubeconfig holds inline (its first
+    cluster's certificate-authority-data), "" when it holds none."""
+    import yaml
+
+    try:
+        clusters = yaml.safe_load(text).get("clusters") or []
+        data = clusters[0]["cluster"]["certificate-authority-data"]
+        return hashlib.sha256(base64.b64decode(data)).hexdigest()
+    except (yaml.YAMLError, AttributeError, LookupError, TypeError, ValueError):
+        return ""
 
 
 def _bare(name: str) -> str:

@@ -98,7 +98,7 @@ def current_root_password(state_dir: Path) -> str:
 def fetch_kubeconfig(inv: Inventory, cp) -> None:
     """The admin kubeconfig the control plane now has, into <state>/kubeconfig (0600)."""
     path = inv.state_dir / "kubeconfig"
-    write_private(path, cp(f"cat {ADMIN_KUBECONFIG}"))
+    write_private(path, cp(["cat", ADMIN_KUBECONFIG]))
     os.chmod(path, 0o600)
 
 

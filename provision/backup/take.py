@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import shlex
 import struct
 from pathlib import Path
 
@@ -33,12 +32,14 @@ from provision.config.model import ClusterConfig
 from provision.errors import UsageError
 from provision.files import read_small
 from provision.project import Inventory
-from provision.remote import KUBECTL, RemoteFailed, Shell, control_plane_shell
+from provision.remote import RUN, Argv, RemoteFailed, Shell, control_plane_shell, kubectl
 from provision.runlog import RunLog
 
 ETCD_TLS = (
-    "--endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt "
-    "--cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key"
+    "--endpoints=https://127.0.0.1:2379",
+    "--cacert=/etc/kubernetes/pki/etcd/ca.crt",
+    "--cert=/etc/kubernetes/pki/etcd/server.crt",
+    "--key=/etc/kubernetes/pki/etcd/server.key",
 )
 # On the control plane: /var/lib/etcd is the etcd pod's data dir (a host path).
 SNAPSHOT_ON_NODE = "/var/lib/etcd/provision-backup.db"
@@ -79,7 +80,7 @@ class Backup:
             sh = shells["control-plane"]
             parts["etcd/snapshot.db"] = self.etcd_snapshot(sh)
             parts["pki/kubernetes.tar.gz"] = self._b64(
-                sh, f"tar -C /etc/kubernetes -czf - pki {' '.join(KUBECONFIGS)}"
+                sh, ["tar", "-C", "/etc/kubernetes", "-czf", "-", "pki", *KUBECONFIGS]
             )
             # a link, a FIFO or a huge file there is refused, never followed or waited on
             credentials = read_small(secrets, "the add-ons' credentials")
@@ -103,15 +104,14 @@ class Backup:
         return path
 
     def etcd_snapshot(self, sh: Shell) -> bytes:
-        pod = shlex.quote(f"etcd-{self.config.control_plane.name}")
-        save = (
-            f"{KUBECTL} -n kube-system exec {pod} -- etcdctl {ETCD_TLS} "
-            f"snapshot save {SNAPSHOT_ON_NODE} >/dev/null"
-        )
+        pod = f"etcd-{self.config.control_plane.name}"
+        save = kubectl("-n", "kube-system", "exec", pod, "--", "etcdctl", *ETCD_TLS)
         try:
-            sh(save)
-            status = json.loads(sh(f"etcdutl snapshot status {SNAPSHOT_ON_NODE} -w json"))
-            data = self._b64(sh, f"cat {SNAPSHOT_ON_NODE}")
+            sh([*save, "snapshot", "save", SNAPSHOT_ON_NODE])
+            status = json.loads(
+                sh(["etcdutl", "snapshot", "status", SNAPSHOT_ON_NODE, "-w", "json"])
+            )
+            data = self._b64(sh, ["cat", "--", SNAPSHOT_ON_NODE])
         except RemoteFailed as e:
             raise RemoteFailed(
                 f"etcd's snapshot failed: {e}\n  fix: check the etcd pod "
@@ -119,7 +119,7 @@ class Backup:
                 "etcdutl was in the bundle gets it from `provision up --only kubernetes`"
             ) from None
         finally:
-            sh(f"rm -f {SNAPSHOT_ON_NODE}")
+            sh(["rm", "-f", "--", SNAPSHOT_ON_NODE])
         # A bbolt file (etcd's backend) starts with a meta page: a 16-byte page header,
         # then the magic 0xED0CDAED (little-endian).
         if len(data) < 8192 or struct.unpack_from("<I", data, 16)[0] != 0xED0CDAED:
@@ -134,8 +134,6 @@ class Backup:
         return data
 
     @staticmethod
-    def _b64(sh: Shell, command: str) -> bytes:
-        """The bytes a command prints, carried as base64 (the shell's stdout is text);
-        bash's pipefail makes a failing command fail the whole."""
-        script = shlex.quote(f"({command}) | base64 -w0")
-        return base64.b64decode(sh(f"bash -o pipefail -c {script}"))
+    def _b64(sh: Shell, argv: Argv) -> bytes:
+        """The bytes a command prints, carried as base64 (the shell's stdout is text)."""
+        return base64.b64decode(sh([RUN, "--base64", "--", *argv]))

@@ -2,8 +2,17 @@
 tests/unit/test_node_scripts.py), never built as Python strings. Each runs with
 its values as arguments (argv) or on its stdin, never pasted into its text:
 
+    provision-run.sh  one command as argv: tried again while the API server does not
+                      answer, fed files on its stdin, its stdout carried as base64
+                      (provision/remote.py; the roles' tasks that talk to the API)
+    journal.sh        a unit's journal, for `provision diagnose`
+    stamps.sh         the stamps of the playbooks that converged on the node
     restore-etcd.sh   the control plane's etcd and PKI from a backup (run as a
                       systemd unit by provision/backup/put.py)
+
+Each is installed on a node at SCRIPT_DIR/<name>: by remote.NodeShell when a
+command names it and the node's copy differs, and provision-run.sh by the role
+kube_packages too (its files/ link here), for the roles' tasks.
 
 The scripts that load an add-on's data in its pod are in the add-on's folder
 (provision/addons/<name>/load.sh).
@@ -13,7 +22,10 @@ from __future__ import annotations
 
 from importlib import resources
 
-NAMES = ("restore-etcd.sh",)
+from provision.shared import NODE_SCRIPTS_DIR
+
+NAMES = ("provision-run.sh", "journal.sh", "stamps.sh", "restore-etcd.sh")
+SCRIPT_DIR = NODE_SCRIPTS_DIR  # provision/shared_defaults.yml, as the roles have it
 
 
 def script(name: str) -> str:

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
@@ -30,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from provision.files import read_small
+from provision.node_scripts import SCRIPT_DIR
 from provision.project import Inventory
 from provision.runlog import RunLog
 from provision.shared import CONVERGED_DIR
@@ -41,15 +41,9 @@ STAMP_DIR = CONVERGED_DIR  # provision/shared_defaults.yml, as node reset has it
 # that starts it run again, not every playbook stamped after it started.
 UNITS = ("containerd", "docker", "cri-docker", "kubelet")
 
-READ_STAMPS = (
-    f"d={STAMP_DIR}\n"
-    'for f in "$d"/*.yml; do\n'
-    '  [ -f "$f" ] && printf "stamp %s %s\\n" "${f##*/}" "$(cat "$f")"\n'
-    "done\n"
-    f"for u in {' '.join(UNITS)}; do "
-    'printf "unit %s %s\\n" "$u" "$(systemctl is-active "$u" 2>/dev/null)"; done\n'
-    "true"
-)
+# provision/node_scripts/stamps.sh on the node reads, writes and removes the stamps.
+STAMPS = f"{SCRIPT_DIR}/stamps.sh"
+READ_STAMPS = (STAMPS, "read", STAMP_DIR, *UNITS)
 
 
 def _hash_path(h, path: Path) -> None:
@@ -139,24 +133,13 @@ class NodeStamps:
         return None
 
 
-def stamp_command(playbook: str, digest: str, starts: tuple[str, ...] = ()) -> str:
-    """The shell command that stamps `playbook` with `digest` and those of the units
+def stamp_command(playbook: str, digest: str, starts: tuple[str, ...] = ()) -> list[str]:
+    """The command (argv) that stamps `playbook` with `digest` and those of the units
     it starts (`starts`, of UNITS) that are running."""
-    path = shlex.quote(f"{STAMP_DIR}/{playbook}")
     unknown = set(starts) - set(UNITS)
     if unknown:
         raise ValueError(f"a stamp names only {', '.join(UNITS)}, not {', '.join(unknown)}")
-    running = (
-        f"$(for u in {' '.join(starts)}; do "
-        'systemctl is-active --quiet "$u" 2>/dev/null && printf "%s," "$u"; done; true)'
-        if starts
-        else ""
-    )
-    return (
-        f"install -d -m 0755 {STAMP_DIR} && units={running} && "
-        f'printf "%s %s\\n" {shlex.quote(digest)} "$units" > {path}.part && '
-        f"mv {path}.part {path}"
-    )
+    return [STAMPS, "write", STAMP_DIR, playbook, digest, *starts]
 
 
 class Why(Enum):
@@ -202,7 +185,7 @@ class Converged:
 
         return list(read_endpoints(self.inv.hosts_file) or {})
 
-    def _on_nodes(self, command: str, names: Iterable[str] = ()) -> dict[str, str]:
+    def _on_nodes(self, command: Sequence[str], names: Iterable[str] = ()) -> dict[str, str]:
         from provision.remote import shells
 
         chosen = {n: n for n in (list(names) or self.names())}
@@ -257,6 +240,6 @@ class Converged:
         """Best effort after a failed run: a node that cannot be reached keeps its
         stamp, which then names the services that must run there."""
         try:
-            self._on_nodes(f"rm -f {shlex.quote(f'{STAMP_DIR}/{playbook}')}", hosts)
+            self._on_nodes([STAMPS, "remove", STAMP_DIR, playbook], hosts)
         except Exception as e:
             self.log.write(f"  stamps of {playbook} not removed everywhere: {e}")

@@ -22,7 +22,6 @@ import io
 import json
 import os
 import re
-import shlex
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +35,7 @@ from pathlib import Path
 from provision.config.model import ClusterConfig
 from provision.errors import MachinesError, ProvisionError, UsageError
 from provision.files import decode_json, private_dir, private_file, read_json, read_small
+from provision.node_scripts import SCRIPT_DIR
 from provision.project import Inventory
 from provision.remote import KUBECTL
 from provision.runlog import RunLog
@@ -66,7 +66,7 @@ class Item:
     instead of a file (the pods not Ready)."""
 
     name: str
-    command: str
+    command: tuple[str, ...]  # argv
     group: str = "node"
     timeout: int = 60
     expand: Callable[[str], list[Item]] | None = None
@@ -94,7 +94,8 @@ class Collected:
 
 # --- what to collect -------------------------------------------------------------
 
-K = f"{KUBECTL} --request-timeout={API_WAIT}s"
+JOURNAL = f"{SCRIPT_DIR}/journal.sh"  # provision/node_scripts/journal.sh
+K = (*KUBECTL, f"--request-timeout={API_WAIT}s")
 API_TIMEOUT = API_WAIT + 25  # the SSH command's own limit for one kubectl call
 
 
@@ -126,13 +127,12 @@ def pod_items(pods_json: str) -> list[Item]:
     items = []
     for ns, name, restarted in pods[:MAX_PODS]:
         where = f"cluster/pods/{_safe(ns)}/{_safe(name)}"
-        on = f"{K} -n {shlex.quote(ns)}"
-        quoted = shlex.quote(name)
+        on = (*K, "-n", ns)
         items += [
-            Item(f"{where}/describe.txt", f"{on} describe pod {quoted}", "api", API_TIMEOUT),
+            Item(f"{where}/describe.txt", (*on, "describe", "pod", name), "api", API_TIMEOUT),
             Item(
                 f"{where}/logs.txt",
-                f"{on} logs {quoted} --all-containers --prefix --tail={LOG_LINES}",
+                (*on, "logs", name, "--all-containers", "--prefix", f"--tail={LOG_LINES}"),
                 "api",
                 API_TIMEOUT,
             ),
@@ -140,7 +140,7 @@ def pod_items(pods_json: str) -> list[Item]:
         items += [
             Item(
                 f"{where}/previous-{_safe(c)}.txt",
-                f"{on} logs {quoted} -c {shlex.quote(c)} --previous --tail={LOG_LINES}",
+                (*on, "logs", name, "-c", c, "--previous", f"--tail={LOG_LINES}"),
                 "api",
                 API_TIMEOUT,
             )
@@ -162,22 +162,28 @@ class CapReached(Exception):
 
 # On the control plane, most telling first: nodes answer whether the API does.
 CLUSTER_ITEMS = [
-    Item("cluster/nodes.txt", f"{K} get nodes -o wide", "api", API_TIMEOUT),
-    Item("cluster/pods.txt", f"{K} get pods -A -o wide", "api", API_TIMEOUT),
+    Item("cluster/nodes.txt", (*K, "get", "nodes", "-o", "wide"), "api", API_TIMEOUT),
+    Item("cluster/pods.txt", (*K, "get", "pods", "-A", "-o", "wide"), "api", API_TIMEOUT),
     Item(
         "cluster/events.txt",
-        f"{K} get events -A --sort-by=.metadata.creationTimestamp",
+        (*K, "get", "events", "-A", "--sort-by=.metadata.creationTimestamp"),
         "api",
         API_TIMEOUT,
     ),
     Item(
         "cluster/workloads.txt",
-        f"{K} get deployments,statefulsets,daemonsets -A -o wide",
+        (*K, "get", "deployments,statefulsets,daemonsets", "-A", "-o", "wide"),
         "api",
         API_TIMEOUT,
     ),
-    Item("cluster/nodes-describe.txt", f"{K} describe nodes", "api", API_TIMEOUT),
-    Item("cluster/pods-not-ready", f"{K} get pods -A -o json", "api", API_TIMEOUT, pod_items),
+    Item("cluster/nodes-describe.txt", (*K, "describe", "nodes"), "api", API_TIMEOUT),
+    Item(
+        "cluster/pods-not-ready",
+        (*K, "get", "pods", "-A", "-o", "json"),
+        "api",
+        API_TIMEOUT,
+        pod_items,
+    ),
 ]
 
 
@@ -190,10 +196,7 @@ def journal_items(node: str, since: datetime) -> list[Item]:
     return [
         Item(
             f"nodes/{_safe(node)}/journal-{unit}.log",
-            f'[ "$(systemctl show -p LoadState --value -- {unit}.service)" != not-found ] '
-            f"|| {{ echo '{NO_UNIT}'; exit 0; }}; "
-            f'journalctl -u "$(systemctl show -p Id --value -- {unit}.service)" '
-            f"--since @{at} --no-pager -o short-iso 2>&1 | tail -c {MAX_FILE + 1}",
+            (JOURNAL, unit, str(at), str(MAX_FILE + 1), NO_UNIT),
         )
         for unit in UNITS
     ]

@@ -10,7 +10,6 @@ validate_only are checked with a server-side dry run of their manifests.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 # What a check is and the helpers checks share live with the add-ons, whose own
 # checks are in their folders (provision/addons/<name>/); these are the cluster's.
 from provision.addons.base import NS, Check, CheckFailed, in_pod, probe_image, token
-from provision.remote import KUBECTL, cluster_nodes
+from provision.remote import RUN, cluster_nodes, kubectl
 
 __all__ = ["NS", "Check", "CheckFailed", "in_pod", "probe_image", "token"]  # shared, re-exported
 
@@ -67,19 +66,23 @@ def storage_roundtrip(sh) -> str:
 
 
 def _run_pod(sh, pod: str, spec: dict, value: str) -> str:
-    claim = json.loads(sh(f"{KUBECTL} -n {NS} get pvc provision-verify -o json"))
+    claim = json.loads(sh(kubectl("-n", NS, "get", "pvc", "provision-verify", "-o", "json")))
     claim_class = claim["spec"].get("storageClassName")
     image = probe_image(sh)
     text = json.dumps(spec).replace('"{probe}"', json.dumps(image))
-    sh(f"echo '{text}' | {KUBECTL} apply -f -")
+    sh([RUN, "--text", text, "--", *kubectl("apply", "-f", "-")])
     try:
         sh(
-            f"{KUBECTL} -n {NS} wait pod/{pod} --for=jsonpath='{{.status.phase}}'=Succeeded "
-            "--timeout 120s"
+            [
+                *kubectl(
+                    "-n", NS, "wait", f"pod/{pod}", "--for=jsonpath={.status.phase}=Succeeded"
+                ),
+                "--timeout=120s",
+            ]
         )
-        out = sh(f"{KUBECTL} -n {NS} logs {pod}")
+        out = sh(kubectl("-n", NS, "logs", pod))
     finally:
-        sh(f"{KUBECTL} -n {NS} delete pod {pod} --wait=false --ignore-not-found")
+        sh(kubectl("-n", NS, "delete", "pod", pod, "--wait=false", "--ignore-not-found"))
     if value not in out:
         raise CheckFailed(f"the pod did not read back what it wrote (got {out.strip()!r})")
     return f"claim provision-verify (class {claim_class}) bound; a pod wrote and read {value}"
@@ -87,19 +90,23 @@ def _run_pod(sh, pod: str, spec: dict, value: str) -> str:
 
 def dry_run(manifest: Path) -> Callable[[Callable[[str], str]], str]:
     """The API server's strict dry run of a manifest rendered on the operator's
-    side (`<state>/addons/`; no credentials in it): sent with the command, as
-    base64, so nothing is written on the node."""
+    side (`<state>/addons/`; no credentials in it): sent with the command, so
+    nothing is written on the node."""
 
     def run(sh) -> str:
         try:
-            data = base64.b64encode(manifest.read_bytes()).decode()
-        except OSError as e:
+            text = manifest.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
             raise CheckFailed(
-                f"cannot read {manifest} ({e.strerror}); the addons phase renders it: "
+                f"cannot read {manifest} ({why}); the addons phase renders it: "
                 "run `provision up --from addons`"
             ) from None
         out = sh(
-            f"echo {data} | base64 -d | {KUBECTL} apply --dry-run=server --validate=strict -f -"
+            [
+                *(RUN, "--text", text, "--"),
+                *kubectl("apply", "--dry-run=server", "--validate=strict", "-f", "-"),
+            ]
         )
         count = sum(1 for line in out.splitlines() if line.endswith("(server dry run)"))
         return f"{count} objects accepted by the API server (server-side dry run, strict)"

@@ -89,7 +89,7 @@ class Verify:
             ThreadPoolExecutor(PARALLEL) as pool,
         ):
             for shell in on.values():
-                shell("true")  # connected before the threads share it
+                shell(["true"])  # connected before the threads share it
             checks = plan(self.config, self.inv.addons_dir)
             running = [pool.submit(self._one, check, on[check.on]) for check in checks]
             for future in running:  # reported in plan order, as each one ends

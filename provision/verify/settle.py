@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from provision.errors import NodeStepFailed
-from provision.remote import KUBECTL
+from provision.remote import kubectl
 
 POLL = 3  # seconds between looks
 
@@ -82,9 +82,9 @@ def settle(
     left: list[str] = ["the API server"]
     while time.monotonic() < deadline:
         try:
-            sh(f"{KUBECTL} get --raw /readyz", timeout=30)
-            nodes = json.loads(sh(f"{KUBECTL} get nodes -o json", timeout=30))
-            pods = json.loads(sh(f"{KUBECTL} get pods -A -o json", timeout=60))
+            sh(kubectl("get", "--raw", "/readyz"), timeout=30)
+            nodes = json.loads(sh(kubectl("get", "nodes", "-o", "json"), timeout=30))
+            pods = json.loads(sh(kubectl("get", "pods", "-A", "-o", "json"), timeout=60))
         except NodeStepFailed as e:
             left = [f"the API server ({str(e).splitlines()[-1][:200]})"]
         else:
@@ -101,7 +101,10 @@ def settle(
         )
     for w in workloads:
         rest = max(10, int(deadline - time.monotonic()))
-        sh(f"{KUBECTL} -n {namespace} rollout status {w} --timeout {rest}s", timeout=rest + 30)
+        sh(
+            kubectl("-n", namespace, "rollout", "status", w, f"--timeout={rest}s"),
+            timeout=rest + 30,
+        )
     took = time.monotonic() - begin
     say(
         f"settle: {', '.join(started)} back: nodes Ready, their pods Ready again"

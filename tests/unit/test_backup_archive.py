@@ -640,10 +640,10 @@ class RecordingShell:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
-        self.commands: list[str] = []
+        self.commands: list[list[str]] = []
 
-    def __call__(self, command: str) -> str:
-        self.commands.append(command)
+    def __call__(self, argv, timeout: int = 600, check: bool = True) -> str:
+        self.commands.append(list(argv))
         return ""
 
     def put(self, data, path: str, mode: int = 0o600) -> None:
@@ -665,8 +665,9 @@ def test_addon_data_is_streamed_from_the_spool_in_order_and_removed(tmp_path):
     AddonData(sh, SimpleNamespace(say=lambda *a, **k: None)).restore(
         parts, "pw", only=["mysql/dump.sql"]
     )
-    mysql = [c for c in sh.commands if "exec -i mysql-0" in c]
-    assert len(mysql) == 1 and "rabbitmq-0" not in " ".join(sh.commands)
-    names = mysql[0].split("|")[0].split()[1:]
+    mysql = [c for c in sh.commands if "exec" in c and "mysql-0" in c]
+    assert len(mysql) == 1 and not any("rabbitmq-0" in c for c in sh.commands)
+    # the node runner feeds the files, in order, to the pod's stdin
+    names = [mysql[0][i + 1] for i, a in enumerate(mysql[0]) if a == "--input"]
     assert b"".join(sh.files[n] for n in names) == b"pw\n" + dump
-    assert sh.commands[-1] == "rm -f " + " ".join(names)
+    assert sh.commands[-1] == ["rm", "-f", "--", *names]

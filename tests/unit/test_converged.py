@@ -1,7 +1,6 @@
 """The stamps that let `up` skip a playbook that converged (pure logic; the lab
 tests run them on real nodes)."""
 
-import subprocess
 from pathlib import Path
 
 import yaml
@@ -10,6 +9,7 @@ from provision.phases import BY_PLAYBOOK
 from provision.playbooks.converged import (
     READ_STAMPS,
     STAMP_DIR,
+    STAMPS,
     UNITS,
     Converged,
     Decision,
@@ -78,24 +78,19 @@ def test_a_stamp_counts_only_with_its_digest_and_its_services_running():
 
 
 def test_stamps_written_and_read_back_by_the_real_shell(tmp_path):
-    """The commands run by sh here, with systemctl stood in by a script (the
-    lab tests run them on nodes with systemd)."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "systemctl").write_text(
-        '#!/bin/sh\nfor a; do u=$a; done\ncase "$u" in kubelet|containerd) '
-        '[ "$2" = --quiet ] || echo active; exit 0;; esac\n[ "$2" = --quiet ] || echo inactive\n'
-        "exit 3\n"
-    )
-    (bin_dir / "systemctl").chmod(0o755)
-    stamps = tmp_path / "stamps"
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    """The commands (the node script stamps.sh) run here, with systemctl stood in by
+    a script (the lab tests run them on nodes with systemd)."""
+    from .local_node import LocalShell, stand_in
 
-    def sh(command: str) -> str:
-        command = command.replace(STAMP_DIR, str(stamps))
-        return subprocess.run(
-            ["sh", "-c", command], env=env, check=True, text=True, capture_output=True
-        ).stdout
+    stand_in(
+        tmp_path / "bin",
+        "systemctl",
+        'for a; do u=$a; done\ncase "$u" in kubelet|containerd) '
+        '[ "$2" = --quiet ] || echo active; exit 0;; esac\n[ "$2" = --quiet ] || echo inactive\n'
+        "exit 3\n",
+    )
+    stamps = tmp_path / "stamps"
+    sh = LocalShell(tmp_path / "bin", {STAMP_DIR: str(stamps)})
 
     assert NodeStamps.parse(sh(READ_STAMPS)).stamps == {}
     for playbook, digest in (("join.yml", "d1"), ("runtime.yml", "d2"), ("prepare.yml", "d3")):
@@ -110,6 +105,8 @@ def test_stamps_written_and_read_back_by_the_real_shell(tmp_path):
     assert node.active == {"containerd", "kubelet"}
     assert node.why_not("join.yml", "d1") is None
     assert not list(stamps.glob("*.part"))
+    sh([STAMPS, "remove", STAMP_DIR, "join.yml"])  # as unstamp() does
+    assert "join.yml" not in NodeStamps.parse(sh(READ_STAMPS)).stamps
 
 
 def test_node_reset_removes_the_stamps_where_up_writes_them():

@@ -56,8 +56,8 @@ def kubectl_pvs(*items):
     """What `kubectl get pv -o json` prints for these volumes."""
     text = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(items)})
 
-    def sh(command: str) -> str:
-        assert " get pv -o json" in command, command
+    def sh(argv) -> str:
+        assert " get pv -o json" in " ".join(argv), argv
         return text
 
     return sh

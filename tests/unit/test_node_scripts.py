@@ -62,3 +62,80 @@ def test_mysql_load_uses_the_password_mysql_accepts(tmp_path):
     assert got.read_text() == "CREATE TABLE t (i INT);\nFLUSH PRIVILEGES;\n"
     refused = load("wrong", "also-wrong\n")
     assert refused.returncode == 1 and "neither" in refused.stderr
+
+
+def test_the_journal_script_reads_a_unit_under_its_own_name_and_notes_a_missing_one(tmp_path):
+    """journal.sh as `provision diagnose` runs it, with systemctl and journalctl stood
+    in: Debian's sshd.service is an alias of ssh.service, whose journal is read."""
+    from .local_node import LocalShell, stand_in
+
+    bin_dir = tmp_path / "bin"
+    stand_in(
+        bin_dir,
+        "systemctl",
+        'case "$*" in *LoadState*nothere.service) echo not-found;; *LoadState*) echo loaded;;\n'
+        '*"Id --value -- sshd.service") echo ssh.service;; *) echo "${5}";; esac\n',
+    )
+    stand_in(bin_dir, "journalctl", 'echo "journal of $*"; seq 1 1000\n')
+    sh = LocalShell(bin_dir)
+    journal = "/usr/local/lib/provision/journal.sh"
+    out = sh([journal, "sshd", "1764000000", "40", "NO UNIT"])
+    assert len(out) == 40 and out.endswith("1000\n")
+    head = sh([journal, "sshd", "1764000000", "100000", "NO UNIT"]).splitlines()[0]
+    assert head == "journal of -u ssh.service --since @1764000000 --no-pager -o short-iso"
+    assert sh([journal, "nothere", "1", "10", "NO UNIT"]) == "NO UNIT\n"
+
+
+def test_the_role_installs_the_runner_provision_installs():
+    role = PACKAGE.parent / "playbooks" / "roles" / "kube_packages" / "files" / "provision-run.sh"
+    assert role.is_symlink() and role.resolve() == (PACKAGE / "node_scripts" / "provision-run.sh")
+
+
+def test_a_node_command_is_argv_never_a_shell_string():
+    from provision.remote import NodeShell
+
+    sh = NodeShell(None, "cp1", "root", RuntimeError, None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="argv"):
+        sh("kubectl get nodes")
+
+
+def test_the_ca_a_kubeconfig_trusts_is_read_from_its_yaml():
+    import base64
+    import hashlib
+
+    from provision.backup.put import kubeconfig_ca
+
+    ca = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    text = (
+        "apiVersion: v1\nclusters:\n- cluster:\n"
+        f"    certificate-authority-data: {base64.b64encode(ca).decode()}\n"
+        "    server: https://192.168.56.10:6443\n  name: lab\n"
+    )
+    assert kubeconfig_ca(text) == hashlib.sha256(ca).hexdigest()
+    assert kubeconfig_ca("clusters: []\n") == "" and kubeconfig_ca(": :") == ""
+
+
+def test_a_listening_port_is_read_from_proc_net_tcp():
+    from provision.certs import listening
+
+    header = "  sl  local_address rem_address   st tx_queue rx_queue\n"
+    api = "   0: 00000000:192B 00000000:0000 0A 00000000:00000000\n"  # 6443, LISTEN
+    client = "   1: 0100007F:192B 0100007F:D431 01 00000000:00000000\n"  # ESTABLISHED
+    v6 = "   0: 00000000000000000000000000000000:094B 00000000000000000000000000000000:0000 0A\n"
+    assert listening(header + api, (6443, 2379))
+    assert not listening(header + client, (6443, 2379))
+    assert listening(header + v6, (2379,)) and not listening(header + v6, (6443,))
+
+
+def test_the_newest_run_log_records_each_node_command(tmp_path):
+    import logging
+
+    from provision.remote import LOG
+    from provision.runlog import RunLog
+
+    first = RunLog(tmp_path / "a", "up")
+    second = RunLog(tmp_path / "b", "backup")
+    LOG.debug("%s: %s: exit %d in %.1f s", "cp1", "kubectl get nodes", 0, 0.2)
+    assert "node: cp1: kubectl get nodes: exit 0 in 0.2 s" in second.path.read_text()
+    assert "kubectl" not in first.path.read_text()
+    assert len([h for h in LOG.handlers if isinstance(h, logging.Handler)]) == 1

@@ -12,6 +12,7 @@ import pytest
 from provision.backup.put import own_objects
 from provision.backup.stages import Stages, UnfinishedOperation
 from provision.cli.common import console
+from provision.remote import RemoteFailed
 from provision.runlog import RunLog
 
 
@@ -90,8 +91,8 @@ def test_own_objects_are_namespaces_and_default_objects_up_does_not_make():
         "-n default get": "service/kubernetes\nconfigmap/kube-root-ca.crt\nconfigmap/mine\n",
     }
 
-    def sh(command: str) -> str:
-        return next(v for k, v in answers.items() if k in command)
+    def sh(argv) -> str:
+        return next(v for k, v in answers.items() if k in " ".join(argv))
 
     assert own_objects(sh) == ["namespace/shop", "default/configmap/mine"]
     answers["get namespaces"] = "namespace/default\nnamespace/addons\n"
@@ -138,34 +139,55 @@ def test_the_drill_compares_markers_counts_checksum_and_queues():
     assert any("token ''" in line for line in got)
 
 
-def test_api_calls_are_tried_again_only_when_the_failure_is_transient():
-    from provision.remote import RemoteFailed, api
+def test_api_calls_are_tried_again_only_when_the_failure_is_transient(tmp_path):
+    """remote.api() runs the node script provision-run.sh (here, with a stand-in
+    kubectl that fails as told, then prints its stdin): a transient failure is tried
+    again, any other failure ends at once, the last try's output only is printed."""
+    from provision.remote import api
 
-    calls = []
+    from .local_node import LocalShell, stand_in
 
-    def flaky(command: str) -> str:
-        calls.append(command)
-        if len(calls) < 3:
-            raise RemoteFailed("Unable to connect to the server: net/http: TLS handshake timeout")
-        return "ok"
+    count = tmp_path / "count"
+    stand_in(
+        tmp_path / "bin",
+        "kubectl",
+        f"n=$(($(cat {count} 2>/dev/null || echo 0) + 1)); echo $n > {count}\n"
+        'echo "try $n"\n'
+        '[ "$n" -ge "$OK_AT" ] && { cat; exit 0; }\n'
+        'echo "$FAILURE" >&2; exit 1\n',
+    )
 
-    assert api(flaky, "kubectl get nodes", delay=0) == "ok" and len(calls) == 3
+    def run(failure: str, ok_at: int, tries: int = 6) -> str:
+        count.unlink(missing_ok=True)
+        sh = LocalShell(tmp_path / "bin")
+        sh.env.update(FAILURE=failure, OK_AT=str(ok_at))
+        return api(sh, ["kubectl", "get", "nodes"], tries=tries, delay=0)
 
-    def broken(command: str) -> str:
-        calls.append(command)
-        raise RemoteFailed('pods "mysql-0" not found')
-
-    calls.clear()
+    flaky = "Unable to connect to the server: net/http: TLS handshake timeout"
+    assert run(flaky, ok_at=3) == "try 3\n" and count.read_text() == "3\n"
     with pytest.raises(RemoteFailed, match="not found"):
-        api(broken, "kubectl exec", delay=0)
-    assert len(calls) == 1
+        run('pods "mysql-0" not found', ok_at=9)
+    assert count.read_text() == "1\n"
+    with pytest.raises(RemoteFailed, match=r"try 3 of 4.*connection refused"):
+        run("dial tcp 10.0.0.2:6443: connect: connection refused", ok_at=9, tries=4)
+    assert count.read_text() == "4\n"
 
-    calls.clear()
 
-    def down(command: str) -> str:
-        calls.append(command)
-        raise RemoteFailed("connection refused")
+def test_the_node_runner_feeds_files_text_and_carries_bytes(tmp_path):
+    import base64
 
-    with pytest.raises(RemoteFailed):
-        api(down, "kubectl get nodes", tries=4, delay=0)
-    assert len(calls) == 4
+    from provision.remote import RUN
+
+    from .local_node import LocalShell
+
+    (tmp_path / "a").write_bytes(b"first\n")
+    (tmp_path / "b").write_bytes(b"\x00\xffsecond")
+    sh = LocalShell()
+    feed = ["--input", str(tmp_path / "a"), "--input", str(tmp_path / "b"), "--text", "t"]
+    out = sh([RUN, *feed, "--base64", "--", "cat"])
+    assert base64.b64decode(out) == b"first\n\x00\xffsecondt\n"
+    assert sh([RUN, "--", "cat"]) == ""  # no input given: stdin is /dev/null
+    with pytest.raises(RemoteFailed, match="--tries takes a number above 0"):
+        sh([RUN, "--tries", "0", "--", "true"])
+    with pytest.raises(RemoteFailed, match="no command"):
+        sh([RUN, "--"])

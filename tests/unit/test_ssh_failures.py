@@ -91,7 +91,7 @@ def _paramiko_done() -> None:
 def test_a_port_that_is_no_ssh_server_is_a_clean_error(tmp_path, impostor, capfd):
     inv = _lab_state(tmp_path, impostor.port)
     with shells(inv, {"cp": "cp1"}) as on, pytest.raises(UnreachableHost) as e:
-        on["cp"]("true")
+        on["cp"](["true"])
     _paramiko_done()
     text = str(e.value)
     assert e.value.exit_code == MachinesError.exit_code == 4
@@ -134,7 +134,7 @@ def test_a_closed_port_and_a_port_out_of_range_are_clean_errors(tmp_path):
     with shells(inv, {"cp": "cp1", "w1": "w1", "w2": "w2"}) as on:
         for role, port in (("cp", closed), ("w1", -1), ("w2", 70000)):
             with pytest.raises(UnreachableHost, match=re.escape(f"127.0.0.1:{port}: ")):
-                on[role]("true")
+                on[role](["true"])
 
 
 def test_a_node_the_inventory_does_not_name_is_a_clean_error(tmp_path):

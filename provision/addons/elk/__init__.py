@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from provision.addons.base import NS, Addon, Check, CheckFailed, in_pod, probe_image, token
 from provision.bundle.addon_images import ImageRecipe, debian_image
 from provision.config.model import ClusterConfig
-from provision.remote import KUBECTL
+from provision.remote import kubectl
 
 ES = "http://127.0.0.1:9200"
 
@@ -76,8 +76,11 @@ def elasticsearch_log_search(sh) -> str:
     value = token()
     pod = f"provision-log-{value[-6:]}"
     sh(
-        f"{KUBECTL} -n {NS} run {pod} --restart=Never --image={probe_image(sh)} "
-        f"--image-pull-policy=Never --command -- /bin/busybox sh -c 'echo {value}; sleep 5'"
+        [
+            *kubectl("-n", NS, "run", pod, "--restart=Never", f"--image={probe_image(sh)}"),
+            *("--image-pull-policy=Never", "--command", "--"),
+            *("/bin/busybox", "sh", "-c", f"echo {value}; sleep 5"),
+        ]
     )
     try:
         for _ in range(30):
@@ -85,7 +88,7 @@ def elasticsearch_log_search(sh) -> str:
                 return f"log line {value} written by pod {pod} was found in Elasticsearch"
             time.sleep(4)
     finally:
-        sh(f"{KUBECTL} -n {NS} delete pod {pod} --wait=false --ignore-not-found")
+        sh(kubectl("-n", NS, "delete", "pod", pod, "--wait=false", "--ignore-not-found"))
     raise CheckFailed(f"log line {value} not searchable in Elasticsearch after 2 minutes")
 
 
@@ -104,20 +107,31 @@ def container_logs_on_node(sh) -> str:
     value = token()
     pod = f"provision-log-{value[-6:]}"
     image = probe_image(sh)
-    node = sh("hostname").strip()
+    node = sh(["hostname"]).strip()
     overrides = json.dumps({"spec": {"nodeName": node, "tolerations": [{"operator": "Exists"}]}})
     sh(
-        f"{KUBECTL} -n {NS} run {pod} --restart=Never --image={image} --image-pull-policy=Never "
-        f"--overrides='{overrides}' --command -- /bin/busybox sh -c 'echo {value}'"
+        [
+            *kubectl("-n", NS, "run", pod, "--restart=Never", f"--image={image}"),
+            *("--image-pull-policy=Never", f"--overrides={overrides}", "--command", "--"),
+            *("/bin/busybox", "sh", "-c", f"echo {value}"),
+        ]
     )
     try:
         sh(
-            f"{KUBECTL} -n {NS} wait pod/{pod} --for=jsonpath='{{.status.phase}}'=Succeeded "
-            "--timeout 120s"
+            [
+                *kubectl(
+                    "-n", NS, "wait", f"pod/{pod}", "--for=jsonpath={.status.phase}=Succeeded"
+                ),
+                "--timeout=120s",
+            ]
         )
-        out = sh(f"grep -l {value} /var/log/containers/{pod}_{NS}_*.log")
+        logs = ["find", "/var/log/containers", "-maxdepth", "1", "-name", f"{pod}_{NS}_*.log"]
+        files = sh(logs).split()
+        if not files:
+            raise CheckFailed(f"no log file of pod {pod} in /var/log/containers on {node}")
+        out = sh(["grep", "-l", "--", value, *files])
     finally:
-        sh(f"{KUBECTL} -n {NS} delete pod {pod} --wait=false --ignore-not-found")
+        sh(kubectl("-n", NS, "delete", "pod", pod, "--wait=false", "--ignore-not-found"))
     return f"a pod's line {value} is in {out.strip()} (read by the log shipper)"
 
 

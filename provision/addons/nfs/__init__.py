@@ -12,16 +12,17 @@ from dataclasses import dataclass
 
 from provision.addons.base import Addon, Check, CheckFailed
 from provision.config.model import ClusterConfig
+from provision.remote import Shell
 from provision.shared import NFS_MARKER
 
 
-def nfs_export(server_ip: str, export_path: str) -> Callable[[Callable[[str], str]], str]:
+def nfs_export(server_ip: str, export_path: str) -> Callable[[Shell], str]:
     """From a worker: list the export over NFSv4 with a userspace client (lab nodes
     cannot mount NFS) and find the marker file the addons phase left in it."""
 
     def run(sh) -> str:
         url = f"nfs://{server_ip}{export_path}?version=4"
-        out = sh(f"nfs-ls '{url}'")
+        out = sh(["nfs-ls", url])
         if MARKER not in out:
             raise CheckFailed(f"{url} lists no {MARKER}: {out.strip()!r}")
         return f"listed {url} over NFSv4 from a worker (userspace client), marker found"

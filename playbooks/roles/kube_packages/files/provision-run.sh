@@ -1,0 +1,1 @@
+../../../../provision/node_scripts/provision-run.sh
