@@ -23,7 +23,7 @@ from provision.runlog import RunLog
 # node, then the container was killed with everything in it).
 def stop_node(sh) -> None:
     """The kubelet stopped, then the API server (SIGTERM, SIGKILL after 10 s)."""
-    sh(["systemctl", "stop", "kubelet"], timeout=60)
+    sh(["systemctl", "stop", "kubelet"], check=False, timeout=60)
     sh(["pkill", "-TERM", "-x", "kube-apiserver"], check=False, timeout=30)
     for _ in range(10):
         if not sh(["pgrep", "-x", "kube-apiserver"], check=False, timeout=30).strip():
