@@ -8,6 +8,7 @@ dates, and `provision verify` for the rest. Times are printed (README figures)."
 import json
 import os
 import secrets
+import shlex
 import subprocess
 import time
 from datetime import datetime
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from provision.playbooks.converged import STAMP_DIR
-from provision.verify.checks import in_pod
+from provision.verify.checks import in_pod as in_pod_argv
 from tests.conftest import ROOT, inventory_hosts, provision
 from tests.e2e.conftest import LAB
 from tests.e2e.test_ops import KUBECTL, mysql, on_cp, rabbit
@@ -24,6 +25,11 @@ from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.e2e
 EXPORT = "/srv/nfs"  # the default lab's addons.nfs.export_path, served by cp1
+
+
+def in_pod(pod: str, script: str, container: str | None = None) -> str:
+    """provision's kubectl exec into a pod (argv), as this suite's shell command."""
+    return shlex.join(in_pod_argv(pod, script, container))
 
 
 def containers() -> dict[str, str]:

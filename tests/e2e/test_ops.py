@@ -5,17 +5,23 @@ destroy machines (replace, add, remove, a node killed during `up`, an existing
 host's reset) are the ops tier, test_node_changes.py. kubectl runs inside cp1."""
 
 import json
+import shlex
 
 import pytest
 
 from provision.playbooks.converged import STAMP_DIR
-from provision.verify.checks import in_pod
+from provision.verify.checks import in_pod as in_pod_argv
 from tests.conftest import inventory_hosts, provision
 from tests.e2e.conftest import LAB
 from tests.integration.test_machines import run_on
 
 pytestmark = pytest.mark.e2e
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+
+
+def in_pod(pod: str, script: str, container: str | None = None) -> str:
+    """provision's kubectl exec into a pod (argv), as this suite's shell command."""
+    return shlex.join(in_pod_argv(pod, script, container))
 
 
 @pytest.fixture(scope="module")

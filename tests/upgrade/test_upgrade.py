@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -25,7 +26,7 @@ import yaml
 
 from provision.backup.drill import RABBIT_API
 from provision.project import resolve_inventory
-from provision.verify.checks import in_pod
+from provision.verify.checks import in_pod as in_pod_argv
 from tests.conftest import CLI, ROOT, inventory_hosts, provision
 from tests.integration.conftest import lab_containers
 from tests.integration.test_machines import run_on
@@ -38,6 +39,11 @@ MYSQL = (
     "kubectl --kubeconfig /etc/kubernetes/admin.conf -n addons exec mysql-0 -- sh -c "
     '\'mysql -h 127.0.0.1 -N -u"$MYSQL_USER" -p"$MYSQL_PASSWORD" "$MYSQL_DATABASE" -e "{}"\''
 )
+
+
+def in_pod(pod: str, script: str, container: str | None = None) -> str:
+    """provision's kubectl exec into a pod (argv), as this suite's shell command."""
+    return shlex.join(in_pod_argv(pod, script, container))
 
 
 def on_cp(command: str) -> str:
