@@ -24,7 +24,8 @@ set -u -o pipefail
 # answer. Measured: a TLS handshake timeout 30 s after kube-system restarted with two
 # labs on 2 cores; on an emulated VM's control plane, while the add-ons phase applied
 # its first manifest, and a `kubectl exec` stream reset by its API server's restart
-# in the join phase's probe.
+# in the join phase's probe; etcd too slow to answer the API server while an emulated
+# VM's join phase started the probe pods.
 TRANSIENT=(
   "TLS handshake timeout"
   "Unable to connect to the server"
@@ -33,6 +34,7 @@ TRANSIENT=(
   "the server is currently unable to handle the request"
   "i/o timeout"
   "connection reset by peer"
+  "etcdserver: request timed out"
 )
 
 usage() {
