@@ -11,6 +11,7 @@ validate_only are checked with a server-side dry run of their manifests.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,22 @@ def nodes_ready(sh) -> str:
     if not_ready:
         raise CheckFailed(f"nodes not Ready: {', '.join(not_ready)}")
     return f"{len(nodes)} nodes Ready"
+
+
+def systemd_running(sh) -> str:
+    """The node's systemd reports every unit it started running (not "degraded": a
+    unit that cannot run on this kind of node is left out or masked, never left
+    failed); a manager still starting is asked again for a minute."""
+    for _ in range(12):
+        state = sh(["systemctl", "is-system-running"], check=False).strip()
+        if state != "starting":
+            break
+        time.sleep(5)
+    if state == "running":
+        return "systemctl is-system-running: running"
+    failed = sh(["systemctl", "--failed", "--plain", "--no-legend"], check=False).split("\n")
+    units = ", ".join(line.split()[0] for line in failed if line.strip()) or "none listed"
+    raise CheckFailed(f"systemd is {state or 'not answering'}; failed units: {units}")
 
 
 def storage_roundtrip(sh) -> str:

@@ -36,7 +36,14 @@ def plan(config: ClusterConfig, manifests: Path) -> list[c.Check]:
     validate_only part (its manifest in `manifests`, as the addons phase rendered
     it), and the closest real check where a part cannot run."""
     a = config.addons
-    found = [c.Check("cluster", "every node Ready", c.nodes_ready)]
+    found = [
+        c.Check("cluster", "every node Ready", c.nodes_ready),
+        c.Check("cluster", "systemd running on the control plane", c.systemd_running),
+    ]
+    if config.workers:
+        found.append(
+            c.Check("cluster", "systemd running on a worker", c.systemd_running, on="worker")
+        )
     deployed = a.deployed()
     if a.volumes == "local" or "nfs" in deployed:
         found.append(

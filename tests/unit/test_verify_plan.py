@@ -51,8 +51,27 @@ def test_no_addons_only_the_cluster(lab, write_config):
     lab["addons"]["validate_only"] = []
     lab["addons"]["volumes"] = "nfs"
     assert names(load(write_config(lab))) == [
-        ("cluster", "every node Ready", True, "control-plane")
+        ("cluster", "every node Ready", True, "control-plane"),
+        ("cluster", "systemd running on the control plane", True, "control-plane"),
+        ("cluster", "systemd running on a worker", True, "worker"),
     ]
+
+
+def test_a_degraded_node_names_its_failed_units():
+    from provision.verify.checks import systemd_running
+
+    answers = {
+        "is-system-running": "degraded\n",
+        "--failed": "nfs-idmapd.service loaded failed failed NFSv4 ID-name mapping\n",
+    }
+
+    def sh(argv, check=True) -> str:
+        return next(v for k, v in answers.items() if k in argv)
+
+    with pytest.raises(CheckFailed, match=r"degraded; failed units: nfs-idmapd\.service"):
+        systemd_running(sh)
+    answers["is-system-running"] = "running\n"
+    assert systemd_running(sh).endswith("running")
 
 
 def test_a_dry_run_sends_the_rendered_manifest_with_the_command(tmp_path):
