@@ -130,7 +130,7 @@ def test_node_replace_cp1_from_backup_out_file_brings_that_cluster_back(lab, tmp
     assert {
         w: on(w, "sha256sum /etc/kubernetes/kubelet.conf") for w in ("w1", "w2")
     } == kubelet_conf
-    assert "verify: 8 real checks passed" in " ".join(out.split())
+    assert "verify: 10 real checks passed" in " ".join(out.split())
     provision("verify")  # asked again, on its own: exit 0
     assert not (lab_state() / "operation.json").exists()
     assert on_cp("ls /var/lib/provision/restore 2>/dev/null || true").strip() == ""

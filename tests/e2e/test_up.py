@@ -328,6 +328,8 @@ def test_verify_runs_each_real_check(cluster):
     text = " ".join(out.split())
     for addon, check in [
         ("cluster", "every node Ready"),
+        ("cluster", "systemd running on the control plane"),
+        ("cluster", "systemd running on a worker"),
         ("storage", "a claim binds; a pod writes and reads"),
         ("mysql", "create, insert, select"),
         ("rabbitmq", "publish and consume, durable queue"),
@@ -471,7 +473,7 @@ def test_a_converged_up_skips_its_playbooks_and_reruns_after_drift(cluster):
     results = json.loads((latest_run() / "playbooks.json").read_text())
     assert {r["status"] for r in results} == {"converged"}, results
     assert len(results) == 7
-    assert "verify: 8 real checks passed" in " ".join(out.split())
+    assert "verify: 10 real checks passed" in " ".join(out.split())
     # a kubelet stopped by hand: its stamp names it, so join.yml (which starts it)
     # and every later playbook run again
     run_on("w1", hosts["w1"], "systemctl stop kubelet")
