@@ -102,6 +102,13 @@ class Machines(Strict):
         "debian/bookworm64", description="Vagrant box for virtualbox and libvirt"
     )
     ssh: SshAccess | None = Field(None, description="how to reach existing hosts (kind: ssh)")
+    boot_timeout_s: StrictInt | None = Field(
+        None,
+        ge=1,
+        le=7200,
+        description="seconds Vagrant waits for each VM to answer SSH once it has an address; "
+        "default: the provider's (libvirt 300 with KVM, 900 under emulation; VirtualBox 300)",
+    )
 
     @property
     def made_here(self) -> bool:

@@ -20,7 +20,7 @@ def machines_spec(
         "node_subnet": str(subnet),
         "netmask": str(subnet.netmask),
         "prefixlen": subnet.prefixlen,
-        "boot_timeout": boot_timeout,
+        "boot_timeout": config.machines.boot_timeout_s or boot_timeout,
         "halt_timeout": halt_timeout,
         "nodes": [
             {

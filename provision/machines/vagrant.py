@@ -23,6 +23,8 @@ from provision.machines.routes import add_blackholes, remove_blackholes
 from provision.project import Inventory
 from provision.runlog import RunLog
 
+# What Vagrant prints when a machine did not answer within config.vm.boot_timeout.
+BOOT_TIMED_OUT = "Timed out while waiting for the machine to boot"
 SPEC = "the lab's machines spec"  # machines.json, in errors
 
 
@@ -41,6 +43,7 @@ class VagrantMachines(Machines):
         self.log = log
         self.state_dir = inv.state_dir
         self.spec_path = self.state_dir / "machines.json"
+        self._not_booted: set[str] = set()  # machines whose `vagrant up` timed out
 
     # -- hooks: a provider's module overrides what differs ------------------------
     @classmethod
@@ -57,6 +60,10 @@ class VagrantMachines(Machines):
 
     def before_create(self, new: list[str]) -> None:
         """Before the machines in `new` (not created yet) are made."""
+
+    def console_log(self, name: str) -> Path | None:
+        """Where a machine's console (its boot messages) is written, if anywhere."""
+        return None
 
     def bring_up(self, todo: list[str]) -> None:
         """`vagrant up` of the machines in todo: one `vagrant up NAME` each, side by
@@ -188,6 +195,8 @@ class VagrantMachines(Machines):
         assert proc.stdout is not None
         for line in proc.stdout:
             line = line.rstrip()
+            if BOOT_TIMED_OUT in line:
+                self._not_booted.update(names)
             if line.startswith("==> "):
                 self.log.say("  " + line[4:], style="dim")
             else:
@@ -195,12 +204,25 @@ class VagrantMachines(Machines):
         return proc.wait()
 
     def _raise_unless_ok(self, rc: int, names: list[str]) -> None:
-        if rc != 0:
-            raise MachinesError(
-                f"vagrant up failed for {', '.join(names)} (exit {rc})\n"
-                f"  see {self.log.path}; fix the cause, then run `provision up`"
-                " again (machines already made are kept)"
-            )
+        if rc == 0:
+            return
+        lines = [f"vagrant up failed for {', '.join(names)} (exit {rc})"]
+        timeout = self.static_spec(self.config)["boot_timeout"]
+        for name in names:
+            console = self.console_log(name)
+            seen = f"; its console log: {console}" if console else ""
+            if name in self._not_booted:
+                lines.append(
+                    f"  {name} did not answer SSH within {timeout} s (machines.boot_timeout_s)"
+                    f"{seen}"
+                )
+            elif seen:
+                lines.append(f"  {name}{seen}")
+        lines.append(
+            f"  see {self.log.path}; fix the cause, then run `provision up`"
+            " again (machines already made are kept)"
+        )
+        raise MachinesError("\n".join(lines))
 
     def _states(self) -> dict[str, str]:
         if not (self.state_dir / "vagrant").exists():

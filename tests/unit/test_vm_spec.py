@@ -173,3 +173,34 @@ def test_the_box_bakes_the_bundle_and_is_made_again_when_the_bundle_changes(lab,
 
     lab["artifacts"] = {"source": "online"}
     assert box.bake_plan(config(lab)) is None
+
+
+def test_boot_timeout_is_the_providers_unless_the_config_sets_one(lab):
+    assert LibvirtMachines.static_spec(config(lab), driver="qemu")["boot_timeout"] == 900
+    lab["machines"] = {**lab.get("machines", {}), "boot_timeout_s": 45}
+    assert LibvirtMachines.static_spec(config(lab), driver="qemu")["boot_timeout"] == 45
+    assert VirtualBoxMachines.static_spec(config(lab))["boot_timeout"] == 45
+
+
+def test_a_vm_that_did_not_boot_is_named_with_its_console_log(lab, tmp_path, monkeypatch):
+    """The exit-4 error names the VM, the timeout it missed and its console file."""
+    from provision.errors import MachinesError
+    from provision.project import resolve_inventory
+    from provision.runlog import RunLog
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(LibvirtMachines, "driver", classmethod(lambda cls: "qemu"))
+    (tmp_path / "cluster.yml").write_text(yaml.safe_dump(lab))
+    inv = resolve_inventory(str(tmp_path / "cluster.yml"))
+    inv.state_dir.mkdir(parents=True)
+    machines = LibvirtMachines(inv, config(lab), RunLog(inv.state_dir, "up", None))
+    spec = machines.spec_extra()
+    assert spec["console_dir"] == str(inv.state_dir / "console")
+    assert (inv.state_dir / "console").is_dir()
+    machines._not_booted.add("cp1")
+    with pytest.raises(MachinesError) as failed:
+        machines._raise_unless_ok(1, ["cp1"])
+    text = str(failed.value)
+    assert "cp1 did not answer SSH within 900 s (machines.boot_timeout_s)" in text, text
+    assert f"its console log: {inv.state_dir / 'console' / 'cp1.log'}" in text, text
+    assert failed.value.exit_code == 4

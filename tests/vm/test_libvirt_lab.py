@@ -1,6 +1,8 @@
-"""The suite's own copy of inventories/lab-libvirt on a real VM: Vagrant's libvirt
-provider, the offline box, `up --only machines,prepare` as the `vagrant` user,
-pinned host keys, a no-op second run, and a destroy that leaves no domain, network or volume behind.
+"""The suite's own copy of inventories/lab-libvirt on a real VM: first a VM that does
+not answer within machines.boot_timeout_s (exit 4 naming it and its console log,
+nothing left half-made), then Vagrant's libvirt provider, the offline box,
+`up --only machines,prepare` as the `vagrant` user, pinned host keys, a no-op second
+run, and a destroy that leaves no domain, network or volume behind.
 
 Needs scripts/host-setup-libvirt. Where KVM does not work (this CI host) the VM
 runs under QEMU's software emulation: minutes, not seconds. The tests run in file
@@ -10,11 +12,13 @@ order and share one VM, destroyed when the session ends (tests/vm/conftest.py).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from provision.machines.base import SshEndpoint
 from provision.machines.ssh_hosts import connect
@@ -72,14 +76,55 @@ def latest_playbooks() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def vm_lab():
+def boot_timed_out():
+    """`up --only machines` of the lab with machines.boot_timeout_s: 1, which no VM
+    meets: (its output, this lab's libvirt objects left once it has failed)."""
     provision("destroy", "--yes", "-i", INV)
     assert labs_leftovers() == {"domains": [], "networks": [], "volumes": []}
+    data = LAB.data()
+    data.setdefault("machines", {})["boot_timeout_s"] = 1
+    CLUSTER_FILE.write_text(yaml.safe_dump(data, sort_keys=False))
+    try:
+        start = time.monotonic()
+        out = provision("up", "--only", "machines", "-i", INV, check=False, timeout=1800)
+        TIMINGS["up that timed out"] = time.monotonic() - start
+    finally:
+        LAB.write()  # the suite's config again
+    return out, labs_leftovers()
+
+
+@pytest.fixture(scope="module")
+def vm_lab(boot_timed_out):
+    """The next `up`, from the state the timed-out one left, finishes the job."""
     start = time.monotonic()
     out = provision("up", "--only", "machines,prepare", "-i", INV, timeout=2400)
     TIMINGS["first up (machines,prepare)"] = time.monotonic() - start
     yield out
     print("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items()))
+
+
+def test_a_vm_that_does_not_boot_in_time_exits_4_naming_it_and_its_console_log(boot_timed_out):
+    out, _ = boot_timed_out
+    assert out.returncode == 4, out.stdout + out.stderr
+    console = STATE / "console" / "cp1.log"
+    assert (
+        f"cp1 did not answer SSH within 1 s (machines.boot_timeout_s); its console log: {console}"
+        in (out.stderr)
+    ), out.stderr
+    # the file is libvirt's (root's, 0600): what the VM's kernel printed on its serial line
+    text = subprocess.run(
+        ["cat", str(console)] if os.geteuid() == 0 else ["sudo", "-n", "cat", str(console)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "Linux version" in text, text[-2000:]
+
+
+def test_the_vm_that_did_not_boot_is_not_left_half_made(boot_timed_out):
+    """vagrant-libvirt destroys a VM whose first `up` failed; the next `up` makes it."""
+    _, left = boot_timed_out
+    assert left["domains"] == [] and left["volumes"] == [], left
 
 
 def test_up_says_which_libvirt_driver(vm_lab):

@@ -8,10 +8,12 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import ClassVar
 
 from provision.config.model import ClusterConfig
 from provision.errors import Problem
+from provision.files import private_dir
 from provision.machines.base import Check
 from provision.machines.kvm import host_probe
 from provision.machines.providers.vm import VmMachines
@@ -105,6 +107,19 @@ class LibvirtMachines(VmMachines):
                 )
             )
         return problems
+
+    @property
+    def console_dir(self) -> Path:
+        """Each VM's serial console is written here (<node>.log, by libvirt, as root)."""
+        return self.state_dir / "console"
+
+    def console_log(self, name: str) -> Path:
+        return self.console_dir / f"{name}.log"
+
+    def spec_extra(self, teardown: bool = False) -> dict:
+        if not teardown:  # libvirt opens <node>.log there when it starts a VM
+            private_dir(self.console_dir, "the VMs' console logs")
+        return {**super().spec_extra(teardown), "console_dir": str(self.console_dir)}
 
     def prepare(self) -> None:
         self.check_host()
