@@ -6,6 +6,8 @@ its values as arguments (argv) or on its stdin, never pasted into its text:
                       answer, fed files on its stdin, its stdout carried as base64
                       (provision/remote.py; the roles' tasks that talk to the API)
     journal.sh        a unit's journal, for `provision diagnose`
+    failed-units.sh   the node's failed systemd units with their status, for
+                      `provision diagnose`
     stamps.sh         the stamps of the playbooks that converged on the node
     restore-etcd.sh   the control plane's etcd and PKI from a backup (run as a
                       systemd unit by provision/backup/put.py)
@@ -24,7 +26,7 @@ from importlib import resources
 
 from provision.shared import NODE_SCRIPTS_DIR
 
-NAMES = ("provision-run.sh", "journal.sh", "stamps.sh", "restore-etcd.sh")
+NAMES = ("provision-run.sh", "journal.sh", "failed-units.sh", "stamps.sh", "restore-etcd.sh")
 SCRIPT_DIR = NODE_SCRIPTS_DIR  # provision/shared_defaults.yml, as the roles have it
 
 

@@ -1,7 +1,7 @@
 """`provision diagnose`: the evidence of a failed or half-made lab in one archive that
 outlives it.
 
-What is collected is a table (CLUSTER_ITEMS, journal_items, pod_items): each item is a file
+What is collected is a table (CLUSTER_ITEMS, node_items, pod_items): each item is a file
 in the archive and the command that prints it, run as root on a node over SSH
 (kubectl too, with the node's admin kubeconfig; never from the host). Each node is
 asked in a thread of its own; every command has a timeout, and a failure is recorded
@@ -95,6 +95,7 @@ class Collected:
 # --- what to collect -------------------------------------------------------------
 
 JOURNAL = f"{SCRIPT_DIR}/journal.sh"  # provision/node_scripts/journal.sh
+FAILED_UNITS = f"{SCRIPT_DIR}/failed-units.sh"  # provision/node_scripts/failed-units.sh
 K = (*KUBECTL, f"--request-timeout={API_WAIT}s")
 API_TIMEOUT = API_WAIT + 25  # the SSH command's own limit for one kubectl call
 
@@ -187,11 +188,11 @@ CLUSTER_ITEMS = [
 ]
 
 
-def journal_items(node: str, since: datetime) -> list[Item]:
-    """The node's journal of each of UNITS since `since`; a unit the node does not
-    have prints NO_UNIT. An alias is read under the unit's own name (Debian's sshd is
-    ssh.service: its journal is ssh's). The node keeps only the last MAX_FILE + 1
-    bytes: more is marked truncated here."""
+def node_items(node: str, since: datetime) -> list[Item]:
+    """The node's journal of each of UNITS since `since` (a unit the node does not
+    have prints NO_UNIT; an alias is read under the unit's own name: Debian's sshd is
+    ssh.service, its journal is ssh's), then its failed units with their status. The
+    node keeps only the last MAX_FILE + 1 bytes of each: more is marked truncated here."""
     at = int(since.timestamp())
     return [
         Item(
@@ -199,7 +200,7 @@ def journal_items(node: str, since: datetime) -> list[Item]:
             (JOURNAL, unit, str(at), str(MAX_FILE + 1), NO_UNIT),
         )
         for unit in UNITS
-    ]
+    ] + [Item(f"nodes/{_safe(node)}/failed-units.txt", (FAILED_UNITS, str(MAX_FILE + 1)))]
 
 
 # --- running the table -----------------------------------------------------------
@@ -546,7 +547,7 @@ class Diagnose:
         node's journals; results in config order (the control plane first)."""
         cp = self.config.control_plane.name
         nodes = [cp, *(n.name for n in self.config.nodes if n.name != cp)]
-        plans = {n: [*(CLUSTER_ITEMS if n == cp else []), *journal_items(n, since)] for n in nodes}
+        plans = {n: [*(CLUSTER_ITEMS if n == cp else []), *node_items(n, since)] for n in nodes}
         got = Collected()
         with ThreadPoolExecutor(len(nodes)) as pool:
             running = [

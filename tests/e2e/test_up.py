@@ -360,11 +360,12 @@ def test_verify_fails_when_an_addon_is_down(cluster):
     assert "PASSED mysql create, insert, select" in text  # the others still ran
 
 
-def test_diagnose_shows_a_stopped_kubelet_and_a_pod_that_cannot_start_and_no_secret(
+def test_diagnose_shows_a_stopped_kubelet_a_pod_that_cannot_start_no_failed_unit_no_secret(
     cluster, tmp_path
 ):
     """Two faults made by hand (w1's kubelet stopped, a pod whose image is not on its
-    node): `provision diagnose` collects them from the nodes and the API, and its
+    node): `provision diagnose` collects them from the nodes and the API, with each
+    node's failed units (none: a stopped kubelet is not a failed one), and its
     archive (0600) holds none of the lab's generated credentials, no bootstrap token
     and no private key. Its time and size are printed (README figures)."""
     import tarfile
@@ -403,6 +404,13 @@ def test_diagnose_shows_a_stopped_kubelet_and_a_pod_that_cannot_start_and_no_sec
         }
     journal = next(text for name, text in files.items() if name.endswith("w1/journal-kubelet.log"))
     assert re.search(r"Stopp(ed|ing) kubelet", journal), journal[-500:]
+    units = {name: text for name, text in files.items() if name.endswith("/failed-units.txt")}
+    assert len(units) == len(hosts), sorted(files)
+    for name, text in units.items():  # every node's systemd: no unit failed
+        assert text.startswith("systemctl is-system-running: running\nno failed units"), (
+            name,
+            text,
+        )
     described = "".join(text for name, text in files.items() if "diag-missing" in name)
     assert "ErrImageNeverPull" in described, sorted(files)
     secrets = json.loads((lab_state() / "secrets" / "addons.json").read_text())

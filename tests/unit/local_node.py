@@ -25,9 +25,14 @@ def stand_in(bin_dir: Path, name: str, text: str) -> None:
 
 
 class LocalShell:
-    def __init__(self, bin_dir: Path | None = None, moves: dict[str, str] | None = None):
+    def __init__(
+        self,
+        bin_dir: Path | None = None,
+        moves: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
         path = f"{bin_dir}:{os.environ['PATH']}" if bin_dir else os.environ["PATH"]
-        self.env = {**os.environ, "PATH": path}
+        self.env = {**os.environ, **(env or {}), "PATH": path}
         self.moves = moves or {}
         self.commands: list[list[str]] = []
 

@@ -261,29 +261,32 @@ def by_name(got: d.Collected) -> tuple[dict[str, bytes], dict[str, d.Missing]]:
 
 def test_journals_since_the_given_time_and_a_missing_unit_is_noted():
     sh = FakeShell([("journal.sh docker", d.NO_UNIT + "\n")])
-    files, missing = by_name(d.run_items(d.journal_items("w1", SINCE), sh))
-    assert sorted(files) == [f"nodes/w1/journal-{u}.log" for u in ("containerd", "kubelet", "sshd")]
+    files, missing = by_name(d.run_items(d.node_items("w1", SINCE), sh))
+    assert sorted(files) == [
+        "nodes/w1/failed-units.txt",
+        *(f"nodes/w1/journal-{u}.log" for u in ("containerd", "kubelet", "sshd")),
+    ]
     assert missing["nodes/w1/journal-docker.log"].reason == "no such unit"
-    assert all(f" {int(SINCE.timestamp())} " in c for c, _ in sh.ran)
+    assert all(f" {int(SINCE.timestamp())} " in c for c, _ in sh.ran if "journal.sh" in c)
     assert all(t > 0 for _, t in sh.ran)  # every command has its timeout
 
 
 def test_an_unreachable_node_is_recorded_and_its_other_items_skipped():
     sh = FakeShell([("", UnreachableHost("w2: cannot be reached over SSH at 10.0.0.3:22"))])
-    got = d.run_items(d.journal_items("w2", SINCE), sh)
+    got = d.run_items(d.node_items("w2", SINCE), sh)
     assert got.files == [] and len(sh.ran) == 1
     assert {m.reason for m in got.missing} == {"node unreachable"}
-    assert len(got.missing) == len(d.UNITS)
+    assert len(got.missing) == len(d.UNITS) + 1  # the journals and the failed units
 
 
 def test_an_api_down_skips_the_kubectl_items_not_the_journals():
     down = RemoteFailed("The connection to the server 192.168.56.10:6443 was refused")
     sh = FakeShell([("kubectl", down)])
-    items = [*d.CLUSTER_ITEMS, *d.journal_items("cp1", SINCE)]
+    items = [*d.CLUSTER_ITEMS, *d.node_items("cp1", SINCE)]
     files, missing = by_name(d.run_items(items, sh))
     assert sum("kubectl" in c for c, _ in sh.ran) == 1
     assert {missing[i.name].reason for i in d.CLUSTER_ITEMS} == {"API down"}
-    assert len(files) == len(d.UNITS)
+    assert len(files) == len(d.UNITS) + 1
     assert all(any(a.startswith("--request-timeout=") for a in i.command) for i in d.CLUSTER_ITEMS)
 
 
@@ -307,11 +310,15 @@ def test_a_timeout_and_an_unexpected_error_are_recorded_and_the_rest_runs():
             ("journal.sh containerd", ValueError("a socket said something odd")),
         ]
     )
-    files, missing = by_name(d.run_items(d.journal_items("cp1", SINCE), sh))
+    files, missing = by_name(d.run_items(d.node_items("cp1", SINCE), sh))
     assert missing["nodes/cp1/journal-kubelet.log"].reason == "timeout"
     assert missing["nodes/cp1/journal-containerd.log"].reason == "failed"
     assert "ValueError" in missing["nodes/cp1/journal-containerd.log"].detail
-    assert set(files) == {"nodes/cp1/journal-docker.log", "nodes/cp1/journal-sshd.log"}
+    assert set(files) == {
+        "nodes/cp1/journal-docker.log",
+        "nodes/cp1/journal-sshd.log",
+        "nodes/cp1/failed-units.txt",
+    }
 
 
 def test_a_shell_that_cannot_be_opened_is_recorded_for_each_item():
@@ -320,7 +327,7 @@ def test_a_shell_that_cannot_be_opened_is_recorded_for_each_item():
         raise UsageError("no inventory at /state/hosts.yml")
         yield
 
-    got = d.collect_node(d.journal_items("w1", SINCE), no_inventory)
+    got = d.collect_node(d.node_items("w1", SINCE), no_inventory)
     assert got.files == [] and {m.reason for m in got.missing} == {"no connection"}
 
 

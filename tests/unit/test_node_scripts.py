@@ -86,6 +86,36 @@ def test_the_journal_script_reads_a_unit_under_its_own_name_and_notes_a_missing_
     assert sh([journal, "nothere", "1", "10", "NO UNIT"]) == "NO UNIT\n"
 
 
+def test_the_failed_units_script_shows_each_failed_unit_with_its_status(tmp_path):
+    """failed-units.sh as `provision diagnose` runs it, with systemctl stood in."""
+    from .local_node import LocalShell, stand_in
+
+    bin_dir = tmp_path / "bin"
+    stand_in(
+        bin_dir,
+        "systemctl",
+        'case "$1" in is-system-running) echo "$STATE";;\n'
+        'list-units) printf "%s" "$FAILED";;\n'
+        'status) shift $(($# - 1)); echo "status of $1";; esac\n',
+    )
+    script = "/usr/local/lib/provision/failed-units.sh"
+    degraded = LocalShell(
+        bin_dir,
+        env={"STATE": "degraded", "FAILED": "a.mount loaded failed failed A\nb.service x\n"},
+    )
+    out = degraded([script, "100000"])
+    assert out.splitlines() == [
+        "systemctl is-system-running: degraded",
+        "",
+        "status of a.mount",
+        "",
+        "status of b.service",
+    ]
+    assert len(degraded([script, "20"])) == 20
+    running = LocalShell(bin_dir, env={"STATE": "running", "FAILED": ""})
+    assert running([script, "1000"]).splitlines()[1] == "no failed units"
+
+
 def test_the_role_installs_the_runner_provision_installs():
     role = PACKAGE.parent / "playbooks" / "roles" / "kube_packages" / "files" / "provision-run.sh"
     assert role.is_symlink() and role.resolve() == (PACKAGE / "node_scripts" / "provision-run.sh")
