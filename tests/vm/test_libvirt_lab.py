@@ -139,6 +139,17 @@ def test_a_libvirt_domain_runs(vm_lab):
         assert f"{PREFIX}{name}" in running
 
 
+def test_no_unit_failed_on_the_vm_after_prepare(vm_lab):
+    """The VM's own systemd, booted from the box and prepared, reports running."""
+    for host in inventory_hosts(INV).values():
+        state = run_on(host, "systemctl is-system-running --wait || true")
+        failed = run_on(
+            host,
+            "sudo systemctl --failed --no-pager; sudo journalctl -b -p err --no-pager | tail -40",
+        )
+        assert state == "running", failed
+
+
 def test_eth1_holds_the_node_ip(vm_lab):
     prefixlen = CLUSTER["network"]["node_subnet"].split("/")[1]
     for name, host in inventory_hosts(INV).items():
