@@ -67,6 +67,18 @@ iface lo inet loopback
 allow-hotplug eth0
 iface eth0 inet dhcp
 EOF
+# Vagrant sets the hostname, then restarts each interface with `systemctl
+# start ifup@IF` (its Debian guest on systemd without networkd), eth1 too,
+# before it has written eth1's address: Debian's unit then fails (eth1 is not
+# allow-hotplug, so not up) and leaves systemd degraded. An interface that is
+# not allow-hotplug is networking.service's (and Vagrant's own ifup), not this
+# unit's: for it the unit does nothing and succeeds.
+install -d "$rootfs/etc/systemd/system/ifup@.service.d"
+cat >"$rootfs/etc/systemd/system/ifup@.service.d/hotplug-only.conf" <<'EOF'
+[Service]
+ExecStart=
+ExecStart=/bin/sh -ec 'if ifquery --list --allow=hotplug | grep -qx "%I"; then ifup --allow=hotplug "%I"; ifquery --state "%I"; fi'
+EOF
 # The vagrant user: no password, passwordless sudo, Vagrant's well-known
 # insecure key, which Vagrant replaces with a per-machine key at first boot
 # (config.ssh.insert_key = true in the lab's Vagrantfile).
