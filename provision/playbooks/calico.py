@@ -72,19 +72,26 @@ def be_patient(main: dict, scale: int) -> None:
     10 s apart) restarted it before it ever ran (measured on the VM lab: every
     calico-node in CrashLoopBackOff). A startup probe (the liveness check, up to
     STARTUP_S times `scale`) holds the liveness probe off until Felix is live once,
-    and each probe's timeout grows `scale` times."""
+    and each probe's timeout grows `scale` times.
+    Each probe is an exec of the calico-node binary: under emulation one took more
+    than 30 s of a saturated CPU, and the readiness probe every READY_PERIOD_S kept
+    several running at once on the control plane (measured 2026-12-04, its load
+    above 25 while the API server stopped answering). So each probe runs `scale`
+    times less often, with the same budget before it gives up."""
     if scale <= 1:
         return
     for name in ("livenessProbe", "readinessProbe"):
         if name in main:
-            main[name]["timeoutSeconds"] = main[name].get("timeoutSeconds", 1) * scale
+            probe = main[name]
+            probe["timeoutSeconds"] = probe.get("timeoutSeconds", 1) * scale
+            probe["periodSeconds"] = max(probe.get("periodSeconds", 10), STARTUP_PERIOD_S) * scale
     live = main.get("livenessProbe")
     if live and "exec" in live:
         main["startupProbe"] = {
             "exec": live["exec"],
-            "periodSeconds": STARTUP_PERIOD_S,
+            "periodSeconds": STARTUP_PERIOD_S * scale,
             "timeoutSeconds": live["timeoutSeconds"],
-            "failureThreshold": STARTUP_S * scale // STARTUP_PERIOD_S,
+            "failureThreshold": STARTUP_S // STARTUP_PERIOD_S,
         }
 
 

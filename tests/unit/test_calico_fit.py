@@ -159,3 +159,19 @@ def test_under_emulation_a_startup_probe_holds_the_liveness_probe_off():
     assert node["livenessProbe"]["timeoutSeconds"] == 40
     assert node["readinessProbe"]["timeoutSeconds"] == 40
     assert startup["timeoutSeconds"] == 40
+
+
+def test_under_emulation_each_probe_runs_scale_times_less_often():
+    """Each probe is an exec of calico-node: under emulation one took more than 30 s,
+    and a readiness check every 3 s kept several running at once on the control plane."""
+    upstream = calico_node(fit(MANIFEST, config()))
+    node = calico_node(fit(MANIFEST, config(), scale=4))
+    assert upstream["readinessProbe"]["periodSeconds"] == 3
+    assert node["readinessProbe"]["periodSeconds"] == 40
+    assert node["livenessProbe"]["periodSeconds"] == 4 * upstream["livenessProbe"].get(
+        "periodSeconds", 10
+    )
+    assert node["startupProbe"]["periodSeconds"] == 40
+    # each probe still outlasts its own timeout
+    for name in ("readinessProbe", "livenessProbe", "startupProbe"):
+        assert node[name]["periodSeconds"] >= node[name]["timeoutSeconds"]
