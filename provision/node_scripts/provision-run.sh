@@ -25,7 +25,9 @@ set -u -o pipefail
 # labs on 2 cores; on an emulated VM's control plane, while the add-ons phase applied
 # its first manifest, and a `kubectl exec` stream reset by its API server's restart
 # in the join phase's probe; etcd too slow to answer the API server while an emulated
-# VM's join phase started the probe pods.
+# VM's join phase started the probe pods; the API server's own 60 s deadline
+# ("request did not complete within requested timeout") on an emulated VM's control
+# plane when the join phase's probe deleted its namespace.
 TRANSIENT=(
   "TLS handshake timeout"
   "Unable to connect to the server"
@@ -35,6 +37,7 @@ TRANSIENT=(
   "i/o timeout"
   "connection reset by peer"
   "etcdserver: request timed out"
+  "request did not complete within requested timeout"
 )
 
 usage() {

@@ -213,6 +213,7 @@ API_DOWN = (
     "The connection to the server",
     "the server is currently unable",
     "etcdserver: request timed out",
+    "request did not complete within requested timeout",
 )
 
 

@@ -171,6 +171,9 @@ def test_api_calls_are_tried_again_only_when_the_failure_is_transient(tmp_path):
     with pytest.raises(RemoteFailed, match=r"try 3 of 4.*connection refused"):
         run("dial tcp 10.0.0.2:6443: connect: connection refused", ok_at=9, tries=4)
     assert count.read_text() == "4\n"
+    # the API server's own deadline (measured: an emulated VM's control plane)
+    busy = "Error from server (Timeout): Timeout: request did not complete within requested timeout"
+    assert run(busy, ok_at=2) == "try 2\n" and count.read_text() == "2\n"
 
 
 def test_the_node_runner_feeds_files_text_and_carries_bytes(tmp_path):
