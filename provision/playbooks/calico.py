@@ -28,6 +28,7 @@ API_PORT = 6443  # kubeadm-config.yaml.j2's bindPort
 # starts: its first call then hangs for 30 s and the container is restarted, and
 # the node is Ready 30 s late (measured on w2 of the default lab).
 ENDPOINT_CONFIGMAP = "kubernetes-services-endpoint"
+KUBE_CONTROLLERS = "calico-kube-controllers"
 
 
 class CalicoManifestError(BundleError):
@@ -67,8 +68,8 @@ def rewrite_image(image: str, mirror: str) -> str:
 
 
 def be_patient(main: dict, scale: int) -> None:
-    """calico-node's probes on machines `scale` times slower (VMs under software
-    emulation): Felix then takes minutes to start, and the liveness probe (6 failures
+    """A Calico container's probes (calico-node's, calico-kube-controllers') on
+    machines `scale` times slower (VMs under software emulation): Felix then takes minutes to start, and the liveness probe (6 failures
     10 s apart) restarted it before it ever ran (measured on the VM lab: every
     calico-node in CrashLoopBackOff). A startup probe (the liveness check, up to
     STARTUP_S times `scale`) holds the liveness probe off until Felix is live once,
@@ -79,7 +80,8 @@ def be_patient(main: dict, scale: int) -> None:
     above 25 while the API server stopped answering). So each probe runs `scale`
     times less often than upstream's: the startup probe keeps its budget (STARTUP_S
     times `scale`), the others the same number of failures, `scale` times further
-    apart."""
+    apart. calico-kube-controllers' two probes are execs too (`check-status`, each
+    every 10 s), and it runs on the control plane: the same holds for them."""
     if scale <= 1:
         return
     for name in ("livenessProbe", "readinessProbe"):
@@ -133,6 +135,10 @@ def fit(
     if "readinessProbe" in main and scale <= 1:
         main["readinessProbe"]["periodSeconds"] = READY_PERIOD_S
     be_patient(main, scale)
+    for doc in docs:
+        if doc.get("kind") == "Deployment" and doc["metadata"]["name"] == KUBE_CONTROLLERS:
+            for c in doc["spec"]["template"]["spec"]["containers"]:
+                be_patient(c, scale)
     docs = [d for d in docs if d["metadata"].get("name") != ENDPOINT_CONFIGMAP]
     docs.append(
         {

@@ -175,3 +175,41 @@ def test_under_emulation_each_probe_runs_scale_times_less_often():
     # each probe still outlasts its own timeout
     for name in ("readinessProbe", "livenessProbe", "startupProbe"):
         assert node[name]["periodSeconds"] >= node[name]["timeoutSeconds"]
+
+
+def kube_controllers(text: str) -> dict:
+    docs = [d for d in yaml.safe_load_all(text) if d and d["kind"] == "Deployment"]
+    return docs[0]["spec"]["template"]["spec"]["containers"][0]
+
+
+PROBED = MANIFEST.replace(
+    "- {name: calico-kube-controllers, image: docker.io/calico/kube-controllers:v3.28.5}",
+    """- name: calico-kube-controllers
+          image: docker.io/calico/kube-controllers:v3.28.5
+          livenessProbe:
+            exec: {command: [/usr/bin/check-status, -l]}
+            periodSeconds: 10
+            timeoutSeconds: 10
+            failureThreshold: 6
+          readinessProbe:
+            exec: {command: [/usr/bin/check-status, -r]}
+            periodSeconds: 10""",
+)
+
+
+def test_under_emulation_the_kube_controllers_probes_run_scale_times_less_often():
+    """calico-kube-controllers runs on the control plane and both its probes are
+    execs of check-status every 10 s: under emulation as patient as calico-node's."""
+    assert "check-status, -r" in PROBED
+    upstream = kube_controllers(fit(PROBED, config()))
+    assert upstream["readinessProbe"] == {
+        "exec": {"command": ["/usr/bin/check-status", "-r"]},
+        "periodSeconds": 10,
+    }
+    assert "startupProbe" not in upstream
+    slow = kube_controllers(fit(PROBED, config(), scale=4))
+    assert slow["readinessProbe"]["periodSeconds"] == 40
+    assert slow["readinessProbe"]["timeoutSeconds"] == 4
+    assert slow["livenessProbe"]["periodSeconds"] == 40
+    assert slow["livenessProbe"]["timeoutSeconds"] == 40
+    assert slow["startupProbe"]["exec"] == {"command": ["/usr/bin/check-status", "-l"]}
