@@ -69,11 +69,12 @@ def rewrite_image(image: str, mirror: str) -> str:
 
 def be_patient(main: dict, scale: int) -> None:
     """A Calico container's probes (calico-node's, calico-kube-controllers') on
-    machines `scale` times slower (VMs under software emulation): Felix then takes minutes to start, and the liveness probe (6 failures
-    10 s apart) restarted it before it ever ran (measured on the VM lab: every
-    calico-node in CrashLoopBackOff). A startup probe (the liveness check, up to
-    STARTUP_S times `scale`) holds the liveness probe off until Felix is live once,
-    and each probe's timeout grows `scale` times.
+    machines `scale` times slower (VMs under software emulation): Felix then takes
+    minutes to start, and the liveness probe (6 failures 10 s apart) restarted it
+    before it ever ran (measured on the VM lab: every calico-node in
+    CrashLoopBackOff). A startup probe (the liveness check, up to STARTUP_S times
+    `scale`) holds the liveness probe off until Felix is live once, and each probe's
+    timeout grows `scale` times.
     Each probe is an exec of the calico-node binary: under emulation one took more
     than 30 s of a saturated CPU, and the readiness probe every READY_PERIOD_S kept
     several running at once on the control plane (measured 2026-12-04, its load
