@@ -13,6 +13,7 @@ is refused unless --force. Then, each stage recorded (stages.py):
                    kubelet restarted (put.py's Trust says why)
     nodes          every node Ready; kube-system's controllers restarted
     addon-data     MySQL's dump and RabbitMQ's definitions loaded
+    addons         every pod of the nodes Ready, every add-on rolled out
     credentials    the backup's add-on credentials in <state>/secrets, the
                    admin kubeconfig fetched again, the node's copies removed
 
@@ -142,6 +143,29 @@ class Restore:
         )
         Readdress(cp, manifest.read_bytes(), self.log).run()
 
+    def wait_addons(self, cp) -> None:
+        """Every node's pods Ready and every add-on rolled out: the pods of the
+        backup's objects start after the kubelets restart, and a stateless add-on
+        (Zipkin) may still be starting when its data-holding ones are loaded (measured:
+        verify's span sent to a Zipkin not yet listening, curl exit 7)."""
+        from provision.addons.deploy import workloads
+        from provision.addons.manifests import NAMESPACE
+        from provision.playbooks.kubeadm import wait_scale
+        from provision.verify.settle import settle
+
+        names = [n.name for n in self.config.nodes]
+        timeout = 600 * wait_scale(self.config)
+        settle(
+            cp,
+            names,
+            0,
+            workloads(self.config),
+            NAMESPACE,
+            timeout,
+            self.log.say,
+            after="the restore",
+        )
+
     def _restore(self, archive: Path, parts: Parts, force: bool) -> list:
         from provision.verify.run import Verify
 
@@ -200,6 +224,8 @@ class Restore:
                 lambda: AddonData(cp, self.log).restore(parts, root_password),
                 self.log,
             )
+
+            stages.step("addons", lambda: self.wait_addons(cp), self.log)
 
             def credentials() -> None:
                 put_credentials(self.inv, parts)

@@ -74,9 +74,11 @@ def settle(
     namespace: str,
     timeout: float,
     say: Callable[[str], None],
+    after: str = "",
 ) -> float:
     """Wait (at most `timeout` s) for the API server, then for the started nodes and
-    their pods, then for each add-on's rollout; the seconds it took."""
+    their pods, then for each add-on's rollout; the seconds it took. `after`: what the
+    lab is waited on after, in the error (by default its machines starting again)."""
     begin = time.monotonic()
     deadline = begin + timeout
     left: list[str] = ["the API server"]
@@ -93,11 +95,12 @@ def settle(
                 break
         time.sleep(POLL)
     else:
+        what = after or f"its machines ({', '.join(started)}) started again"
         shown = ", ".join(left[:8]) + (f" and {len(left) - 8} more" if len(left) > 8 else "")
         raise NotSettled(
-            f"the lab did not come back {timeout:.0f} s after its machines "
-            f"({', '.join(started)}) started again: still waiting for {shown}\n"
-            "  fix: `provision diagnose` collects why; `provision up` tries again"
+            f"the lab did not come back {timeout:.0f} s after {what}: "
+            f"still waiting for {shown}\n"
+            "  fix: `provision diagnose` collects why; the same command again resumes"
         )
     for w in workloads:
         rest = max(10, int(deadline - time.monotonic()))
