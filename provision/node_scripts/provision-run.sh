@@ -27,11 +27,14 @@ set -u -o pipefail
 # in the join phase's probe; etcd too slow to answer the API server while an emulated
 # VM's join phase started the probe pods; the API server's own 60 s deadline
 # ("request did not complete within requested timeout") on an emulated VM's control
-# plane when the join phase's probe deleted its namespace.
+# plane when the join phase's probe deleted its namespace; kubectl's own words for
+# a refused connection ("The connection to the server H:6443 was refused") when an
+# emulated VM's API server restarted as the add-ons phase applied its first manifest.
 TRANSIENT=(
   "TLS handshake timeout"
   "Unable to connect to the server"
   "connection refused"
+  "The connection to the server"
   "error dialing backend"
   "the server is currently unable to handle the request"
   "i/o timeout"

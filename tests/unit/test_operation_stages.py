@@ -174,6 +174,13 @@ def test_api_calls_are_tried_again_only_when_the_failure_is_transient(tmp_path):
     # the API server's own deadline (measured: an emulated VM's control plane)
     busy = "Error from server (Timeout): Timeout: request did not complete within requested timeout"
     assert run(busy, ok_at=2) == "try 2\n" and count.read_text() == "2\n"
+    # kubectl's own words for a refused connection (measured: an emulated VM's API
+    # server restarting while the add-ons phase applied its first manifest)
+    refused = (
+        "The connection to the server 192.168.64.10:6443 was refused - "
+        "did you specify the right host or port?"
+    )
+    assert run(refused, ok_at=2) == "try 2\n" and count.read_text() == "2\n"
 
 
 def test_the_node_runner_feeds_files_text_and_carries_bytes(tmp_path):
