@@ -149,3 +149,23 @@ def test_hosts_yml_logs_in_as_up_does_once_machines_exist(tmp_path, lab, write_c
         n: ("vagrant", 2200 + i) for i, n in enumerate(h["name"] for h in lab["nodes"])
     }
     assert rendered == written
+
+
+@pytest.mark.parametrize(("driver", "slower"), [("qemu", True), ("kvm", False)])
+def test_kubelet_works_less_often_only_under_emulation(tmp_path, monkeypatch, driver, slower):
+    """Under QEMU's emulation the kubelet's periodic work is spread out, and its node
+    lease stays shorter than the controller manager's grace period (else every node
+    would go NotReady between two renewals)."""
+    from provision.machines.providers.libvirt import LibvirtMachines
+
+    monkeypatch.setattr(LibvirtMachines, "driver", classmethod(lambda cls: driver))
+    out = render(tmp_path, "--provider", "libvirt")
+    kinds = {d["kind"]: d for d in yaml.safe_load_all((out / "kubeadm-config.yaml").read_text())}
+    kubelet = kinds["KubeletConfiguration"]
+    assert ("nodeLeaseDurationSeconds" in kubelet) is slower
+    assert ("volumeStatsAggPeriod" in kubelet) is slower
+    if slower:
+        args = kinds["ClusterConfiguration"]["controllerManager"]["extraArgs"]
+        grace = next(a["value"] for a in args if a["name"] == "node-monitor-grace-period")
+        assert kubelet["nodeLeaseDurationSeconds"] < int(grace.rstrip("s"))
+        assert kubelet["nodeStatusUpdateFrequency"] == "40s"
