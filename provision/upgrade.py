@@ -233,23 +233,12 @@ class Upgrade:
         at the target (the playbook waits for it), every pod on it Ready (a daemon
         set's pod that the drain left running counts as it is), every add-on rolled
         out."""
-        from provision.addons.deploy import workloads
-        from provision.addons.manifests import NAMESPACE
-        from provision.playbooks.kubeadm import wait_scale
         from provision.remote import control_plane_shell
-        from provision.verify.settle import NotSettled, settle
+        from provision.verify.settle import NotSettled, settle_lab
 
         self._playbook(target, step, name)
         with control_plane_shell(self.inv, target, error=NotSettled) as sh:
-            settle(
-                sh["control-plane"],
-                [name],
-                0,
-                workloads(target),
-                NAMESPACE,
-                600 * wait_scale(target),
-                self.log.say,
-            )
+            settle_lab(sh["control-plane"], target, [name], 0, self.log.say)
 
     def _playbook(self, target: ClusterConfig, step: str, hosts: str) -> None:
         from provision.playbooks.runner import Playbooks

@@ -148,23 +148,10 @@ class Restore:
         backup's objects start after the kubelets restart, and a stateless add-on
         (Zipkin) may still be starting when its data-holding ones are loaded (measured:
         verify's span sent to a Zipkin not yet listening, curl exit 7)."""
-        from provision.addons.deploy import workloads
-        from provision.addons.manifests import NAMESPACE
-        from provision.playbooks.kubeadm import wait_scale
-        from provision.verify.settle import settle
+        from provision.verify.settle import settle_lab
 
         names = [n.name for n in self.config.nodes]
-        timeout = 600 * wait_scale(self.config)
-        settle(
-            cp,
-            names,
-            0,
-            workloads(self.config),
-            NAMESPACE,
-            timeout,
-            self.log.say,
-            after="the restore",
-        )
+        settle_lab(cp, self.config, names, 0, self.log.say, after="the restore")
 
     def _restore(self, archive: Path, parts: Parts, force: bool) -> list:
         from provision.verify.run import Verify

@@ -25,22 +25,17 @@ class Verify(Phase):
     @staticmethod
     def settle(up: Context) -> None:
         """Wait for what the restarted machines ran before they stopped."""
-        from provision.addons.deploy import workloads
-        from provision.addons.manifests import NAMESPACE
-        from provision.playbooks.kubeadm import wait_scale
         from provision.remote import control_plane_shell
-        from provision.verify.settle import NotSettled, settle
+        from provision.verify.settle import NotSettled, settle_lab
 
         up.log.say(f"settle: waiting for {', '.join(up.restarted)} to come back")
-        timeout = 600 * wait_scale(up.config, up.machines.provider)
         with control_plane_shell(up.inv, up.config, error=NotSettled) as sh:
-            settle(
+            settle_lab(
                 sh["control-plane"],
+                up.config,
                 up.restarted,
                 # a second's slack: the API records times in whole seconds
                 up.restarted_at - 1,
-                workloads(up.config),
-                NAMESPACE,
-                timeout,
                 up.log.say,
+                provider=up.machines.provider,
             )

@@ -16,9 +16,13 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from provision.errors import NodeStepFailed
 from provision.remote import kubectl
+
+if TYPE_CHECKING:
+    from provision.config import ClusterConfig
 
 POLL = 3  # seconds between looks
 
@@ -114,3 +118,22 @@ def settle(
         f"{', add-ons rolled out' if workloads else ''} ({took:.1f} s)"
     )
     return took
+
+
+def settle_lab(
+    sh: Callable[..., str],
+    config: ClusterConfig,
+    started: list[str],
+    since: float,
+    say: Callable[[str], None],
+    after: str = "",
+    provider: str | None = None,
+) -> float:
+    """`settle` for this lab: its add-ons' rollouts in provision's namespace, within
+    600 s times its machines' wait_scale."""
+    from provision.addons.deploy import workloads
+    from provision.addons.manifests import NAMESPACE
+    from provision.playbooks.kubeadm import wait_scale
+
+    timeout = 600 * wait_scale(config, provider)
+    return settle(sh, started, since, workloads(config), NAMESPACE, timeout, say, after)

@@ -9,10 +9,15 @@ import json
 import os
 from datetime import UTC, datetime
 
+import yaml
+
+from provision.addons.deploy import workloads
+from provision.addons.manifests import NAMESPACE
 from provision.certs import WARN_DAYS, Expiry, describe, parse_kubeadm, parse_openssl, summary
+from provision.config import ClusterConfig
 from provision.status import what_up_does
-from provision.verify.settle import waiting_for
-from tests.conftest import provision
+from provision.verify.settle import settle_lab, waiting_for
+from tests.conftest import LAB, provision
 
 T0 = datetime(2026, 12, 2, 21, 0, 0, tzinfo=UTC).timestamp()
 
@@ -136,3 +141,22 @@ def test_halt_refuses_existing_hosts(lab, write_config, tmp_path):
     out = provision("halt", "-i", str(path), check=False, env=env)
     assert out.returncode == 2, out.stdout + out.stderr
     assert "existing hosts are not provision's to stop" in out.stderr
+
+
+def test_settle_lab_waits_for_each_addon_of_the_lab_within_its_machines_patience():
+    """The one place that turns a lab into what settling waits for: every deployed
+    add-on's rollout in provision's namespace, within 600 s on the docker provider."""
+    config = ClusterConfig.model_validate(yaml.safe_load(LAB.read_text()))
+    asked: list[tuple[str, int]] = []
+
+    def sh(argv: list[str], timeout: int) -> str:
+        command = " ".join(argv)
+        asked.append((command, timeout))
+        return "ok" if "readyz" in command else "" if "rollout" in command else '{"items": []}'
+
+    settle_lab(sh, config, ["w1"], 0, lambda _: None, provider="docker")
+    rollouts = [(c, t) for c, t in asked if "rollout status" in c]
+    assert len(rollouts) == len(workloads(config)) > 0
+    for (command, timeout), name in zip(rollouts, workloads(config), strict=True):
+        assert f"-n {NAMESPACE} rollout status {name}" in command
+        assert timeout <= 600 + 30
