@@ -169,3 +169,25 @@ def test_kubelet_works_less_often_only_under_emulation(tmp_path, monkeypatch, dr
         grace = next(a["value"] for a in args if a["name"] == "node-monitor-grace-period")
         assert kubelet["nodeLeaseDurationSeconds"] < int(grace.rstrip("s"))
         assert kubelet["nodeStatusUpdateFrequency"] == "40s"
+
+
+@pytest.mark.parametrize("item", ["etcd", "kube-apiserver", "kube-controller-manager"])
+def test_emulated_api_servers_liveness_leaves_etcd_out(item):
+    """The control plane's probe patch under emulation (rendered as Ansible's template
+    module does: trim_blocks): every component's probes more patient; the API
+    server's liveness and startup probes alone ask /livez without etcd (a slow etcd
+    got it restarted again and again), its readiness is left as kubeadm writes it."""
+    import jinja2
+
+    from tests.conftest import ROOT
+
+    templates = ROOT / "playbooks" / "roles" / "kube_control_plane" / "templates"
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), trim_blocks=True)
+    text = env.get_template("probe-patch.yaml.j2").render(item=item, wait_scale=4)
+    (container,) = yaml.safe_load(text)["spec"]["containers"]
+    assert container["name"] == item
+    assert container["livenessProbe"]["failureThreshold"] == 32
+    assert "readinessProbe" not in container
+    for probe in ("livenessProbe", "startupProbe"):
+        path = container[probe].get("httpGet", {}).get("path")
+        assert path == ("/livez?exclude=etcd" if item == "kube-apiserver" else None)
