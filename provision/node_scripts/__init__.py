@@ -8,6 +8,8 @@ its values as arguments (argv) or on its stdin, never pasted into its text:
     journal.sh        a unit's journal, for `provision diagnose`
     failed-units.sh   the node's failed systemd units with their status, for
                       `provision diagnose`
+    static-pod-logs.sh  the logs of a control plane's static pod, read on the node,
+                      for `provision diagnose`
     stamps.sh         the stamps of the playbooks that converged on the node
     restore-etcd.sh   the control plane's etcd and PKI from a backup (run as a
                       systemd unit by provision/backup/put.py)
@@ -26,7 +28,14 @@ from importlib import resources
 
 from provision.shared import NODE_SCRIPTS_DIR
 
-NAMES = ("provision-run.sh", "journal.sh", "failed-units.sh", "stamps.sh", "restore-etcd.sh")
+NAMES = (
+    "provision-run.sh",
+    "journal.sh",
+    "failed-units.sh",
+    "static-pod-logs.sh",
+    "stamps.sh",
+    "restore-etcd.sh",
+)
 SCRIPT_DIR = NODE_SCRIPTS_DIR  # provision/shared_defaults.yml, as the roles have it
 
 

@@ -53,6 +53,11 @@ DEADLINE = 300  # seconds for all remote collection; later items are skipped
 UNITS = ("kubelet", "containerd", "docker", "sshd")
 FAILED_EVENTS = ("runner_on_failed", "runner_on_unreachable")
 NO_UNIT = "provision-diagnose: no such unit"
+NO_POD = "provision-diagnose: no such pod"
+# The control plane's static pods, whose logs are read on the node (the API may be
+# the one down).
+STATIC_PODS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+PODS_DIR = "/var/log/pods"  # the kubelet's
 
 # A function that runs a command on a node as root and returns its stdout, raising a
 # ProvisionError otherwise (remote.NodeShell, or a plain function in tests).
@@ -96,6 +101,7 @@ class Collected:
 
 JOURNAL = f"{SCRIPT_DIR}/journal.sh"  # provision/node_scripts/journal.sh
 FAILED_UNITS = f"{SCRIPT_DIR}/failed-units.sh"  # provision/node_scripts/failed-units.sh
+STATIC_POD_LOGS = f"{SCRIPT_DIR}/static-pod-logs.sh"  # provision/node_scripts/
 K = (*KUBECTL, f"--request-timeout={API_WAIT}s")
 API_TIMEOUT = API_WAIT + 25  # the SSH command's own limit for one kubectl call
 
@@ -203,6 +209,20 @@ def node_items(node: str, since: datetime) -> list[Item]:
     ] + [Item(f"nodes/{_safe(node)}/failed-units.txt", (FAILED_UNITS, str(MAX_FILE + 1)))]
 
 
+def static_pod_items(node: str) -> list[Item]:
+    """The logs of the control plane's static pods on `node`, each start of each
+    container, read from the kubelet's files: an API server that keeps restarting
+    cannot serve its own logs (measured on an emulated VM: the kubelet's journal said
+    CrashLoopBackOff, nothing said why)."""
+    return [
+        Item(
+            f"nodes/{_safe(node)}/static-pod-{pod}.log",
+            (STATIC_POD_LOGS, PODS_DIR, pod, node, str(MAX_FILE + 1), NO_POD),
+        )
+        for pod in STATIC_PODS
+    ]
+
+
 # --- running the table -----------------------------------------------------------
 
 # What kubectl says when the API itself does not answer (or answers that it cannot);
@@ -266,6 +286,8 @@ def run_items(items: Iterable[Item], sh: Shell, deadline: float | None = None) -
                 got.missing.append(Missing(item.name, "failed", f"unreadable output: {e!r}"))
         elif out.strip() == NO_UNIT:
             got.missing.append(Missing(item.name, "no such unit", "not on this node"))
+        elif out.strip() == NO_POD:
+            got.missing.append(Missing(item.name, "no such pod", "not on this node"))
         else:
             got.files.append((item.name, out.encode("utf-8", "surrogateescape")))
     return got
@@ -548,7 +570,11 @@ class Diagnose:
         node's journals; results in config order (the control plane first)."""
         cp = self.config.control_plane.name
         nodes = [cp, *(n.name for n in self.config.nodes if n.name != cp)]
-        plans = {n: [*(CLUSTER_ITEMS if n == cp else []), *node_items(n, since)] for n in nodes}
+        plans = {
+            n: [*(CLUSTER_ITEMS if n == cp else []), *node_items(n, since)]
+            + (static_pod_items(n) if n == cp else [])
+            for n in nodes
+        }
         got = Collected()
         with ThreadPoolExecutor(len(nodes)) as pool:
             running = [

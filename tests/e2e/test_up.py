@@ -411,6 +411,9 @@ def test_diagnose_shows_a_stopped_kubelet_a_pod_that_cannot_start_no_failed_unit
             name,
             text,
         )
+    # the control plane's static pods, read from the kubelet's files on the node
+    (apiserver,) = [t for n, t in files.items() if n.endswith("/static-pod-kube-apiserver.log")]
+    assert re.search(r"one per start of the container\n=== \d+\.log", apiserver), apiserver[:300]
     described = "".join(text for name, text in files.items() if "diag-missing" in name)
     assert "ErrImageNeverPull" in described, sorted(files)
     secrets = json.loads((lab_state() / "secrets" / "addons.json").read_text())

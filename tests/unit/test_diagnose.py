@@ -271,6 +271,29 @@ def test_journals_since_the_given_time_and_a_missing_unit_is_noted():
     assert all(t > 0 for _, t in sh.ran)  # every command has its timeout
 
 
+def test_the_control_planes_static_pods_are_read_on_the_node_and_a_missing_one_noted():
+    """An API server down cannot serve its own logs: they are read from the kubelet's
+    files on the node, whether the API answers or not; a pod the node does not run is
+    noted, not archived."""
+    sh = FakeShell(
+        [
+            ("static-pod-logs.sh /var/log/pods etcd", d.NO_POD + "\n"),
+            (
+                "kubectl",
+                RemoteFailed("The connection to the server 192.168.56.10:6443 was refused"),
+            ),
+        ]
+    )
+    items = [*d.CLUSTER_ITEMS, *d.static_pod_items("cp1")]
+    files, missing = by_name(d.run_items(items, sh))
+    assert sorted(files) == [
+        f"nodes/cp1/static-pod-{p}.log"
+        for p in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    ]
+    assert missing["nodes/cp1/static-pod-etcd.log"].reason == "no such pod"
+    assert all(" cp1 " in c for c, _ in sh.ran if "static-pod-logs.sh" in c)
+
+
 def test_an_unreachable_node_is_recorded_and_its_other_items_skipped():
     sh = FakeShell([("", UnreachableHost("w2: cannot be reached over SSH at 10.0.0.3:22"))])
     got = d.run_items(d.node_items("w2", SINCE), sh)

@@ -169,3 +169,33 @@ def test_the_newest_run_log_records_each_node_command(tmp_path):
     assert "node: cp1: kubectl get nodes: exit 0 in 0.2 s" in second.path.read_text()
     assert "kubectl" not in first.path.read_text()
     assert len([h for h in LOG.handlers if isinstance(h, logging.Handler)]) == 1
+
+
+def test_the_static_pod_logs_script_reads_every_start_of_the_newest_pod(tmp_path):
+    """static-pod-logs.sh as `provision diagnose` runs it, on a kubelet's log tree:
+    the newest pod directory of that component on that node, each start's file in
+    start order (10.log after 2.log), the last MAX_BYTES bytes, NO_POD on a node
+    without that pod."""
+    from .local_node import LocalShell
+
+    pods = tmp_path / "pods"
+    old = pods / "kube-system_kube-apiserver-cp1_old" / "kube-apiserver"
+    new = pods / "kube-system_kube-apiserver-cp1_new" / "kube-apiserver"
+    other = pods / "kube-system_kube-apiserver-cp10_x" / "kube-apiserver"
+    for d in (old, other, new):
+        d.mkdir(parents=True)
+    (old / "0.log").write_text("old pod\n")
+    (other / "0.log").write_text("another node's pod\n")
+    for n in (0, 2, 10):
+        (new / f"{n}.log").write_text(f"start {n}\n")
+    os.utime(old, (1, 1))
+    sh = LocalShell(tmp_path)
+    script = "/usr/local/lib/provision/static-pod-logs.sh"
+    out = sh([script, str(pods), "kube-apiserver", "cp1", "100000", "NO POD"])
+    lines = out.splitlines()
+    assert lines[0] == f"{new}: 3 log file(s), one per start of the container"
+    assert [x for x in lines if x.startswith("start")] == ["start 0", "start 2", "start 10"]
+    assert [x.split()[1] for x in lines if x.startswith("===")] == ["0.log", "2.log", "10.log"]
+    assert "old pod" not in out and "another node" not in out
+    assert sh([script, str(pods), "kube-apiserver", "cp1", "9", "NO POD"]) == "start 10\n"
+    assert sh([script, str(pods), "etcd", "cp1", "100", "NO POD"]) == "NO POD\n"
