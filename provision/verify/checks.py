@@ -51,7 +51,18 @@ def systemd_running(sh) -> str:
     raise CheckFailed(f"systemd is {state or 'not answering'}; failed units: {units}")
 
 
-def storage_roundtrip(sh) -> str:
+def storage_roundtrip(wait: int) -> Callable[[Callable[..., str]], str]:
+    """A pod that writes to the verify claim and reads it back, waited for `wait`
+    seconds (120 times the machines' wait_scale: under emulation the pod that mounts
+    NFS on a worker VM took more than 120 s, measured 2026-12-04)."""
+
+    def run(sh) -> str:
+        return _storage_roundtrip(sh, wait)
+
+    return run
+
+
+def _storage_roundtrip(sh, wait: int) -> str:
     value = token()
     pod = f"provision-verify-{value[-6:]}"
     spec = {
@@ -79,10 +90,10 @@ def storage_roundtrip(sh) -> str:
             ],
         },
     }
-    return _run_pod(sh, pod, spec, value)
+    return _run_pod(sh, pod, spec, value, wait)
 
 
-def _run_pod(sh, pod: str, spec: dict, value: str) -> str:
+def _run_pod(sh, pod: str, spec: dict, value: str, wait: int) -> str:
     claim = json.loads(sh(kubectl("-n", NS, "get", "pvc", "provision-verify", "-o", "json")))
     claim_class = claim["spec"].get("storageClassName")
     image = probe_image(sh)
@@ -94,8 +105,9 @@ def _run_pod(sh, pod: str, spec: dict, value: str) -> str:
                 *kubectl(
                     "-n", NS, "wait", f"pod/{pod}", "--for=jsonpath={.status.phase}=Succeeded"
                 ),
-                "--timeout=120s",
-            ]
+                f"--timeout={wait}s",
+            ],
+            timeout=wait + 60,
         )
         out = sh(kubectl("-n", NS, "logs", pod))
     finally:

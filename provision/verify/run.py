@@ -46,9 +46,10 @@ def plan(config: ClusterConfig, manifests: Path) -> list[c.Check]:
         )
     deployed = a.deployed()
     if a.volumes == "local" or "nfs" in deployed:
-        found.append(
-            c.Check("storage", "a claim binds; a pod writes and reads", c.storage_roundtrip)
-        )
+        from provision.playbooks.kubeadm import wait_scale
+
+        roundtrip = c.storage_roundtrip(120 * wait_scale(config))
+        found.append(c.Check("storage", "a claim binds; a pod writes and reads", roundtrip))
     for part in a.parts():
         if part in deployed:
             found += addon_of(part).part_checks.get(part, ())
