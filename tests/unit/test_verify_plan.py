@@ -93,3 +93,30 @@ def test_a_dry_run_sends_the_rendered_manifest_with_the_command(tmp_path):
 def test_a_dry_run_of_a_manifest_not_rendered_says_how_to_render_it(tmp_path):
     with pytest.raises(CheckFailed, match="provision up --from addons"):
         dry_run(tmp_path / "nfs.yaml")(lambda command: "")
+
+
+@pytest.mark.parametrize(("driver", "wait"), [("qemu", 480), ("kvm", 120)])
+def test_the_storage_pod_is_waited_for_as_long_as_the_machines_need(
+    lab, write_config, monkeypatch, driver, wait
+):
+    """Under QEMU's emulation the verify pod that mounts the claim on a worker VM took
+    more than 120 s: its wait is 120 s times wait_scale (4 there)."""
+    from provision.machines.providers.libvirt import LibvirtMachines
+
+    monkeypatch.setattr(LibvirtMachines, "driver", classmethod(lambda cls: driver))
+    lab["machines"]["provider"] = "libvirt"
+    (storage,) = [c for c in plan(load(write_config(lab)), Path("/s")) if c.addon == "storage"]
+    ran: list[tuple[list[str], int | None]] = []
+
+    def sh(argv, timeout=None, check=True):
+        ran.append((argv, timeout))
+        if "pvc" in argv:
+            return '{"spec": {"storageClassName": "nfs"}}'
+        if "images" in argv or "image" in argv:
+            return "provision.local/probe:1"
+        return ""
+
+    with pytest.raises(CheckFailed):  # the stand-in pod reads nothing back
+        storage.run(sh)
+    (waited,) = [(a, t) for a, t in ran if "wait" in a]
+    assert f"--timeout={wait}s" in waited[0] and waited[1] == wait + 60
