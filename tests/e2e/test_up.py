@@ -11,6 +11,7 @@ drill, a second build of this lab, runs in the ops tier: test_nightly.py.)
 import io
 import json
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -162,36 +163,76 @@ def test_no_join_token_in_run_logs(cluster):
             assert token.split(".")[1] not in text, file
 
 
-def pods_by_node(hosts) -> dict[str, dict]:
-    """A running add-on pod that listens on a port, on each node that has one."""
-    pods = json.loads(on_cp(hosts, f"{KUBECTL} -n addons get pods -o json"))["items"]
-    found = {}
-    for pod in pods:
-        ports = pod["spec"]["containers"][0].get("ports")
-        if ports and pod["status"].get("phase") == "Running" and pod["status"].get("podIP"):
-            found.setdefault(pod["spec"]["nodeName"], pod)
-    return found
+def probe_image_on(name: str, host: dict) -> str:
+    """The busybox probe image the join phase made on that node."""
+    found = run_on(
+        name,
+        host,
+        "{ ctr -n k8s.io images ls -q; docker image ls --format '{{.Repository}}:{{.Tag}}'; }"
+        " 2>/dev/null | grep '^provision.local/probe:' || true",
+    ).split()
+    assert found, f"no probe image on {name}"
+    return found[0]
+
+
+def listener(node: str, image: str) -> dict:
+    """A pod pinned to `node` (no scheduler involved) that accepts TCP on 8080."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"e2e-reach-{node}", "namespace": "addons"},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": False,
+            "tolerations": [{"operator": "Exists"}],
+            "containers": [
+                {
+                    "name": "listen",
+                    "image": image,
+                    "imagePullPolicy": "Never",
+                    "command": [
+                        "/bin/busybox",
+                        "sh",
+                        "-c",
+                        "mkdir -p /w && exec /bin/busybox httpd -f -p 8080 -h /w",
+                    ],
+                    "ports": [{"containerPort": 8080}],
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }
+            ],
+        },
+    }
 
 
 def test_pods_reach_pods_on_other_nodes_and_resolve_the_cluster_dns(cluster):
     """Asked of the pod network itself: from RabbitMQ's pod (its image has curl), a
-    TCP connection to an add-on pod on every other node (curl prints the address it
-    connected to, whatever the protocol there answers), and kubernetes.default
-    resolved to the service range's first address."""
+    TCP connection to a pod pinned on every other node (curl prints the address it
+    connected to, whatever the server there answers), and kubernetes.default
+    resolved to the service range's first address. The pods are placed by nodeName,
+    so the check does not depend on where the scheduler put the add-ons."""
     hosts, _ = cluster
-    pods = pods_by_node(hosts)
     rabbit = json.loads(on_cp(hosts, f"{KUBECTL} -n addons get pod rabbitmq-0 -o json"))
     here = rabbit["spec"]["nodeName"]
-    others = {node: pod for node, pod in pods.items() if node != here}
-    assert others, f"no add-on pod outside {here}: {sorted(pods)}"
-    for node, pod in others.items():
-        port = pod["spec"]["containers"][0]["ports"][0]["containerPort"]
-        out = on_cp(
-            hosts,
-            f"{KUBECTL} -n addons exec rabbitmq-0 -- curl -s -o /dev/null -m 10 "
-            f"-w '%{{remote_ip}}' http://{pod['status']['podIP']}:{port}/ || true",
-        )
-        assert out.strip() == pod["status"]["podIP"], (node, pod["metadata"]["name"], out)
+    others = sorted(name for name in hosts if name != here)
+    assert len(others) == len(hosts) - 1, (here, sorted(hosts))
+    pods = [listener(node, probe_image_on(node, hosts[node])) for node in others]
+    text = json.dumps({"apiVersion": "v1", "kind": "List", "items": pods})
+    names = " ".join(f"pod/{p['metadata']['name']}" for p in pods)
+    try:
+        on_cp(hosts, f"echo {shlex.quote(text)} | {KUBECTL} apply -f -")
+        on_cp(hosts, f"{KUBECTL} -n addons wait --for=condition=Ready {names} --timeout 120s")
+        for node in others:
+            pod = json.loads(on_cp(hosts, f"{KUBECTL} -n addons get pod e2e-reach-{node} -o json"))
+            ip = pod["status"]["podIP"]
+            out = on_cp(
+                hosts,
+                f"{KUBECTL} -n addons exec rabbitmq-0 -- curl -s -o /dev/null -m 10 "
+                f"-w '%{{remote_ip}}' http://{ip}:8080/ || true",
+            )
+            assert out.strip() == ip, (here, node, out)
+    finally:
+        on_cp(hosts, f"{KUBECTL} -n addons delete {names} --wait=false --ignore-not-found")
     resolved = on_cp(
         hosts, f"{KUBECTL} -n addons exec rabbitmq-0 -- getent hosts kubernetes.default"
     )
