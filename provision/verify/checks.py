@@ -57,40 +57,32 @@ def storage_roundtrip(wait: int) -> Callable[[Callable[..., str]], str]:
     NFS on a worker VM took more than 120 s, measured 2026-12-04)."""
 
     def run(sh) -> str:
-        return _storage_roundtrip(sh, wait)
+        value = token()
+        pod = f"provision-verify-{value[-6:]}"
+        script = f"echo {value} > /data/{value} && cat /data/{value} && rm /data/{value}"
+        spec = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": pod, "namespace": NS},
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [
+                    {
+                        "name": "rw",
+                        "image": "{probe}",
+                        "imagePullPolicy": "Never",
+                        "command": ["/bin/busybox", "sh", "-c", script],
+                        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+                    }
+                ],
+                "volumes": [
+                    {"name": "data", "persistentVolumeClaim": {"claimName": "provision-verify"}}
+                ],
+            },
+        }
+        return _run_pod(sh, pod, spec, value, wait)
 
     return run
-
-
-def _storage_roundtrip(sh, wait: int) -> str:
-    value = token()
-    pod = f"provision-verify-{value[-6:]}"
-    spec = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": pod, "namespace": NS},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [
-                {
-                    "name": "rw",
-                    "image": "{probe}",
-                    "imagePullPolicy": "Never",
-                    "command": [
-                        "/bin/busybox",
-                        "sh",
-                        "-c",
-                        f"echo {value} > /data/{value} && cat /data/{value} && rm /data/{value}",
-                    ],
-                    "volumeMounts": [{"name": "data", "mountPath": "/data"}],
-                }
-            ],
-            "volumes": [
-                {"name": "data", "persistentVolumeClaim": {"claimName": "provision-verify"}}
-            ],
-        },
-    }
-    return _run_pod(sh, pod, spec, value, wait)
 
 
 def _run_pod(sh, pod: str, spec: dict, value: str, wait: int) -> str:

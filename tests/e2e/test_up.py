@@ -22,6 +22,7 @@ from xml.etree import ElementTree as ET
 import pytest
 import yaml
 
+from provision.addons.base import probe_image
 from provision.addons.manifests import render_manifests, render_secrets
 from provision.addons.secrets import wanted
 from provision.config import load
@@ -164,15 +165,13 @@ def test_no_join_token_in_run_logs(cluster):
 
 
 def probe_image_on(name: str, host: dict) -> str:
-    """The busybox probe image the join phase made on that node."""
-    found = run_on(
-        name,
-        host,
-        "{ ctr -n k8s.io images ls -q; docker image ls --format '{{.Repository}}:{{.Tag}}'; }"
-        " 2>/dev/null | grep '^provision.local/probe:' || true",
-    ).split()
-    assert found, f"no probe image on {name}"
-    return found[0]
+    """The busybox probe image the join phase made on that node, found the way
+    verify finds it (provision.addons.base.probe_image), asked over SSH."""
+
+    def sh(argv: list[str], check: bool = True) -> str:
+        return run_on(name, host, shlex.join(argv) + ("" if check else " 2>/dev/null || true"))
+
+    return probe_image(sh)
 
 
 def listener(node: str, image: str) -> dict:
